@@ -1,0 +1,55 @@
+"""heronpy_lite's user API: heronpy's names, importable flat from here.
+
+Module paths mirror heronpy's (``heronpy_lite.api.spout.spout.Spout``,
+``heronpy_lite.api.bolt.bolt.Bolt``, ``heronpy_lite.api.stream.Grouping``, ...),
+so a heronpy topology ports by replacing ``heronpy.`` with ``heronpy_lite.``.
+"""
+
+from heronpy_lite.api import api_constants
+from heronpy_lite.api.bolt.bolt import BaseBolt, Bolt
+from heronpy_lite.api.component.component_spec import GlobalStreamId, HeronComponentSpec
+from heronpy_lite.api.custom_grouping import ICustomGrouping
+from heronpy_lite.api.metrics import (
+    AssignableMetrics,
+    CountMetric,
+    IMetric,
+    IReducer,
+    MeanReducer,
+    MultiAssignableMetrics,
+    MultiCountMetric,
+    MultiReducedMetric,
+    ReducedMetric,
+)
+from heronpy_lite.api.spout.spout import BaseSpout, Spout
+from heronpy_lite.api.stream import Grouping, Stream
+from heronpy_lite.api.topology import Topology, TopologyBuilder
+from heronpy_lite.api.topology_context import TopologyContext
+from heronpy_lite.api.tuple import HeronTuple, Tuple, TupleHelper
+
+__all__ = [
+    "AssignableMetrics",
+    "BaseBolt",
+    "BaseSpout",
+    "Bolt",
+    "CountMetric",
+    "GlobalStreamId",
+    "Grouping",
+    "HeronComponentSpec",
+    "HeronTuple",
+    "ICustomGrouping",
+    "IMetric",
+    "IReducer",
+    "MeanReducer",
+    "MultiAssignableMetrics",
+    "MultiCountMetric",
+    "MultiReducedMetric",
+    "ReducedMetric",
+    "Spout",
+    "Stream",
+    "Topology",
+    "TopologyBuilder",
+    "TopologyContext",
+    "Tuple",
+    "TupleHelper",
+    "api_constants",
+]

@@ -1,0 +1,37 @@
+"""Config keys and values, with heronpy's names (``heronpy.api.api_constants``)."""
+
+from __future__ import annotations
+
+
+class TopologyReliabilityMode:
+    """Delivery guarantee of a topology (``topology.reliability.mode``): plain
+    strings, as in heronpy, so config values compare equal to them."""
+
+    ATMOST_ONCE = "ATMOST_ONCE"
+    ATLEAST_ONCE = "ATLEAST_ONCE"
+    EFFECTIVELY_ONCE = "EFFECTIVELY_ONCE"
+
+
+TOPOLOGY_DEBUG = "topology.debug"
+TOPOLOGY_STMGRS = "topology.stmgrs"
+TOPOLOGY_MESSAGE_TIMEOUT_SECS = "topology.message.timeout.secs"
+TOPOLOGY_COMPONENT_PARALLELISM = "topology.component.parallelism"
+TOPOLOGY_MAX_SPOUT_PENDING = "topology.max.spout.pending"
+TOPOLOGY_AUTO_TASK_HOOKS = "topology.auto.task.hooks"
+TOPOLOGY_SERIALIZER_CLASSNAME = "topology.serializer.classname"
+TOPOLOGY_TICK_TUPLE_FREQ_SECS = "topology.tick.tuple.freq.secs"
+TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS = "topology.enable.message.timeouts"
+TOPOLOGY_RELIABILITY_MODE = "topology.reliability.mode"
+TOPOLOGY_CONTAINER_CPU_REQUESTED = "topology.container.cpu"
+TOPOLOGY_CONTAINER_RAM_REQUESTED = "topology.container.ram"
+TOPOLOGY_CONTAINER_DISK_REQUESTED = "topology.container.disk"
+TOPOLOGY_COMPONENT_RAM_MAP = "topology.component.rammap"
+TOPOLOGY_STATEFUL_START_CLEAN = "topology.stateful.start.clean"
+TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS = "topology.stateful.checkpoint.interval.seconds"
+TOPOLOGY_ENVIRONMENT = "topology.environment"
+TOPOLOGY_TEAM_NAME = "topology.team.name"
+TOPOLOGY_TEAM_EMAIL = "topology.team.email"
+TOPOLOGY_CAP_TICKET = "topology.cap.ticket"
+TOPOLOGY_PROJECT_NAME = "topology.project.name"
+# heronpy_lite additions (same naming scheme)
+TOPOLOGY_BACKPRESSURE_STRATEGY = "topology.backpressure.strategy"

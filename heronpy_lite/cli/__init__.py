@@ -1,0 +1,1 @@
+"""The heronpy-lite command line, one module per verb."""

@@ -1,0 +1,61 @@
+"""What the CLI verbs share: the cluster's state manager, and a blocking
+client for the tmaster's control port (sans-IO decoder over a plain socket)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+from heronpy_lite import config
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import ControlError, ProtocolError, TopologyNotFoundError
+from heronpy_lite.statemgr import StateManager, state_manager_for
+from heronpy_lite.statemgr.base import TMASTERS
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
+
+
+def engine_for(
+    cluster: str, config_path: str | None = None, properties: dict[str, Any] | None = None
+) -> EngineConfig:
+    return EngineConfig.from_config(config.resolve(cluster, config_path, properties))
+
+
+@contextlib.contextmanager
+def state_manager(cluster: str, properties: dict[str, Any] | None = None) -> Iterator[StateManager]:
+    sm = state_manager_for(engine_for(cluster, properties=properties))
+    try:
+        yield sm
+    finally:
+        sm.close()
+
+
+def require_topology(sm: StateManager, name: str) -> dict[str, Any]:
+    try:
+        return sm.get_topology(name)
+    except TopologyNotFoundError:
+        raise TopologyNotFoundError(f"no topology named {name!r} is running") from None
+
+
+def control(sm: StateManager, name: str, command: str, timeout: float = 10.0) -> m.ControlResponse:
+    """Send one control request to the topology's tmaster and return its answer."""
+    location = sm.get(TMASTERS, name)
+    if location is None:
+        raise ControlError(f"the topology master of {name!r} is not running")
+    try:
+        with socket.create_connection((location["host"], location["port"]), timeout) as sock:
+            sock.sendall(m.encode(m.ControlRequest(command)))
+            decoder = FrameDecoder()
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    raise ControlError(f"the topology master of {name!r} closed the connection")
+                for frame in decoder.feed(data):
+                    if isinstance(frame, ControlFrame):
+                        msg = m.decode(frame.payload)
+                        if isinstance(msg, m.ControlResponse):
+                            return msg
+    except (OSError, ProtocolError) as exc:
+        raise ControlError(f"cannot reach the topology master of {name!r}: {exc}") from exc

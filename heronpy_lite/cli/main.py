@@ -1,0 +1,57 @@
+"""``heronpy-lite``: the command line. One module per verb; errors are one
+line on stderr and a non-zero exit code (tracebacks with ``--verbose``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+
+from heronpy_lite.cli import activate, kill, list, restart, status, submit, version
+from heronpy_lite.errors import HeronpyLiteError
+
+VERBS = (submit, kill, activate, list, status, restart, version)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="heronpy-lite", description="Run heronpy topologies: submit, inspect, control."
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+    for verb in VERBS:
+        verb.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if not args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args))
+    except HeronpyLiteError as exc:
+        if args.verbose:
+            traceback.print_exc()
+            detail = getattr(exc, "detail", None)
+            if detail:
+                print(detail, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose)", file=sys.stderr
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

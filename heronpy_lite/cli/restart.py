@@ -1,0 +1,45 @@
+"""``heronpy-lite restart CLUSTER NAME [CONTAINER]``: restart containers."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+from typing import Any
+
+from heronpy_lite.cli.common import require_topology, state_manager
+from heronpy_lite.errors import ControlError
+from heronpy_lite.statemgr.base import SCHEDULERS
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "restart",
+        help="restart a topology's containers",
+        description="Restart one container (0 = tmaster) or all of them; the "
+        "scheduler starts them again.",
+    )
+    p.add_argument("cluster")
+    p.add_argument("name")
+    p.add_argument("container", type=int, nargs="?")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with state_manager(args.cluster) as sm:
+        require_topology(sm, args.name)
+        scheduler = sm.get(SCHEDULERS, args.name)
+    if scheduler is None:
+        raise ControlError(f"the scheduler of {args.name!r} is not running")
+    executors = scheduler.get("executors", {})
+    targets = [str(args.container)] if args.container is not None else sorted(executors)
+    for c in targets:
+        if c not in executors:
+            raise ControlError(f"{args.name!r} has no container {c}")
+        pid = executors[c].get("pid")
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+    print(f"Restarting container(s) {', '.join(targets)} of {args.name!r}.")
+    return 0

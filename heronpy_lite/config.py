@@ -1,0 +1,278 @@
+"""Configuration: defaults, cluster file, user files, overrides -> one frozen config.
+
+Resolution order (later wins): ``config/defaults.yaml``, the cluster file
+``config/clusters/<cluster>.yaml``, YAML files in ``--config-path``, the
+topology's own config from the API, then ``--config-property`` (what the
+user types at submit wins over what the code says; see
+docs/decisions/config-precedence.md). A component's spec config wins over all
+of these for that component.
+
+Keys follow Heron's scheme: ``heron.*`` are engine internals, ``topology.*``
+what a topology sets. Every key of either family must be known (`KEYS`), so
+a typo is an error rather than a silent no-op; any other key is user config,
+passed through to components untouched. Values given as strings (YAML or
+``--config-property``) are converted as heronpy does: numeric strings to
+numbers, "true"/"false" to booleans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from heronpy_lite.api import api_constants as C
+from heronpy_lite.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    kind: type | tuple[type, ...]
+    check: Callable[[Any], bool] | None = None
+    expect: str = ""
+
+
+def _positive(v: Any) -> bool:
+    return bool(v > 0)
+
+
+def _non_negative(v: Any) -> bool:
+    return bool(v >= 0)
+
+
+def _one_of(*options: str) -> Key:
+    return Key(str, lambda v: v in options, "one of " + ", ".join(options))
+
+
+_NUM = (int, float)
+
+#: Every known key, with its type and range. Defaults and documentation of
+#: each key live in config/defaults.yaml.
+KEYS: dict[str, Key] = {
+    # -- topology.* (what a topology sets) --
+    C.TOPOLOGY_STMGRS: Key(int, _positive, "an int >= 1"),
+    C.TOPOLOGY_RELIABILITY_MODE: _one_of("ATMOST_ONCE", "ATLEAST_ONCE"),
+    C.TOPOLOGY_MAX_SPOUT_PENDING: Key(int, _positive, "an int >= 1"),
+    C.TOPOLOGY_MESSAGE_TIMEOUT_SECS: Key(_NUM, _positive, "a number > 0"),
+    C.TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS: Key(bool),
+    C.TOPOLOGY_TICK_TUPLE_FREQ_SECS: Key(_NUM, _positive, "a number > 0"),
+    C.TOPOLOGY_BACKPRESSURE_STRATEGY: _one_of("tcp", "spout", "stage"),
+    C.TOPOLOGY_DEBUG: Key(bool),
+    C.TOPOLOGY_COMPONENT_PARALLELISM: Key(int, _positive, "an int >= 1"),
+    # accepted for heronpy compatibility; the local scheduler does not use them
+    **{
+        k: Key(object)
+        for k in (
+            C.TOPOLOGY_AUTO_TASK_HOOKS,
+            C.TOPOLOGY_SERIALIZER_CLASSNAME,
+            C.TOPOLOGY_CONTAINER_CPU_REQUESTED,
+            C.TOPOLOGY_CONTAINER_RAM_REQUESTED,
+            C.TOPOLOGY_CONTAINER_DISK_REQUESTED,
+            C.TOPOLOGY_COMPONENT_RAM_MAP,
+            C.TOPOLOGY_STATEFUL_START_CLEAN,
+            C.TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS,
+            C.TOPOLOGY_ENVIRONMENT,
+            C.TOPOLOGY_TEAM_NAME,
+            C.TOPOLOGY_TEAM_EMAIL,
+            C.TOPOLOGY_CAP_TICKET,
+            C.TOPOLOGY_PROJECT_NAME,
+            "topology.name",
+            "topology.worker.childopts",
+            "topology.component.jvmopts",
+        )
+    },
+    # -- heron.* (engine internals) --
+    "heron.statemgr.class": _one_of("localfs", "zookeeper"),
+    "heron.statemgr.root.path": Key(str),
+    "heron.statemgr.connection.string": Key(str),
+    "heron.network.bind.host": Key(str),
+    "heron.wire.max.frame.bytes": Key(int, lambda v: v >= 1024, "an int >= 1024"),
+    "heron.instance.flush.interval.ms": Key(_NUM, _positive, "a number > 0"),
+    "heron.instance.batch.max.tuples": Key(int, _positive, "an int >= 1"),
+    "heron.instance.emit.batch.time.ms": Key(_NUM, _positive, "a number > 0"),
+    "heron.instance.emit.batch.max.tuples": Key(int, _positive, "an int >= 1"),
+    "heron.instance.spout.idle.sleep.ms": Key(_NUM, _non_negative, "a number >= 0"),
+    "heron.instance.out.buffer.high.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.stmgr.connection.buffer.high.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.stmgr.connection.buffer.low.bytes": Key(int, _non_negative, "an int >= 0"),
+    "heron.stmgr.pending.buffer.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.stmgr.heartbeat.interval.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.stmgr.reconnect.interval.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.executor.restart.backoff.min.secs": Key(_NUM, _non_negative, "a number >= 0"),
+    "heron.executor.restart.backoff.max.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.submit.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.kill.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+}
+
+
+def auto_type(value: Any) -> Any:
+    """heronpy's conversion of string config values: numbers and booleans."""
+    if not isinstance(value, str):
+        return value
+    low = value.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return value
+
+
+def check_value(key: str, value: Any) -> Any:
+    """``value`` converted and checked for ``key``; ConfigError if unknown or invalid."""
+    value = auto_type(value)
+    spec = KEYS.get(key)
+    if spec is None:
+        if key.startswith(("heron.", "topology.")):
+            raise ConfigError(f"unknown config key {key!r}")
+        return value
+    kind = spec.kind
+    ok = isinstance(value, kind) and not (
+        isinstance(value, bool)
+        and kind is not bool
+        and bool not in (kind if isinstance(kind, tuple) else (kind,))
+    )
+    if kind is object:
+        ok = True
+    if ok and spec.check is not None:
+        ok = spec.check(value)
+    if not ok:
+        expect = spec.expect or (kind.__name__ if isinstance(kind, type) else "a number")
+        raise ConfigError(f"config key {key!r} must be {expect}, got {value!r}")
+    return value
+
+
+def parse_properties(items: Iterable[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings from ``--config-property``."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--config-property expects KEY=VALUE, got {item!r}")
+        result[key.strip()] = value
+    return result
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ConfigError(f"config file {path} must be a mapping of keys to values")
+    return data
+
+
+def cluster_names() -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / "clusters").glob("*.yaml"))
+
+
+def resolve(
+    cluster: str,
+    config_path: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+    topology_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The validated flat config of one topology (topology-level, not per component)."""
+    if not (CONFIG_DIR / "defaults.yaml").is_file():
+        raise ConfigError(f"default config not found in {CONFIG_DIR}")
+    layers: list[Mapping[str, Any]] = [_load_yaml(CONFIG_DIR / "defaults.yaml")]
+    cluster_file = CONFIG_DIR / "clusters" / f"{cluster}.yaml"
+    if not cluster_file.is_file():
+        raise ConfigError(f"unknown cluster {cluster!r} (known: {', '.join(cluster_names())})")
+    layers.append(_load_yaml(cluster_file))
+    if config_path is not None:
+        folder = Path(config_path)
+        if not folder.is_dir():
+            raise ConfigError(f"--config-path {config_path} is not a directory")
+        layers.extend(_load_yaml(p) for p in sorted(folder.glob("*.yaml")))
+    layers.append(topology_config or {})
+    layers.append(properties or {})
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            merged[key] = check_value(key, value)
+    return merged
+
+
+def component_config(
+    topology_config: Mapping[str, Any], component: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a component's ``initialize`` receives: its config over the topology's."""
+    merged = dict(topology_config)
+    for key, value in component.items():
+        merged[key] = check_value(key, value)
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """The ``heron.*`` internals as typed attributes (see config/defaults.yaml)."""
+
+    statemgr_class: str
+    statemgr_root_path: str
+    statemgr_connection_string: str
+    bind_host: str
+    max_frame_bytes: int
+    flush_interval_ms: float
+    batch_max_tuples: int
+    emit_batch_time_ms: float
+    emit_batch_max_tuples: int
+    spout_idle_sleep_ms: float
+    instance_out_buffer_high_bytes: int
+    stmgr_buffer_high_bytes: int
+    stmgr_buffer_low_bytes: int
+    stmgr_pending_buffer_bytes: int
+    heartbeat_interval_secs: float
+    reconnect_interval_secs: float
+    restart_backoff_min_secs: float
+    restart_backoff_max_secs: float
+    submit_timeout_secs: float
+    kill_timeout_secs: float
+
+    _KEYMAP = {
+        "statemgr_class": "heron.statemgr.class",
+        "statemgr_root_path": "heron.statemgr.root.path",
+        "statemgr_connection_string": "heron.statemgr.connection.string",
+        "bind_host": "heron.network.bind.host",
+        "max_frame_bytes": "heron.wire.max.frame.bytes",
+        "flush_interval_ms": "heron.instance.flush.interval.ms",
+        "batch_max_tuples": "heron.instance.batch.max.tuples",
+        "emit_batch_time_ms": "heron.instance.emit.batch.time.ms",
+        "emit_batch_max_tuples": "heron.instance.emit.batch.max.tuples",
+        "spout_idle_sleep_ms": "heron.instance.spout.idle.sleep.ms",
+        "instance_out_buffer_high_bytes": "heron.instance.out.buffer.high.bytes",
+        "stmgr_buffer_high_bytes": "heron.stmgr.connection.buffer.high.bytes",
+        "stmgr_buffer_low_bytes": "heron.stmgr.connection.buffer.low.bytes",
+        "stmgr_pending_buffer_bytes": "heron.stmgr.pending.buffer.bytes",
+        "heartbeat_interval_secs": "heron.stmgr.heartbeat.interval.secs",
+        "reconnect_interval_secs": "heron.stmgr.reconnect.interval.secs",
+        "restart_backoff_min_secs": "heron.executor.restart.backoff.min.secs",
+        "restart_backoff_max_secs": "heron.executor.restart.backoff.max.secs",
+        "submit_timeout_secs": "heron.submit.timeout.secs",
+        "kill_timeout_secs": "heron.kill.timeout.secs",
+    }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EngineConfig:
+        values = {}
+        for f in dataclasses.fields(cls):
+            key = cls._KEYMAP[f.name]
+            if key not in config:
+                raise ConfigError(f"config key {key!r} has no value")
+            values[f.name] = config[key]
+        return cls(**values)
+
+
+def home() -> Path:
+    """The working root: ``$HERONPY_LITE_HOME`` or ``~/.heronpy_lite``."""
+    return Path(os.environ.get("HERONPY_LITE_HOME") or Path.home() / ".heronpy_lite")

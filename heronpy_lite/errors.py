@@ -1,0 +1,77 @@
+"""Every exception heronpy_lite raises on purpose.
+
+The tree::
+
+    HeronpyLiteError
+    ├── ConfigError               a config key is unknown or its value is invalid
+    ├── TopologyError             the topology definition is invalid (validation)
+    │   └── TopologyLoadError     the user's file cannot be imported, or ATTR is missing
+    ├── EmitError                 an emit() that cannot be honoured: unknown stream,
+    │                             wrong arity, bad direct task (user code, at run time)
+    ├── StateManagerError         the state manager cannot be read or written
+    │   ├── TopologyExistsError   submit of a name that is already running
+    │   └── TopologyNotFoundError a command names a topology that does not exist
+    ├── ProtocolError             bytes on a connection that break the wire protocol
+    │   ├── RemoteProtocolError   ... sent by the peer: close that connection, log
+    │   └── LocalProtocolError    ... that we were about to send: a bug of ours
+    ├── SubmitError               the topology did not come up (launch failed, timeout)
+    └── ControlError              a control request to the topology master failed
+
+`cli` turns any of these into one line on stderr and a non-zero exit code.
+User-code exceptions (from `process`, `next_tuple`, ...) are not wrapped: the
+instance catches them at its boundary, logs and counts them.
+"""
+
+from __future__ import annotations
+
+
+class HeronpyLiteError(Exception):
+    """Base class of every heronpy_lite error."""
+
+
+class ConfigError(HeronpyLiteError):
+    """A config key is unknown or a value has the wrong type or range."""
+
+
+class TopologyError(HeronpyLiteError):
+    """The topology definition is invalid; nothing was started."""
+
+
+class TopologyLoadError(TopologyError):
+    """The topology file could not be imported or does not define ATTR."""
+
+
+class EmitError(HeronpyLiteError, ValueError):
+    """An emit that cannot be honoured: undeclared stream, arity, direct task."""
+
+
+class StateManagerError(HeronpyLiteError):
+    """The state manager could not be read or written."""
+
+
+class TopologyExistsError(StateManagerError):
+    """A topology with this name already exists."""
+
+
+class TopologyNotFoundError(StateManagerError):
+    """No topology with this name exists."""
+
+
+class ProtocolError(HeronpyLiteError):
+    """Bytes that violate the wire protocol."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that violate the wire protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were about to send something that violates the wire protocol."""
+
+
+class SubmitError(HeronpyLiteError):
+    """The topology did not come up."""
+
+
+class ControlError(HeronpyLiteError):
+    """A control request (activate, deactivate, ...) failed."""

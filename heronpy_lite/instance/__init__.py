@@ -1,0 +1,1 @@
+"""The instance process: hosts exactly one spout or bolt task."""

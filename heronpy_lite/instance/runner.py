@@ -1,0 +1,397 @@
+"""The instance process: one spout or bolt task, connected to its container's
+stream manager over loopback TCP.
+
+Start: load the topology file (user classes are never pickled), connect and
+register with the stmgr, wait for the physical plan, build the component as
+``cls(delegate=host)``, call ``initialize``, arm the tick timer from the
+config as ``initialize`` left it, report ``running``.
+
+Run: a bolt processes each received batch, then flushes and writes; while
+the connection's write buffer is above ``heron.instance.out.buffer.high.bytes``
+it awaits ``drain()`` and so stops reading (local backpressure). A spout calls
+``next_tuple`` in rounds bounded by time and count while the topology is
+RUNNING and its buffer has room; a round that emits nothing is followed by a
+short idle sleep. If the stmgr connection drops, the instance reconnects and
+registers again; the component is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from heronpy_lite.api._loader import load_topology
+from heronpy_lite.api.api_constants import TOPOLOGY_TICK_TUPLE_FREQ_SECS
+from heronpy_lite.api.topology import TopologyDefinition
+from heronpy_lite.api.topology_context import StreamId, TopologyContext
+from heronpy_lite.config import EngineConfig, component_config
+from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.instance.host import TaskHost
+from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.statemgr import StateManager
+from heronpy_lite.statemgr.base import PACKING_PLANS
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.frames import ControlFrame, DataFrame, FrameDecoder
+from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
+from heronpy_lite.wire.tuples import unpack_batch
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 256 * 1024
+
+
+class InstanceRunner:
+    def __init__(
+        self,
+        *,
+        topology: str,
+        task_id: int,
+        stmgr_host: str,
+        stmgr_port: int,
+        restarts: int,
+        statemgr: StateManager,
+    ) -> None:
+        self.topology = topology
+        self.task_id = task_id
+        self.stmgr_host = stmgr_host
+        self.stmgr_port = stmgr_port
+        self.restarts = restarts
+        self.statemgr = statemgr
+        self.host: TaskHost | None = None
+        self.definition: TopologyDefinition | None = None
+        self.component_name = ""
+        self.is_spout = False
+        self.engine: EngineConfig | None = None
+        self.plan: PhysicalPlan | None = None
+        self.active = asyncio.Event()
+        self._plan_ready = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+        self._connected = asyncio.Event()
+        self._last_flush = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
+
+    # -- start --
+
+    async def run(self) -> int:
+        record = await asyncio.to_thread(self.statemgr.get_topology, self.topology)
+        packing_raw = await asyncio.to_thread(self.statemgr.get, PACKING_PLANS, self.topology)
+        if packing_raw is None:
+            log.error("no packing plan for %s", self.topology)
+            return 1
+        packing = PackingPlan.from_dict(packing_raw)
+        placement = next(t for t in packing.tasks if t.task_id == self.task_id)
+        self.component_name = placement.component
+        self.engine = EngineConfig.from_config(record["config"])
+        self.definition = load_topology(
+            record["file"], record["attr"], self.topology, record.get("search_dir")
+        )
+        me = self.definition.components[self.component_name]
+        self.is_spout = me.is_spout
+        log.info(
+            "task %d (%s[%d]) of %s starting, restarts=%d",
+            self.task_id,
+            self.component_name,
+            placement.component_index,
+            self.topology,
+            self.restarts,
+        )
+
+        async with asyncio.TaskGroup() as tg:
+            connection = tg.create_task(self._connection_loop())
+            await self._plan_ready.wait()
+            assert self.plan is not None
+            try:
+                self._start_component(record["config"], packing)
+            except Exception as exc:
+                log.exception("initialize() of %s failed", self.component_name)
+                await self._send(
+                    m.InstanceStatus(
+                        self.task_id,
+                        self.component_name,
+                        "failed",
+                        os.getpid(),
+                        self.restarts,
+                        f"initialize() raised {type(exc).__name__}: {exc}",
+                    )
+                )
+                connection.cancel()
+                return 1
+            await self._send(self._status("running"))
+            self._apply_state(self.plan.state, initial=True)
+            if self.is_spout:
+                tg.create_task(self._spout_loop())
+        return 0
+
+    def _status(self, state: str) -> m.InstanceStatus:
+        return m.InstanceStatus(
+            self.task_id, self.component_name, state, os.getpid(), self.restarts
+        )
+
+    def _start_component(self, topology_config: dict[str, Any], packing: PackingPlan) -> None:
+        assert self.definition is not None and self.engine is not None
+        me = self.definition.components[self.component_name]
+        config = component_config(topology_config, me.config)
+        component_tasks = {
+            name: packing.component_tasks(name) for name in self.definition.components
+        }
+        sources = {
+            c.name: {StreamId(i.stream, i.component): i.grouping for i in c.inputs}
+            for c in self.definition.components.values()
+        }
+        task_components = {t.task_id: t.component for t in packing.tasks}
+        self.user_metrics: list[tuple[str, Any, int]] = []
+        context = TopologyContext(
+            self.topology,
+            self.task_id,
+            self.component_name,
+            config,
+            sources,
+            component_tasks,
+            lambda n, mt, b: self.user_metrics.append((n, mt, b)),
+        )
+        router = OutputRouter(self.definition, self.component_name, component_tasks, context)
+        user_logger = logging.getLogger(f"heronpy_lite.user.{self.component_name}")
+        self.host = TaskHost(
+            topology=self.topology,
+            task_id=self.task_id,
+            component=self.component_name,
+            is_spout=self.is_spout,
+            router=router,
+            task_components=task_components,
+            batch_max_tuples=self.engine.batch_max_tuples,
+            max_frame_bytes=self.engine.max_frame_bytes,
+            logger=user_logger,
+        )
+        component = me.python_class(delegate=self.host)
+        self.host.component = component
+        component.initialize(config=config, context=context)
+        freq = config.get(TOPOLOGY_TICK_TUPLE_FREQ_SECS)
+        if freq and not self.is_spout:
+            asyncio.get_running_loop().call_later(float(freq), self._tick, float(freq))
+        log.info("task %d initialized", self.task_id)
+
+    # -- connection to the stmgr --
+
+    async def _connection_loop(self) -> None:
+        assert self.engine is not None
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(self.stmgr_host, self.stmgr_port)
+            except OSError:
+                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                continue
+            self._writer = writer
+            writer.transport.set_write_buffer_limits(
+                high=self.engine.instance_out_buffer_high_bytes
+            )
+            writer.write(
+                m.encode(
+                    m.RegisterInstance(
+                        self.topology, self.task_id, self.component_name, os.getpid(), self.restarts
+                    )
+                )
+            )
+            if self.host is not None:
+                writer.write(m.encode(self._status("running")))
+            self._connected.set()
+            log.info("connected to stmgr at %s:%d", self.stmgr_host, self.stmgr_port)
+            try:
+                await self._read_loop(reader, writer)
+            except (ConnectionError, RemoteProtocolError) as exc:
+                log.warning("stmgr connection lost: %s", exc)
+            finally:
+                self._connected.clear()
+                self._writer = None
+                writer.close()
+            await asyncio.sleep(self.engine.reconnect_interval_secs)
+
+    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.engine is not None
+        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        while True:
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                raise ConnectionError("stmgr closed the connection")
+            for frame in decoder.feed(data):
+                if type(frame) is DataFrame:
+                    if self.host is None or self.is_spout:
+                        log.warning("data frame for a task that cannot process it; dropped")
+                        continue
+                    self.host.process_batch(frame.src_task, frame.stream, unpack_batch(frame.body))
+                else:
+                    assert isinstance(frame, ControlFrame)
+                    self._on_control(m.decode(frame.payload))
+            if (self.host is not None and self.host.outbox) or (
+                self.host is not None and self.host.has_pending
+            ):
+                await self._flush_and_write(time.monotonic())
+
+    def _on_control(self, msg: m.Message) -> None:
+        if isinstance(msg, m.PhysicalPlanUpdate):
+            plan = PhysicalPlan.from_dict(msg.plan)
+            self.plan = plan
+            if not self._plan_ready.is_set():
+                self._plan_ready.set()
+            elif self.host is not None:
+                self._apply_state(plan.state)
+        elif isinstance(msg, m.Rejected):
+            raise RuntimeError(f"stmgr rejected this instance: {msg.reason}")
+        else:
+            log.warning("unexpected control message %s", msg.TYPE)
+
+    def _apply_state(self, state: str, initial: bool = False) -> None:
+        assert self.host is not None
+        running = state == RUNNING
+        if running == self.active.is_set() and not initial:
+            return
+        if running:
+            self.active.set()
+            if self.is_spout and not initial:
+                self.host.call_user("activate", self.host.component.activate)
+        else:
+            was_active = self.active.is_set()
+            self.active.clear()
+            if self.is_spout and (was_active or not initial):
+                self.host.call_user("deactivate", self.host.component.deactivate)
+        log.info("topology state %s", state)
+
+    async def _send(self, msg: m.Message) -> None:
+        await self._connected.wait()
+        assert self._writer is not None
+        self._writer.write(m.encode(msg))
+        await self._writer.drain()
+
+    # -- output --
+
+    async def _flush_and_write(self, now: float, force: bool = False) -> None:
+        """Flush batches if due, write finished frames, wait if the buffer is full."""
+        host = self.host
+        assert host is not None and self.engine is not None
+        if host.has_pending:
+            if force or now - self._last_flush >= self.engine.flush_interval_ms / 1000:
+                host.flush()
+                self._last_flush = now
+            elif self._flush_timer is None:
+                self._flush_timer = asyncio.get_running_loop().call_later(
+                    self.engine.flush_interval_ms / 1000, self._timer_flush
+                )
+        if host.outbox:
+            writer = self._writer
+            if writer is None:
+                await self._connected.wait()
+                writer = self._writer
+                assert writer is not None
+            writer.writelines(host.outbox)
+            host.outbox.clear()
+            high = self.engine.instance_out_buffer_high_bytes
+            if writer.transport.get_write_buffer_size() > high:
+                await writer.drain()
+
+    def _timer_flush(self) -> None:
+        self._flush_timer = None
+        host = self.host
+        if host is None or not host.has_pending:
+            return
+        host.flush()
+        self._last_flush = time.monotonic()
+        if self._writer is not None and host.outbox:
+            self._writer.writelines(host.outbox)
+            host.outbox.clear()
+
+    def _tick(self, freq: float) -> None:
+        assert self.host is not None
+        self.host.process_tick()
+        if self.host.has_pending:
+            self._timer_flush()
+        asyncio.get_running_loop().call_later(freq, self._tick, freq)
+
+    # -- spout --
+
+    async def _spout_loop(self) -> None:
+        host = self.host
+        engine = self.engine
+        assert host is not None and engine is not None
+        next_tuple = host.component.next_tuple
+        max_calls = engine.emit_batch_max_tuples
+        budget = engine.emit_batch_time_ms / 1000
+        idle = engine.spout_idle_sleep_ms / 1000
+        monotonic = time.monotonic
+        while True:
+            if not self.active.is_set():
+                host.flush()
+                await self._flush_and_write(monotonic(), force=True)
+                await self.active.wait()
+                continue
+            start = monotonic()
+            emitted_before = host.emit_count
+            calls = 0
+            while calls < max_calls:
+                before = host.emit_count
+                try:
+                    next_tuple()
+                except Exception as exc:
+                    host.user_exception("next_tuple", exc)
+                calls += 1
+                if host.emit_count == before:
+                    break  # nothing to emit right now
+                if calls & 31 == 0 and monotonic() - start > budget:
+                    break
+            if host.immediate_acks:
+                acks = host.immediate_acks
+                host.immediate_acks = []
+                ack = host.component.ack
+                for tup_id in acks:
+                    host.call_user("ack", ack, tup_id)
+            now = monotonic()
+            produced = host.emit_count != emitted_before
+            if produced:
+                await self._flush_and_write(now)
+                await asyncio.sleep(0)
+            else:
+                await self._flush_and_write(now, force=True)
+                await asyncio.sleep(idle)
+
+
+async def main_async(args: Any) -> int:
+    from heronpy_lite.process import state_manager_from_args
+
+    statemgr = state_manager_from_args(args)
+    runner = InstanceRunner(
+        topology=args.topology,
+        task_id=args.task_id,
+        stmgr_host=args.stmgr_host,
+        stmgr_port=args.stmgr_port,
+        restarts=args.restarts,
+        statemgr=statemgr,
+    )
+    try:
+        return await runner.run()
+    finally:
+        host = runner.host
+        if host is not None and runner.is_spout and host.component is not None:
+            host.call_user("close", host.component.close)
+        statemgr.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from heronpy_lite import process
+
+    parser = argparse.ArgumentParser(prog="heronpy_lite.instance")
+    process.add_common_args(parser)
+    parser.add_argument("--task-id", type=int, required=True)
+    parser.add_argument("--stmgr-host", default="127.0.0.1")
+    parser.add_argument("--stmgr-port", type=int, required=True)
+    parser.add_argument("--restarts", type=int, default=0)
+    args = parser.parse_args(argv)
+    process.setup_logging(args.log_file)
+    return process.run(lambda: main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

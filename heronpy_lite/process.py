@@ -1,0 +1,110 @@
+"""What every engine process does the same way at start: arguments that
+locate the state manager, logging to its own file, and running its main
+coroutine on uvloop until SIGTERM/SIGINT cancels it.
+
+Not a role: tmaster, stmgr, instance, executor and scheduler all use it and
+none of them imports another (see docs/decisions/process-bootstrap.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.statemgr import StateManager, open_state_manager
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--topology", required=True)
+    parser.add_argument("--state-class", default="localfs")
+    parser.add_argument("--state-root", default="")
+    parser.add_argument("--state-connection", default="")
+    parser.add_argument("--log-file", default="")
+
+
+def common_argv(topology: str, engine: EngineConfig, log_file: Path | str) -> list[str]:
+    """The argv that `add_common_args` parses, for a child process."""
+    return [
+        "--topology",
+        topology,
+        "--state-class",
+        engine.statemgr_class,
+        "--state-root",
+        engine.statemgr_root_path,
+        "--state-connection",
+        engine.statemgr_connection_string,
+        "--log-file",
+        str(log_file),
+    ]
+
+
+def state_manager_from_args(args: argparse.Namespace) -> StateManager:
+    return open_state_manager(args.state_class, args.state_root, args.state_connection)
+
+
+def setup_logging(log_file: str, level: int = logging.INFO) -> None:
+    handler: logging.Handler
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (preexec_fn)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
+    """Run ``main()`` on uvloop; SIGTERM or SIGINT cancels it. Returns its exit code."""
+
+    async def wrapper() -> int | None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await main()
+        except asyncio.CancelledError:
+            logging.getLogger(__name__).info("stopped by signal")
+            return 0
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        try:
+            code = runner.run(wrapper())
+        except Exception:
+            logging.getLogger(__name__).exception("process failed")
+            return 1
+    return int(code or 0)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

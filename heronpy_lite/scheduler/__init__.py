@@ -1,0 +1,1 @@
+"""Packing, the local scheduler and the per-container executor."""

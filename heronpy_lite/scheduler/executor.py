@@ -1,0 +1,124 @@
+"""The executor of one container: starts and supervises its processes.
+
+Container 0 runs the tmaster. Container k >= 1 runs its stream manager, then
+one instance process per task packed into it. The stream manager keeps its
+port across restarts (the executor passes back the port it first bound), so
+restarted instances and peers find it where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from heronpy_lite.config import EngineConfig, home
+from heronpy_lite.scheduler.supervisor import Child
+from heronpy_lite.statemgr.base import PACKING_PLANS
+from heronpy_lite.wire.plan import PackingPlan
+
+log = logging.getLogger(__name__)
+
+
+def working_dir(topology: str) -> Path:
+    return home() / "topologies" / topology
+
+
+async def run_executor(args: Any) -> int:
+    from heronpy_lite.process import common_argv, state_manager_from_args
+
+    statemgr = state_manager_from_args(args)
+    record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+    packing = PackingPlan.from_dict(
+        await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology) or {}
+    )
+    engine = EngineConfig.from_config(record["config"])
+    workdir = working_dir(args.topology)
+    logs = workdir / "log"
+    container = args.container
+
+    def child(name: str, module: str, extra: Any, log_name: str) -> Child:
+        log_file = logs / f"{log_name}.log"
+        return Child(
+            name,
+            lambda restarts: [
+                "-m",
+                module,
+                *common_argv(args.topology, engine, log_file),
+                *extra(restarts),
+            ],
+            logs / f"{log_name}.out",
+            backoff_min=engine.restart_backoff_min_secs,
+            backoff_max=engine.restart_backoff_max_secs,
+            kill_timeout=engine.kill_timeout_secs,
+        )
+
+    async with asyncio.TaskGroup() as tg:
+        if container == 0:
+            tmaster = child("tmaster", "heronpy_lite.tmaster", lambda r: [], "tmaster")
+            tg.create_task(tmaster.supervise())
+            return 0
+        port_file = workdir / f"stmgr-{container}.port"
+        port_file.unlink(missing_ok=True)
+        bound = {"port": 0}
+
+        def stmgr_argv(restarts: int) -> list[str]:
+            return [
+                "--container",
+                str(container),
+                "--port",
+                str(bound["port"]),
+                "--port-file",
+                str(port_file),
+                "--restarts",
+                str(restarts),
+            ]
+
+        stmgr = child(f"stmgr {container}", "heronpy_lite.stmgr", stmgr_argv, f"stmgr-{container}")
+        tg.create_task(stmgr.supervise())
+        while not port_file.exists():
+            if stmgr.proc is not None and stmgr.proc.returncode is not None:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)
+        bound["port"] = int(port_file.read_text())
+        log.info("stmgr of container %d on port %d", container, bound["port"])
+        for task in packing.tasks_in(container):
+
+            def instance_argv(restarts: int, task_id: int = task.task_id) -> list[str]:
+                return [
+                    "--task-id",
+                    str(task_id),
+                    "--stmgr-host",
+                    engine.bind_host,
+                    "--stmgr-port",
+                    str(bound["port"]),
+                    "--restarts",
+                    str(restarts),
+                ]
+
+            name = f"{task.component}-{task.task_id}"
+            tg.create_task(
+                child(
+                    f"instance {name}", "heronpy_lite.instance", instance_argv, f"instance-{name}"
+                ).supervise()
+            )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from heronpy_lite import process
+
+    parser = argparse.ArgumentParser(prog="heronpy_lite.scheduler.executor")
+    process.add_common_args(parser)
+    parser.add_argument("--container", type=int, required=True)
+    args = parser.parse_args(argv)
+    process.setup_logging(args.log_file)
+    return process.run(lambda: run_executor(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

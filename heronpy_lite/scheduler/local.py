@@ -1,0 +1,91 @@
+"""The local scheduler: one process per topology that runs its executors.
+
+Started detached (its own session) by ``heronpy-lite submit local``; starts
+one executor per container (0 = tmaster, 1..N = data), restarts any executor
+that dies, and records its pid and the executors' pids under
+``schedulers/<name>``. SIGTERM stops everything in order: executors stop
+their children, then exit. ``heronpy-lite kill`` relies on that, and on the
+process group as a backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.scheduler.executor import working_dir
+from heronpy_lite.scheduler.supervisor import Child
+from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS
+from heronpy_lite.wire.plan import PackingPlan
+
+log = logging.getLogger(__name__)
+
+
+async def run_scheduler(args: Any) -> int:
+    from heronpy_lite.process import common_argv, state_manager_from_args
+
+    statemgr = state_manager_from_args(args)
+    record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+    packing = PackingPlan.from_dict(
+        await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology) or {}
+    )
+    engine = EngineConfig.from_config(record["config"])
+    logs = working_dir(args.topology) / "log"
+    executors: dict[int, Child] = {}
+
+    def publish() -> None:
+        statemgr.set(
+            SCHEDULERS,
+            args.topology,
+            {
+                "pid": os.getpid(),
+                "pgid": os.getpgid(0),
+                "host": socket.gethostname(),
+                "executors": {
+                    str(k): {"pid": c.pid, "restarts": c.restarts} for k, c in executors.items()
+                },
+            },
+        )
+
+    for container in range(packing.num_containers + 1):
+        log_file = logs / f"executor-{container}.log"
+        executors[container] = Child(
+            f"executor {container}",
+            lambda restarts, c=container, lf=log_file: [
+                "-m",
+                "heronpy_lite.scheduler.executor",
+                *common_argv(args.topology, engine, lf),
+                "--container",
+                str(c),
+            ],
+            logs / f"executor-{container}.out",
+            backoff_min=engine.restart_backoff_min_secs,
+            backoff_max=engine.restart_backoff_max_secs,
+            kill_timeout=engine.kill_timeout_secs + 2,
+        )
+        executors[container].on_change = publish
+    async with asyncio.TaskGroup() as tg:
+        for child in executors.values():
+            tg.create_task(child.supervise())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from heronpy_lite import process
+
+    parser = argparse.ArgumentParser(prog="heronpy_lite.scheduler.local")
+    process.add_common_args(parser)
+    args = parser.parse_args(argv)
+    process.setup_logging(args.log_file)
+    return process.run(lambda: run_scheduler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The stream manager process: routes tuple batches for one container."""

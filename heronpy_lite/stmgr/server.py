@@ -1,0 +1,373 @@
+"""The stream manager process of one container.
+
+It listens on one port for its local instances and for peer stream managers,
+registers with the tmaster (found through the state manager), and forwards
+DATA frames by their destination task without decoding their bodies:
+local task -> that instance's outlet, remote task -> the peer's outlet.
+Peers are reached over one outbound connection each (the inbound connection
+from a peer only carries what it sends us).
+
+A garbage frame closes that one connection with a logged error. A dead
+instance's frames wait in its bounded outlet until the executor restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.statemgr import StateManager
+from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
+from heronpy_lite.stmgr.outlet import Outlet
+from heronpy_lite.stmgr.routing import RoutingTable
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.frames import ControlFrame, DataFrame, FrameDecoder
+from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 256 * 1024
+
+
+class StreamManager:
+    def __init__(
+        self,
+        *,
+        topology: str,
+        container: int,
+        engine: EngineConfig,
+        packing: PackingPlan,
+        statemgr: StateManager,
+        restarts: int,
+    ) -> None:
+        self.topology = topology
+        self.container = container
+        self.engine = engine
+        self.statemgr = statemgr
+        self.restarts = restarts
+        self.routing = RoutingTable(packing, container)
+        self.plan: PhysicalPlan | None = None
+        self.port = 0
+        capacity = engine.stmgr_buffer_high_bytes
+        self.instance_outlets = {t: Outlet(f"task {t}", capacity) for t in self.routing.local_tasks}
+        self.peer_outlets = {c: Outlet(f"stmgr {c}", capacity) for c in self.routing.peers}
+        self.instance_status: dict[int, m.InstanceStatus] = {}
+        self._tmaster_writer: asyncio.StreamWriter | None = None
+        self._peer_tasks: dict[int, tuple[tuple[str, int], asyncio.Task[None]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.unroutable_frames = 0
+
+    # -- lifecycle --
+
+    async def serve(self, port: int, port_file: str) -> None:
+        server = await asyncio.start_server(
+            self._on_connection, self.engine.bind_host, port, reuse_address=True
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        if port_file:
+            tmp = Path(port_file + ".tmp")
+            tmp.write_text(str(self.port))
+            tmp.replace(port_file)
+        log.info(
+            "stmgr of container %d listening on %s:%d",
+            self.container,
+            self.engine.bind_host,
+            self.port,
+        )
+        async with server, asyncio.TaskGroup() as tg:
+            self._tg = tg
+            tg.create_task(self._tmaster_loop())
+            await server.serve_forever()
+
+    # -- inbound connections (instances and peers) --
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        task_id: int | None = None
+        try:
+            first = await self._first_message(reader, decoder)
+            if isinstance(first[0], m.RegisterInstance):
+                task_id = self._register_instance(first[0], writer)
+                if task_id is None:
+                    return
+            elif isinstance(first[0], m.HelloStmgr):
+                if first[0].topology != self.topology:
+                    raise RemoteProtocolError(f"peer is of topology {first[0].topology!r}")
+                log.info("peer stmgr %d connected from %s", first[0].container, peer)
+            else:
+                raise RemoteProtocolError(f"unexpected first message {first[0].TYPE}")
+            await self._pump(reader, decoder, first[1], task_id)
+        except RemoteProtocolError as exc:
+            log.error("closing connection from %s: protocol error: %s", peer, exc)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("connection from %s closed: %s", peer, exc)
+        finally:
+            if task_id is not None:
+                self._instance_gone(task_id, writer)
+            writer.close()
+
+    async def _first_message(
+        self, reader: asyncio.StreamReader, decoder: FrameDecoder
+    ) -> tuple[m.Message, list[Any]]:
+        frames: list[Any] = []
+        while not frames:
+            data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout=30)
+            if not data:
+                raise ConnectionError("closed before registering")
+            frames = decoder.feed(data)
+        head = frames[0]
+        if not isinstance(head, ControlFrame):
+            raise RemoteProtocolError("first frame is not a registration")
+        return m.decode(head.payload), frames[1:]
+
+    def _register_instance(
+        self, msg: m.RegisterInstance, writer: asyncio.StreamWriter
+    ) -> int | None:
+        outlet = self.instance_outlets.get(msg.task_id)
+        if msg.topology != self.topology or outlet is None:
+            log.error("rejecting instance registration %s", msg)
+            writer.write(
+                m.encode(
+                    m.Rejected(
+                        f"task {msg.task_id} of {msg.topology!r} does not run in container "
+                        f"{self.container} of {self.topology!r}"
+                    )
+                )
+            )
+            return None
+        if outlet.writer is not None and outlet.writer is not writer:
+            log.warning("task %d registered again; replacing its old connection", msg.task_id)
+            outlet.writer.close()
+        log.info("instance task %d (%s) registered, pid %d", msg.task_id, msg.component, msg.pid)
+        if self.plan is not None:
+            writer.write(m.encode(m.PhysicalPlanUpdate(self.plan.to_dict())))
+        outlet.attach(writer)
+        self._report(
+            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
+        )
+        return msg.task_id
+
+    def _instance_gone(self, task_id: int, writer: asyncio.StreamWriter) -> None:
+        outlet = self.instance_outlets[task_id]
+        if outlet.writer is writer:
+            outlet.detach(writer)
+            old = self.instance_status.get(task_id)
+            if old is not None:
+                self._report(
+                    m.InstanceStatus(
+                        task_id, old.component, "down", old.pid, old.restarts, old.error
+                    )
+                )
+            log.warning("instance task %d disconnected", task_id)
+
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        decoder: FrameDecoder,
+        frames: list[Any],
+        task_id: int | None,
+    ) -> None:
+        """Route every frame from one connection until it closes."""
+        route = self._route
+        while True:
+            blocked: list[Outlet] = []
+            for frame in frames:
+                if type(frame) is DataFrame:
+                    outlet = route(frame.dst_task)
+                    if outlet is not None:
+                        outlet.write(frame.frame)
+                        if not outlet.has_room():
+                            blocked.append(outlet)
+                else:
+                    self._on_control_from(task_id, m.decode(frame.payload))
+            for outlet in blocked:
+                await outlet.wait_for_room()
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                return
+            frames = decoder.feed(data)
+
+    def _route(self, task: int) -> Outlet | None:
+        container = self.routing.task_container.get(task)
+        if container == self.container:
+            return self.instance_outlets[task]
+        if container is None:
+            self.unroutable_frames += 1
+            if self.unroutable_frames <= 5 or self.unroutable_frames % 1000 == 0:
+                log.error(
+                    "dropping frame for unknown task %d (%d so far)", task, self.unroutable_frames
+                )
+            return None
+        return self.peer_outlets[container]
+
+    def _on_control_from(self, task_id: int | None, msg: m.Message) -> None:
+        if isinstance(msg, m.InstanceStatus) and task_id == msg.task_id:
+            self._report(msg)
+        else:
+            log.warning("ignoring control message %s on a data connection", msg.TYPE)
+
+    def _report(self, status: m.InstanceStatus) -> None:
+        self.instance_status[status.task_id] = status
+        if self._tmaster_writer is not None:
+            self._tmaster_writer.write(m.encode(status))
+
+    # -- the tmaster --
+
+    async def _tmaster_loop(self) -> None:
+        while True:
+            location = await asyncio.to_thread(self.statemgr.get, TMASTERS, self.topology)
+            if location is None:
+                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                continue
+            try:
+                reader, writer = await asyncio.open_connection(location["host"], location["port"])
+            except OSError:
+                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                continue
+            log.info("connected to tmaster at %s:%s", location["host"], location["port"])
+            writer.write(
+                m.encode(
+                    m.RegisterStmgr(
+                        self.topology,
+                        self.container,
+                        self.engine.bind_host,
+                        self.port,
+                        os.getpid(),
+                        self.restarts,
+                        sorted(self.routing.local_tasks),
+                    )
+                )
+            )
+            for status in self.instance_status.values():
+                writer.write(m.encode(status))
+            self._tmaster_writer = writer
+            heartbeat = asyncio.create_task(self._heartbeat(writer))
+            try:
+                decoder = FrameDecoder(self.engine.max_frame_bytes)
+                while True:
+                    data = await reader.read(READ_CHUNK)
+                    if not data:
+                        break
+                    for frame in decoder.feed(data):
+                        if isinstance(frame, ControlFrame):
+                            self._on_tmaster_message(m.decode(frame.payload))
+            except (ConnectionError, RemoteProtocolError) as exc:
+                log.warning("tmaster connection lost: %s", exc)
+            finally:
+                heartbeat.cancel()
+                self._tmaster_writer = None
+                writer.close()
+            log.warning("tmaster connection closed; looking it up again")
+            await asyncio.sleep(self.engine.reconnect_interval_secs)
+
+    async def _heartbeat(self, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await asyncio.sleep(self.engine.heartbeat_interval_secs)
+            writer.write(m.encode(m.Heartbeat(self.container)))
+
+    def _on_tmaster_message(self, msg: m.Message) -> None:
+        if isinstance(msg, m.PhysicalPlanUpdate):
+            plan = PhysicalPlan.from_dict(msg.plan)
+            self.plan = plan
+            log.info("physical plan received: state %s, %d stmgrs", plan.state, len(plan.stmgrs))
+            self._connect_peers(plan)
+            frame = m.encode(msg)
+            for outlet in self.instance_outlets.values():
+                if outlet.writer is not None:
+                    outlet.writer.write(frame)
+        elif isinstance(msg, m.Rejected):
+            log.error("tmaster rejected this stmgr: %s", msg.reason)
+        else:
+            log.warning("unexpected message from tmaster: %s", msg.TYPE)
+
+    # -- peers --
+
+    def _connect_peers(self, plan: PhysicalPlan) -> None:
+        for container, location in plan.stmgrs.items():
+            if container == self.container or container not in self.peer_outlets:
+                continue
+            address = (location.host, location.port)
+            current = self._peer_tasks.get(container)
+            if current is not None and current[0] == address and not current[1].done():
+                continue
+            if current is not None:
+                current[1].cancel()
+            task = self._tg.create_task(self._peer_loop(container, address))
+            self._peer_tasks[container] = (address, task)
+
+    async def _peer_loop(self, container: int, address: tuple[str, int]) -> None:
+        outlet = self.peer_outlets[container]
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(*address)
+            except OSError:
+                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                continue
+            writer.write(m.encode(m.HelloStmgr(self.topology, self.container)))
+            outlet.attach(writer)
+            log.info("connected to peer stmgr %d at %s:%d", container, *address)
+            try:
+                while await reader.read(READ_CHUNK):
+                    pass  # peers never send on our outbound connection
+            except ConnectionError:
+                pass
+            finally:
+                outlet.detach(writer)
+                writer.close()
+            log.warning("peer stmgr %d connection lost; reconnecting", container)
+            await asyncio.sleep(self.engine.reconnect_interval_secs)
+
+
+async def main_async(args: Any) -> int:
+    from heronpy_lite.process import state_manager_from_args
+
+    statemgr = state_manager_from_args(args)
+    record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+    packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
+    if packing_raw is None:
+        log.error("no packing plan for %s", args.topology)
+        return 1
+    stmgr = StreamManager(
+        topology=args.topology,
+        container=args.container,
+        engine=EngineConfig.from_config(record["config"]),
+        packing=PackingPlan.from_dict(packing_raw),
+        statemgr=statemgr,
+        restarts=args.restarts,
+    )
+    try:
+        await stmgr.serve(args.port, args.port_file)
+    finally:
+        with contextlib.suppress(Exception):
+            statemgr.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from heronpy_lite import process
+
+    parser = argparse.ArgumentParser(prog="heronpy_lite.stmgr")
+    process.add_common_args(parser)
+    parser.add_argument("--container", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", default="")
+    parser.add_argument("--restarts", type=int, default=0)
+    args = parser.parse_args(argv)
+    process.setup_logging(args.log_file)
+    return process.run(lambda: main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The topology master process: stmgr registry, physical plan, activation."""

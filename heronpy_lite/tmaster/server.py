@@ -1,0 +1,218 @@
+"""The topology master process (container 0).
+
+Publishes its address in the state manager, accepts stream manager
+registrations and CLI control requests on one port, broadcasts the physical
+plan to every stmgr when it is complete and whenever it changes, and keeps
+``pplans/<name>`` and ``executionstate/<name>`` in the state manager current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from typing import Any
+
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.statemgr import StateManager
+from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS, TMASTERS
+from heronpy_lite.tmaster.state import InvalidTransition, TopologyMasterState, TopologyState
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
+from heronpy_lite.wire.plan import PackingPlan
+
+log = logging.getLogger(__name__)
+
+
+class TopologyMaster:
+    def __init__(
+        self,
+        *,
+        topology: str,
+        engine: EngineConfig,
+        packing: PackingPlan,
+        statemgr: StateManager,
+        state: TopologyState,
+    ) -> None:
+        self.topology = topology
+        self.engine = engine
+        self.statemgr = statemgr
+        self.state = TopologyMasterState(packing, state)
+        self.stmgr_writers: dict[int, asyncio.StreamWriter] = {}
+        self._persist_needed = asyncio.Event()
+
+    async def serve(self, port: int) -> None:
+        server = await asyncio.start_server(
+            self._on_connection, self.engine.bind_host, port, reuse_address=True
+        )
+        actual = server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(
+            self.statemgr.set,
+            TMASTERS,
+            self.topology,
+            {"host": self.engine.bind_host, "port": actual, "pid": os.getpid()},
+            True,
+        )
+        log.info("tmaster of %s listening on %s:%d", self.topology, self.engine.bind_host, actual)
+        async with server, asyncio.TaskGroup() as tg:
+            tg.create_task(self._persist_loop())
+            await server.serve_forever()
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        container: int | None = None
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                for frame in decoder.feed(data):
+                    if not isinstance(frame, ControlFrame):
+                        raise RemoteProtocolError("tmaster accepts control frames only")
+                    msg = m.decode(frame.payload)
+                    if isinstance(msg, m.ControlRequest):
+                        writer.write(m.encode(await self._control(msg)))
+                        await writer.drain()
+                    elif isinstance(msg, m.RegisterStmgr):
+                        container = self._register(msg, writer)
+                    elif isinstance(msg, m.InstanceStatus) and container is not None:
+                        self.state.instance_status(
+                            msg.task_id, msg.state, msg.pid, msg.restarts, msg.error
+                        )
+                        if msg.error:
+                            log.error("task %d (%s): %s", msg.task_id, msg.component, msg.error)
+                        self._persist_needed.set()
+                    elif isinstance(msg, m.Heartbeat) and container is not None:
+                        pass
+                    else:
+                        raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
+        except RemoteProtocolError as exc:
+            log.error("closing connection from %s: %s", peer, exc)
+        except ConnectionError as exc:
+            log.info("connection from %s lost: %s", peer, exc)
+        finally:
+            if container is not None and self.stmgr_writers.get(container) is writer:
+                del self.stmgr_writers[container]
+                log.warning("stmgr of container %d disconnected", container)
+            writer.close()
+
+    def _register(self, msg: m.RegisterStmgr, writer: asyncio.StreamWriter) -> int | None:
+        if msg.topology != self.topology:
+            writer.write(m.encode(m.Rejected(f"this tmaster runs {self.topology!r}")))
+            return None
+        try:
+            changed = self.state.register_stmgr(msg.container, msg.host, msg.port, msg.pid)
+        except ValueError as exc:
+            writer.write(m.encode(m.Rejected(str(exc))))
+            return None
+        old = self.stmgr_writers.get(msg.container)
+        if old is not None and old is not writer:
+            old.close()
+        self.stmgr_writers[msg.container] = writer
+        log.info(
+            "stmgr of container %d registered at %s:%d (pid %d, restarts %d)",
+            msg.container,
+            msg.host,
+            msg.port,
+            msg.pid,
+            msg.restarts,
+        )
+        plan = self.state.plan()
+        if plan is not None:
+            if changed:
+                self._broadcast()
+            else:
+                writer.write(m.encode(m.PhysicalPlanUpdate(plan.to_dict())))
+        self._persist_needed.set()
+        return msg.container
+
+    def _broadcast(self) -> None:
+        plan = self.state.plan()
+        if plan is None:
+            return
+        frame = m.encode(m.PhysicalPlanUpdate(plan.to_dict()))
+        for writer in self.stmgr_writers.values():
+            writer.write(frame)
+        log.info("physical plan broadcast: state %s", plan.state)
+
+    async def _control(self, req: m.ControlRequest) -> m.ControlResponse:
+        targets = {"activate": TopologyState.RUNNING, "deactivate": TopologyState.PAUSED}
+        if req.command in targets:
+            try:
+                changed = self.state.transition(targets[req.command])
+            except InvalidTransition as exc:
+                return m.ControlResponse(False, str(exc))
+            if changed:
+                await asyncio.to_thread(
+                    self.statemgr.set,
+                    EXECUTION_STATE,
+                    self.topology,
+                    {"state": self.state.state.value},
+                )
+                self._broadcast()
+                self._persist_needed.set()
+                return m.ControlResponse(True, f"{self.topology} {req.command}d")
+            return m.ControlResponse(
+                True, f"{self.topology} was already {self.state.state.value.lower()}"
+            )
+        if req.command == "status":
+            return m.ControlResponse(True, "", {"plan": self.state.status_plan().to_dict()})
+        return m.ControlResponse(False, f"unknown command {req.command!r}")
+
+    async def _persist_loop(self) -> None:
+        """Write the plan to the state manager after changes, at most every 100 ms."""
+        while True:
+            await self._persist_needed.wait()
+            self._persist_needed.clear()
+            plan = self.state.status_plan()
+            await asyncio.to_thread(self.statemgr.set, PPLANS, self.topology, plan.to_dict())
+            await asyncio.sleep(0.1)
+
+
+async def main_async(args: Any) -> int:
+    from heronpy_lite.process import state_manager_from_args
+
+    statemgr = state_manager_from_args(args)
+    record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+    packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
+    execution = await asyncio.to_thread(statemgr.get, EXECUTION_STATE, args.topology) or {}
+    if packing_raw is None:
+        log.error("no packing plan for %s", args.topology)
+        return 1
+    state = TopologyState(execution.get("state", "RUNNING"))
+    tmaster = TopologyMaster(
+        topology=args.topology,
+        engine=EngineConfig.from_config(record["config"]),
+        packing=PackingPlan.from_dict(packing_raw),
+        statemgr=statemgr,
+        state=state,
+    )
+    try:
+        await tmaster.serve(args.port)
+    finally:
+        with contextlib.suppress(Exception):
+            statemgr.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from heronpy_lite import process
+
+    parser = argparse.ArgumentParser(prog="heronpy_lite.tmaster")
+    process.add_common_args(parser)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    process.setup_logging(args.log_file)
+    return process.run(lambda: main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Control messages: typed, msgpack-encoded, validated on the way in.
+
+Each message is a frozen dataclass with a wire name ``TYPE``. `encode` turns
+one into a CONTROL frame; `decode` turns a CONTROL payload back into the
+right class, raising `RemoteProtocolError` for an unknown type or fields
+that do not fit. Nothing here is ever unpickled: msgpack only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgpack
+
+from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.wire.frames import DEFAULT_MAX_FRAME_BYTES, encode_control
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    TYPE: ClassVar[str] = ""
+
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+def _message(cls: type[Message]) -> type[Message]:
+    _REGISTRY[cls.TYPE] = cls
+    return cls
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class RegisterStmgr(Message):
+    """stmgr -> tmaster: this container's stream manager is up at host:port."""
+
+    TYPE: ClassVar[str] = "register_stmgr"
+    topology: str
+    container: int
+    host: str
+    port: int
+    pid: int
+    restarts: int
+    task_ids: list[int]
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class PhysicalPlanUpdate(Message):
+    """tmaster -> stmgr -> instance: the current physical plan (see `plan.py`)."""
+
+    TYPE: ClassVar[str] = "pplan"
+    plan: dict[str, Any]
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class Rejected(Message):
+    """Any peer: your registration is refused; the reason is for the log."""
+
+    TYPE: ClassVar[str] = "rejected"
+    reason: str
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class Heartbeat(Message):
+    """stmgr -> tmaster, periodically."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    container: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class HelloStmgr(Message):
+    """stmgr -> stmgr: first frame on a data connection between containers."""
+
+    TYPE: ClassVar[str] = "hello_stmgr"
+    topology: str
+    container: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class RegisterInstance(Message):
+    """instance -> stmgr: first frame from an instance process."""
+
+    TYPE: ClassVar[str] = "register_instance"
+    topology: str
+    task_id: int
+    component: str
+    pid: int
+    restarts: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class InstanceStatus(Message):
+    """instance -> stmgr -> tmaster: lifecycle state of one task.
+
+    ``state`` is one of ``starting``, ``running``, ``failed``;
+    ``error`` holds the user's exception as one line when ``failed``.
+    """
+
+    TYPE: ClassVar[str] = "instance_status"
+    task_id: int
+    component: str
+    state: str
+    pid: int
+    restarts: int
+    error: str = ""
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class ControlRequest(Message):
+    """cli -> tmaster: ``activate``, ``deactivate`` or ``status``."""
+
+    TYPE: ClassVar[str] = "control_request"
+    command: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class ControlResponse(Message):
+    """tmaster -> cli: outcome of a `ControlRequest`."""
+
+    TYPE: ClassVar[str] = "control_response"
+    ok: bool
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(msg: Message, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:
+    """A complete CONTROL frame holding ``msg``."""
+    fields = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}
+    fields["t"] = msg.TYPE
+    return encode_control(msgpack.packb(fields, use_bin_type=True), max_frame_bytes)
+
+
+def decode(payload: bytes) -> Message:
+    """The message in a CONTROL payload; `RemoteProtocolError` if malformed."""
+    try:
+        fields = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise RemoteProtocolError(f"control payload is not msgpack: {exc}") from exc
+    if not isinstance(fields, dict):
+        raise RemoteProtocolError("control payload is not a map")
+    cls = _REGISTRY.get(fields.pop("t", None))  # type: ignore[arg-type]
+    if cls is None:
+        raise RemoteProtocolError("control message of unknown type")
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        raise RemoteProtocolError(f"bad {cls.TYPE} message: {exc}") from exc
