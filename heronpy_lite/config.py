@@ -4,7 +4,7 @@ Resolution order (later wins): ``config/defaults.yaml``, the cluster file
 ``config/clusters/<cluster>.yaml``, YAML files in ``--config-path``, the
 topology's own config from the API, then ``--config-property`` (what the
 user types at submit wins over what the code says; see
-docs/decisions/config-precedence.md). A component's spec config wins over all
+docs/decisions/0001-config-precedence.md). A component's spec config wins over all
 of these for that component.
 
 Keys follow Heron's scheme: ``heron.*`` are engine internals, ``topology.*``
@@ -75,7 +75,7 @@ KEYS: dict[str, Key] = {
             C.TOPOLOGY_CONTAINER_CPU_REQUESTED,
             C.TOPOLOGY_CONTAINER_RAM_REQUESTED,
             C.TOPOLOGY_CONTAINER_DISK_REQUESTED,
-            C.TOPOLOGY_COMPONENT_RAM_MAP,
+            C.TOPOLOGY_COMPONENT_RAMMAP,
             C.TOPOLOGY_STATEFUL_START_CLEAN,
             C.TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS,
             C.TOPOLOGY_ENVIRONMENT,
@@ -83,9 +83,15 @@ KEYS: dict[str, Key] = {
             C.TOPOLOGY_TEAM_EMAIL,
             C.TOPOLOGY_CAP_TICKET,
             C.TOPOLOGY_PROJECT_NAME,
-            "topology.name",
-            "topology.worker.childopts",
-            "topology.component.jvmopts",
+            C.TOPOLOGY_NAME,
+            C.TOPOLOGY_WORKER_CHILDOPTS,
+            C.TOPOLOGY_COMPONENT_JVMOPTS,
+            C.TOPOLOGY_CONTAINER_MAX_CPU_HINT,
+            C.TOPOLOGY_CONTAINER_MAX_DISK_HINT,
+            C.TOPOLOGY_CONTAINER_PADDING_PERCENTAGE,
+            C.TOPOLOGY_CONTAINER_RAM_PADDING,
+            C.TOPOLOGY_ADDITIONAL_CLASSPATH,
+            C.TOPOLOGY_COMPONENT_OUTPUT_TPS,
         )
     },
     # -- heron.* (engine internals) --

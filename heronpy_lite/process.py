@@ -3,7 +3,7 @@ locate the state manager, logging to its own file, and running its main
 coroutine on uvloop until SIGTERM/SIGINT cancels it.
 
 Not a role: tmaster, stmgr, instance, executor and scheduler all use it and
-none of them imports another (see docs/decisions/process-bootstrap.md).
+none of them imports another (see docs/decisions/0002-process-bootstrap.md).
 """
 
 from __future__ import annotations

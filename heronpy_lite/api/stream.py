@@ -61,8 +61,8 @@ class Grouping:
     GLOBAL = LOWEST
     LOCAL_OR_SHUFFLE = SHUFFLE
 
-    FIELDS = namedtuple("FieldGrouping", "gtype, fields")
-    CUSTOM = namedtuple("CustomGrouping", "gtype, python_serialized")
+    FIELDS = namedtuple("FieldGrouping", "gtype, fields")  # type: ignore[name-match]
+    CUSTOM = namedtuple("CustomGrouping", "gtype, python_serialized")  # type: ignore[name-match]
 
     @classmethod
     def is_grouping_sane(cls, gtype: Any) -> bool:

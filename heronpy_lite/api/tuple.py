@@ -11,7 +11,9 @@ Tuple = namedtuple("Tuple", "id component stream task values")
 
 #: What ``Bolt.process`` receives: a `Tuple` plus its arrival time and, in
 #: ATLEAST_ONCE, the roots of its tuple tree. ``id`` is None in ATMOST_ONCE.
-HeronTuple = namedtuple("HeronTuple", (*Tuple._fields, "creation_time", "roots"))
+HeronTuple = namedtuple(
+    "HeronTuple", ["id", "component", "stream", "task", "values", "creation_time", "roots"]
+)
 
 
 class TupleHelper:

@@ -8,10 +8,11 @@ import logging
 import sys
 import traceback
 
-from heronpy_lite.cli import activate, kill, list, restart, status, submit, version
+from heronpy_lite.cli import activate, kill, restart, status, submit, version
+from heronpy_lite.cli import list as list_cmd
 from heronpy_lite.errors import HeronpyLiteError
 
-VERBS = (submit, kill, activate, list, status, restart, version)
+VERBS = (submit, kill, activate, list_cmd, status, restart, version)
 
 
 def parser() -> argparse.ArgumentParser:

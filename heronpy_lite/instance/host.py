@@ -61,7 +61,7 @@ class _StreamOut:
 
 
 class TaskHost:
-    """Delegate of one task. Create, then `attach` the component, then run."""
+    """Delegate of one task. Create it, set ``component`` to the user's object, then run."""
 
     def __init__(
         self,
@@ -129,27 +129,30 @@ class TaskHost:
             raise EmitError(
                 f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
             )
+        routes = out.routes
+        # Choose every destination before touching a batch: an emit that raises
+        # (a DIRECT consumer without direct_task, a bad custom grouping) sends nothing.
+        if len(routes) == 1:
+            chosen = routes[0].choose(tup, direct_task)
+        else:
+            chosen = [task for route in routes for task in route.choose(tup, direct_task)]
         batches = out.batches
-        task_ids: list[int] | None = [] if need_task_ids else None
         limit = self.batch_max_tuples
-        for route in out.routes:
-            for task in route.choose(tup, direct_task):
-                batch = batches.get(task)
-                if batch is None:
-                    batches[task] = batch = []
-                batch.append(tup)
-                if len(batch) >= limit:
-                    self._flush_batch(stream, task, batch)
-                    batches[task] = []
-                if task_ids is not None:
-                    task_ids.append(task)
+        for task in chosen:
+            batch = batches.get(task)
+            if batch is None:
+                batches[task] = batch = []
+            batch.append(tup)
+            if len(batch) >= limit:
+                self._flush_batch(stream, task, batch)
+                batches[task] = []
         self.pending_tuples += 1
         self.emit_count += 1
         self.emitted[stream] += 1
         if tup_id is not None and self.is_spout:
             # ATMOST_ONCE: heronpy acks a spout tuple with an id right after next_tuple.
             self.immediate_acks.append(tup_id)
-        return task_ids
+        return list(chosen) if need_task_ids else None
 
     def ack(self, tup: Any) -> None:
         if not isinstance(tup, HeronTuple):

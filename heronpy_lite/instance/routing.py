@@ -142,7 +142,7 @@ class Route:
                         f"{type(grouper).__name__}.choose_tasks returned {chosen!r}; "
                         f"expected a list of tasks of {component!r} ({tasks})"
                     )
-                return chosen  # type: ignore[no-any-return]
+                return chosen
 
             return custom
         raise EmitError(f"unsupported grouping {grouping_name(grouping)}")

@@ -69,6 +69,7 @@ class InstanceRunner:
         self.plan: PhysicalPlan | None = None
         self.active = asyncio.Event()
         self._plan_ready = asyncio.Event()
+        self._ready = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
         self._connected = asyncio.Event()
         self._last_flush = 0.0
@@ -120,6 +121,7 @@ class InstanceRunner:
                 )
                 connection.cancel()
                 return 1
+            self._ready.set()
             await self._send(self._status("running"))
             self._apply_state(self.plan.state, initial=True)
             if self.is_spout:
@@ -218,16 +220,20 @@ class InstanceRunner:
                 raise ConnectionError("stmgr closed the connection")
             for frame in decoder.feed(data):
                 if type(frame) is DataFrame:
-                    if self.host is None or self.is_spout:
-                        log.warning("data frame for a task that cannot process it; dropped")
+                    if self.host is None:
+                        # Tuples can arrive between the plan and the end of initialize():
+                        # stop reading (they wait in the socket) until the bolt is ready.
+                        await self._ready.wait()
+                    assert self.host is not None
+                    if self.is_spout:
+                        log.warning("data frame for spout task %d dropped", self.task_id)
                         continue
                     self.host.process_batch(frame.src_task, frame.stream, unpack_batch(frame.body))
                 else:
                     assert isinstance(frame, ControlFrame)
                     self._on_control(m.decode(frame.payload))
-            if (self.host is not None and self.host.outbox) or (
-                self.host is not None and self.host.has_pending
-            ):
+            host = self.host
+            if host is not None and (host.outbox or host.has_pending):
                 await self._flush_and_write(time.monotonic())
 
     def _on_control(self, msg: m.Message) -> None:

@@ -31,9 +31,8 @@ async def run_executor(args: Any) -> int:
 
     statemgr = state_manager_from_args(args)
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
-    packing = PackingPlan.from_dict(
-        await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology) or {}
-    )
+    packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
+    packing = PackingPlan.from_dict(packing_raw or {})
     engine = EngineConfig.from_config(record["config"])
     workdir = working_dir(args.topology)
     logs = workdir / "log"

@@ -15,6 +15,8 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from heronpy_lite.config import EngineConfig
@@ -26,14 +28,30 @@ from heronpy_lite.wire.plan import PackingPlan
 log = logging.getLogger(__name__)
 
 
+def _executor_argv(
+    topology: str, engine: EngineConfig, container: int, log_file: Path
+) -> Callable[[int], list[str]]:
+    from heronpy_lite.process import common_argv
+
+    def argv(restarts: int) -> list[str]:
+        return [
+            "-m",
+            "heronpy_lite.scheduler.executor",
+            *common_argv(topology, engine, log_file),
+            "--container",
+            str(container),
+        ]
+
+    return argv
+
+
 async def run_scheduler(args: Any) -> int:
-    from heronpy_lite.process import common_argv, state_manager_from_args
+    from heronpy_lite.process import state_manager_from_args
 
     statemgr = state_manager_from_args(args)
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
-    packing = PackingPlan.from_dict(
-        await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology) or {}
-    )
+    packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
+    packing = PackingPlan.from_dict(packing_raw or {})
     engine = EngineConfig.from_config(record["config"])
     logs = working_dir(args.topology) / "log"
     executors: dict[int, Child] = {}
@@ -56,13 +74,7 @@ async def run_scheduler(args: Any) -> int:
         log_file = logs / f"executor-{container}.log"
         executors[container] = Child(
             f"executor {container}",
-            lambda restarts, c=container, lf=log_file: [
-                "-m",
-                "heronpy_lite.scheduler.executor",
-                *common_argv(args.topology, engine, lf),
-                "--container",
-                str(c),
-            ],
+            _executor_argv(args.topology, engine, container, log_file),
             logs / f"executor-{container}.out",
             backoff_min=engine.restart_backoff_min_secs,
             backoff_max=engine.restart_backoff_max_secs,

@@ -54,7 +54,7 @@ class TopologyMasterState:
         return True
 
     def register_stmgr(self, container: int, host: str, port: int, pid: int) -> bool:
-        """Record a stmgr; True if the routing part of the plan changed."""
+        """Record a stmgr; True if its entry in the plan (address or pid) changed."""
         if not 1 <= container <= self.packing.num_containers:
             raise ValueError(f"container {container} is not in the packing plan")
         location = StmgrLocation(container, host, port, pid)

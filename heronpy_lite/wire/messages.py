@@ -9,12 +9,13 @@ that do not fit. Nothing here is ever unpickled: msgpack only.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import msgpack
 
-from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.errors import LocalProtocolError, RemoteProtocolError
 from heronpy_lite.wire.frames import DEFAULT_MAX_FRAME_BYTES, encode_control
 
 
@@ -150,10 +151,44 @@ def decode(payload: bytes) -> Message:
         raise RemoteProtocolError(f"control payload is not msgpack: {exc}") from exc
     if not isinstance(fields, dict):
         raise RemoteProtocolError("control payload is not a map")
-    cls = _REGISTRY.get(fields.pop("t", None))  # type: ignore[arg-type]
+    tag = fields.pop("t", None)
+    cls = _REGISTRY.get(tag) if isinstance(tag, str) else None
     if cls is None:
         raise RemoteProtocolError("control message of unknown type")
+    for name, value in fields.items():
+        check = _field_checks(cls).get(name)
+        if check is not None and not check(value):
+            raise RemoteProtocolError(f"bad {cls.TYPE} message: field {name!r} = {value!r:.60}")
     try:
         return cls(**fields)
     except TypeError as exc:
         raise RemoteProtocolError(f"bad {cls.TYPE} message: {exc}") from exc
+
+
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "list[int]": lambda v: (
+        isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+    ),
+    "dict[str, Any]": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+}
+
+
+_FIELD_CHECKS: dict[str, dict[str, Callable[[Any], bool]]] = {}
+
+
+def _field_checks(cls: type[Message]) -> dict[str, Callable[[Any], bool]]:
+    """Per field, a check of the wire value against the field's annotation."""
+    cached = _FIELD_CHECKS.get(cls.TYPE)
+    if cached is not None:
+        return cached
+    checks = {}
+    for f in dataclasses.fields(cls):
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if annotation not in _CHECKS:
+            raise LocalProtocolError(f"{cls.__name__}.{f.name}: no wire check for {annotation}")
+        checks[f.name] = _CHECKS[annotation]
+    _FIELD_CHECKS[cls.TYPE] = checks
+    return checks

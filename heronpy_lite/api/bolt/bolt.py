@@ -63,13 +63,14 @@ class BaseBolt(BaseComponent):
             direct_task: the destination task, for consumers with ``Grouping.DIRECT``.
             need_task_ids: return the list of destination task ids.
         """
-        return self.delegate.emit(
+        task_ids: list[int] | None = self.delegate.emit(
             tup,
             stream=stream,
-            anchors=anchors,  # type: ignore[no-any-return]
+            anchors=anchors,
             direct_task=direct_task,
             need_task_ids=need_task_ids,
         )
+        return task_ids
 
     @staticmethod
     def is_tick(tup: Any) -> bool:

@@ -61,9 +61,10 @@ class BaseSpout(BaseComponent):
             direct_task: the destination task, for consumers with ``Grouping.DIRECT``.
             need_task_ids: return the list of destination task ids.
         """
-        return self.delegate.emit(
+        task_ids: list[int] | None = self.delegate.emit(
             tup, tup_id=tup_id, stream=stream, direct_task=direct_task, need_task_ids=need_task_ids
-        )  # type: ignore[no-any-return]
+        )
+        return task_ids
 
 
 class Spout(BaseSpout):

@@ -1,0 +1,2 @@
+"""Shared test configuration: every test is time-bounded (pytest-timeout,
+set in pyproject.toml) and warnings are errors."""
