@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from conftest import TOPOLOGIES, Cli, count_lines, pid_alive, read_sinks, wait_for
 
+from heronpy_lite.wire.frames import encode_data
+from heronpy_lite.wire.messages import HelloStmgr, RegisterInstance, encode
+
 
 @pytest.fixture(scope="module")
 def topo(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> Any:
@@ -123,9 +126,33 @@ def test_garbage_on_a_stmgr_port_closes_that_connection_only(
             sock.sendall(garbage)
             sock.settimeout(5)
             assert sock.recv(100) == b""  # the stmgr closed it
+    # a well-framed batch whose body is not msgpack, to the sink's task
+    sink_task = instance(cli.status(name), "sink")["task_id"]
+    with socket.create_connection((stmgr["host"], stmgr["port"]), timeout=5) as sock:
+        sock.sendall(encode(RegisterInstance(name, 999, "intruder", 1, 0)))
+        assert sock.recv(1000)  # rejected: task 999 is not in this container
+    with socket.create_connection((stmgr["host"], stmgr["port"]), timeout=5) as sock:
+        sock.sendall(encode(HelloStmgr(name, 2)))
+        sock.sendall(encode_data(sink_task, 1, "default", b"\xc1\xc1 not msgpack"))
+    tmaster = cli.status(name)["containers"][0]["tmaster"]
+    with socket.create_connection((tmaster["host"], tmaster["port"]), timeout=5) as sock:
+        sock.sendall(b"\x00\x00\x00\x03\x01ab")  # a DATA frame to the tmaster
+        sock.settimeout(5)
+        assert sock.recv(100) == b""
     seen = count_lines(out, "sink-")
     wait_for(lambda: count_lines(out, "sink-") > seen + 20, 20, "tuples still flowing")
-    assert cli.status(name)["containers"][1]["stmgr"]["pid"] == stmgr["pid"]
+    info = cli.status(name)
+    assert info["containers"][1]["stmgr"]["pid"] == stmgr["pid"]
+    assert info["containers"][0]["tmaster"]["pid"] == tmaster["pid"]
+    assert instance(info, "sink")["restarts"] == 0
+    wait_for(
+        lambda: any(
+            "dropped a batch from task 1" in p.read_text()
+            for p in cli.log_dir(name).glob("instance-sink-*.log")
+        ),
+        10,
+        "the bad batch logged by the sink",
+    )
     log = (cli.log_dir(name) / "stmgr-1.log").read_text()
     assert "protocol error" in log
 
