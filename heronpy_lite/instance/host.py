@@ -16,6 +16,16 @@ round once ``flush_interval`` has passed, or when the task goes idle). Values
 are packed with msgpack at flush time; a tuple that msgpack cannot encode is
 dropped with an error (logged, counted) and the rest of its batch goes on.
 
+ATLEAST_ONCE (``reliable=True``): each tuple on the wire is
+``[values, anchors]``, ``anchors`` a flat list of (spout task, root, edge id)
+triples (see `wire/acking.py`). A spout emit with a ``tup_id`` creates a root
+and registers it in ``in_flight``; bolt emits anchored to inputs derive new
+edge ids; ``ack``/``fail`` queue updates per spout task, which leave as ACK
+frames with the next flush (always *before* data frames, so a spout's init
+reaches its stmgr before any tuple of the tree can). The stmgr's verdicts
+come back through `on_verdicts`. ``in_flight`` roots are also expired here,
+after ``2 * timeout + 1`` s, in case the stmgr holding them died.
+
 User exceptions (``process``, ``next_tuple``, ``process_tick``, ``ack``...)
 are caught by the caller through `user_exception`: logged (the first few of
 each type with traceback, then every 1000th) and counted by type. The task
@@ -25,6 +35,7 @@ keeps running.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,7 +44,8 @@ from typing import Any
 from heronpy_lite.api.tuple import HeronTuple, TupleHelper
 from heronpy_lite.errors import EmitError, LocalProtocolError
 from heronpy_lite.instance.routing import OutputRouter
-from heronpy_lite.wire.frames import encode_data
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import encode_ack, encode_data
 from heronpy_lite.wire.tuples import pack_batch, pack_one
 
 _LOG_LEVELS = {
@@ -60,6 +72,18 @@ class _StreamOut:
         self.batches: dict[int, list[Any]] = {}
 
 
+class Anchors(list[int]):
+    """``HeronTuple.roots`` in ATLEAST_ONCE: flat (spout task, root, edge id) triples,
+    plus the tuple's ack value (XOR of the edges of tuples anchored to it)."""
+
+    __slots__ = ("ack_val", "done")
+
+    def __init__(self, flat: list[int]) -> None:
+        super().__init__(flat)
+        self.ack_val = 0
+        self.done = False
+
+
 class TaskHost:
     """Delegate of one task. Create it, set ``component`` to the user's object, then run."""
 
@@ -75,6 +99,9 @@ class TaskHost:
         batch_max_tuples: int,
         max_frame_bytes: int,
         logger: logging.Logger,
+        reliable: bool = False,
+        message_timeout_secs: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.topology = topology
         self.task_id = task_id
@@ -100,6 +127,20 @@ class TaskHost:
         self.failed = 0
         self.exceptions: Counter[str] = Counter()
         self.dropped_unserializable = 0
+        # ATLEAST_ONCE
+        self.reliable = reliable
+        self.clock = clock
+        self._rand = random.Random().getrandbits
+        self._acks_out: dict[int, AckBatch] = {}
+        #: spout: root -> (tup_id, emitted at)
+        self.in_flight: dict[int, tuple[Any, float]] = {}
+        self.instance_timeout = 2 * message_timeout_secs + 1 if message_timeout_secs else None
+        self._next_expiry = clock() + (self.instance_timeout or 0) / 2
+        self.completed = 0
+        self.complete_latency_sum = 0.0
+        self.timed_out = 0
+        if reliable:
+            self.emit = self._emit_reliable  # type: ignore[method-assign]
 
     # -- the delegate interface (called by user code) --
 
@@ -112,30 +153,7 @@ class TaskHost:
         direct_task: int | None = None,
         need_task_ids: bool = False,
     ) -> list[int] | None:
-        out = self._streams.get(stream)
-        if out is None:
-            raise EmitError(
-                f"{self.component_name} emits on stream {stream!r}, which its "
-                "outputs do not declare"
-            )
-        if type(tup) is not tuple:
-            tup = list(tup)
-        if len(tup) != out.arity:
-            raise EmitError(
-                f"{self.component_name} emits {len(tup)} values on stream "
-                f"{stream!r}, which declares {out.arity} fields"
-            )
-        if direct_task is not None and not out.has_direct:
-            raise EmitError(
-                f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
-            )
-        routes = out.routes
-        # Choose every destination before touching a batch: an emit that raises
-        # (a DIRECT consumer without direct_task, a bad custom grouping) sends nothing.
-        if len(routes) == 1:
-            chosen = routes[0].choose(tup, direct_task)
-        else:
-            chosen = [task for route in routes for task in route.choose(tup, direct_task)]
+        out, tup, chosen = self._destinations(tup, stream, direct_task)
         batches = out.batches
         limit = self.batch_max_tuples
         for task in chosen:
@@ -154,16 +172,131 @@ class TaskHost:
             self.immediate_acks.append(tup_id)
         return list(chosen) if need_task_ids else None
 
+    def _destinations(
+        self, tup: Any, stream: str, direct_task: int | None
+    ) -> tuple[_StreamOut, Any, list[int]]:
+        """Validate an emit and choose every destination, before touching a batch:
+        an emit that raises (arity, a DIRECT consumer without direct_task, a bad
+        custom grouping) sends nothing."""
+        out = self._streams.get(stream)
+        if out is None:
+            raise EmitError(
+                f"{self.component_name} emits on stream {stream!r}, which its "
+                "outputs do not declare"
+            )
+        if type(tup) is not tuple:
+            tup = list(tup)
+        if len(tup) != out.arity:
+            raise EmitError(
+                f"{self.component_name} emits {len(tup)} values on stream "
+                f"{stream!r}, which declares {out.arity} fields"
+            )
+        if direct_task is not None and not out.has_direct:
+            raise EmitError(
+                f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
+            )
+        routes = out.routes
+        if len(routes) == 1:
+            chosen = routes[0].choose(tup, direct_task)
+        else:
+            chosen = [task for route in routes for task in route.choose(tup, direct_task)]
+        return out, tup, chosen
+
+    def _emit_reliable(
+        self,
+        tup: Any,
+        tup_id: Any = None,
+        stream: str = "default",
+        anchors: Any = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
+    ) -> list[int] | None:
+        out, tup, chosen = self._destinations(tup, stream, direct_task)
+        rand = self._rand
+        entries: list[list[Any]]
+        if self.is_spout and tup_id is not None:
+            root = rand(64) or 1
+            xor = 0
+            entries = []
+            for _ in chosen:
+                edge = rand(64)
+                xor ^= edge
+                entries.append([tup, [self.task_id, root, edge]])
+            if chosen:
+                self._acks_for(self.task_id).init.extend((root, xor))
+                self.in_flight[root] = (tup_id, self.clock())
+            else:
+                self.immediate_acks.append(tup_id)  # no consumer: the tree is complete
+        elif anchors:
+            entries = [[tup, self._anchor(anchors, rand)] for _ in chosen]
+        else:
+            untracked = [tup, []]
+            entries = [untracked] * len(chosen)
+        batches = out.batches
+        limit = self.batch_max_tuples
+        for task, entry in zip(chosen, entries, strict=True):
+            batch = batches.get(task)
+            if batch is None:
+                batches[task] = batch = []
+            batch.append(entry)
+            if len(batch) >= limit:
+                self._flush_batch(stream, task, batch)
+                batches[task] = []
+        self.pending_tuples += 1
+        self.emit_count += 1
+        self.emitted[stream] += 1
+        return list(chosen) if need_task_ids else None
+
+    def _anchor(self, anchors: Any, rand: Callable[[int], int]) -> list[int]:
+        """The anchors of one new tuple copy: a fresh edge id per anchor (Storm's scheme)."""
+        ids: dict[tuple[int, int], int] = {}
+        for a in anchors:
+            roots = getattr(a, "roots", None)
+            if not isinstance(roots, Anchors) or not roots:
+                continue
+            if roots.done:
+                self.logger.error("emit anchored to a tuple already acked or failed; not anchored")
+                continue
+            edge = rand(64)
+            roots.ack_val ^= edge
+            for i in range(0, len(roots), 3):
+                key = (roots[i], roots[i + 1])
+                ids[key] = ids.get(key, 0) ^ edge
+        return [x for (task, root), edge in ids.items() for x in (task, root, edge)]
+
+    def _acks_for(self, spout_task: int) -> AckBatch:
+        batch = self._acks_out.get(spout_task)
+        if batch is None:
+            batch = self._acks_out[spout_task] = AckBatch()
+        return batch
+
     def ack(self, tup: Any) -> None:
         if not isinstance(tup, HeronTuple):
             self.logger.error("ack() takes the HeronTuple given to process(), got %r", tup)
             return
+        roots = tup.roots
+        if isinstance(roots, Anchors) and roots:
+            if roots.done:
+                self.logger.warning("a tuple was acked or failed twice; ignoring the repeat")
+                return
+            roots.done = True
+            ack_val = roots.ack_val
+            for i in range(0, len(roots), 3):
+                self._acks_for(roots[i]).update.extend((roots[i + 1], roots[i + 2] ^ ack_val))
         self.acked += 1
 
     def fail(self, tup: Any) -> None:
         if not isinstance(tup, HeronTuple):
             self.logger.error("fail() takes the HeronTuple given to process(), got %r", tup)
             return
+        roots = tup.roots
+        if isinstance(roots, Anchors) and roots:
+            if roots.done:
+                self.logger.warning("a tuple was acked or failed twice; ignoring the repeat")
+                return
+            roots.done = True
+            for i in range(0, len(roots), 3):
+                self._acks_for(roots[i]).fail.append(roots[i + 1])
         self.failed += 1
 
     def log(self, message: str, level: str | None = None) -> None:
@@ -175,10 +308,12 @@ class TaskHost:
 
     @property
     def has_pending(self) -> bool:
-        return self.pending_tuples > 0
+        return self.pending_tuples > 0 or bool(self._acks_out)
 
     def flush(self) -> None:
         """Turn every open batch into frames on ``outbox``."""
+        if self._acks_out:
+            self._flush_acks()
         for out in self._streams.values():
             batches = out.batches
             for task, batch in batches.items():
@@ -187,7 +322,14 @@ class TaskHost:
             batches.clear()
         self.pending_tuples = 0
 
+    def _flush_acks(self) -> None:
+        for spout_task, batch in self._acks_out.items():
+            self.outbox.append(encode_ack(spout_task, self.task_id, batch.encode()))
+        self._acks_out.clear()
+
     def _flush_batch(self, stream: str, task: int, batch: list[Any]) -> None:
+        if self._acks_out:
+            self._flush_acks()  # a spout's init must reach its stmgr before the tree's tuples
         try:
             body = pack_batch(batch)
         except (TypeError, ValueError, OverflowError):
@@ -236,6 +378,57 @@ class TaskHost:
             except Exception as exc:
                 self.user_exception("process", exc)
         self.executed[(component, stream)] += len(tuples)
+
+    def process_batch_reliable(self, src_task: int, stream: str, tuples: list[Any]) -> None:
+        """``process_batch`` for ATLEAST_ONCE: entries are [values, anchors]. A tuple
+        whose ``process`` raises is failed at once (unless the bolt acked or failed it)."""
+        process = self.component.process
+        component = self.task_components.get(src_task, "")
+        now = time.time()
+        make = HeronTuple
+        for values, flat in tuples:
+            if flat:
+                roots = Anchors(flat)
+                tup = make(flat[2], component, stream, src_task, values, now, roots)
+            else:
+                tup = make(None, component, stream, src_task, values, now, None)
+            try:
+                process(tup)
+            except Exception as exc:
+                self.user_exception("process", exc)
+                if flat and not roots.done:
+                    self.fail(tup)
+        self.executed[(component, stream)] += len(tuples)
+
+    def on_verdicts(self, batch: AckBatch) -> None:
+        """The stmgr's verdicts on this spout's trees: call ``ack``/``fail``."""
+        now = self.clock()
+        spout = self.component
+        for root in batch.acked:
+            entry = self.in_flight.pop(root, None)
+            if entry is not None:
+                self.completed += 1
+                self.complete_latency_sum += now - entry[1]
+                self.call_user("ack", spout.ack, entry[0])
+        for root in batch.failed:
+            entry = self.in_flight.pop(root, None)
+            if entry is not None:
+                self.call_user("fail", spout.fail, entry[0])
+
+    def expire_in_flight(self) -> None:
+        """Fail trees the stmgr never answered for (it died and forgot them)."""
+        if self.instance_timeout is None or not self.in_flight:
+            return
+        now = self.clock()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + self.instance_timeout / 2
+        deadline = now - self.instance_timeout
+        expired = [root for root, (_, t) in self.in_flight.items() if t < deadline]
+        for root in expired:
+            tup_id, _ = self.in_flight.pop(root)
+            self.timed_out += 1
+            self.call_user("fail", self.component.fail, tup_id)
 
     def process_tick(self) -> None:
         try:

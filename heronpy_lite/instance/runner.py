@@ -18,6 +18,7 @@ registers again; the component is not rebuilt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -25,7 +26,13 @@ import time
 from typing import Any
 
 from heronpy_lite.api._loader import load_topology
-from heronpy_lite.api.api_constants import TOPOLOGY_TICK_TUPLE_FREQ_SECS
+from heronpy_lite.api.api_constants import (
+    TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS,
+    TOPOLOGY_MAX_SPOUT_PENDING,
+    TOPOLOGY_MESSAGE_TIMEOUT_SECS,
+    TOPOLOGY_RELIABILITY_MODE,
+    TOPOLOGY_TICK_TUPLE_FREQ_SECS,
+)
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.config import EngineConfig, component_config
@@ -35,7 +42,8 @@ from heronpy_lite.instance.routing import OutputRouter
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
-from heronpy_lite.wire.frames import ControlFrame, DataFrame, FrameDecoder
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
 from heronpy_lite.wire.tuples import unpack_batch
 
@@ -70,6 +78,10 @@ class InstanceRunner:
         self.active = asyncio.Event()
         self._plan_ready = asyncio.Event()
         self._ready = asyncio.Event()
+        self._room = asyncio.Event()  # set when acks may have freed max-spout-pending room
+        self.reliable = False
+        self.message_timeout: float | None = None
+        self.max_pending = 0
         self.bad_batches = 0
         self._writer: asyncio.StreamWriter | None = None
         self._connected = asyncio.Event()
@@ -88,6 +100,11 @@ class InstanceRunner:
         placement = next(t for t in packing.tasks if t.task_id == self.task_id)
         self.component_name = placement.component
         self.engine = EngineConfig.from_config(record["config"])
+        topology_config = record["config"]
+        self.reliable = topology_config.get(TOPOLOGY_RELIABILITY_MODE) == "ATLEAST_ONCE"
+        if topology_config.get(TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS, True):
+            self.message_timeout = float(topology_config[TOPOLOGY_MESSAGE_TIMEOUT_SECS])
+        self.max_pending = int(topology_config[TOPOLOGY_MAX_SPOUT_PENDING])
         self.definition = load_topology(
             record["file"], record["attr"], self.topology, record.get("search_dir")
         )
@@ -168,6 +185,8 @@ class InstanceRunner:
             batch_max_tuples=self.engine.batch_max_tuples,
             max_frame_bytes=self.engine.max_frame_bytes,
             logger=user_logger,
+            reliable=self.reliable,
+            message_timeout_secs=self.message_timeout,
         )
         component = me.python_class(delegate=self.host)
         self.host.component = component
@@ -236,7 +255,16 @@ class InstanceRunner:
                         self.bad_batches += 1
                         log.error("dropped a batch from task %d: %s", frame.src_task, exc)
                         continue
-                    self.host.process_batch(frame.src_task, frame.stream, tuples)
+                    if self.reliable:
+                        self.host.process_batch_reliable(frame.src_task, frame.stream, tuples)
+                    else:
+                        self.host.process_batch(frame.src_task, frame.stream, tuples)
+                elif type(frame) is AckFrame:
+                    if self.host is None or not self.is_spout:
+                        log.warning("acking frame for a task that is not a running spout")
+                        continue
+                    self.host.on_verdicts(AckBatch.decode(frame.body))
+                    self._room.set()
                 else:
                     assert isinstance(frame, ControlFrame)
                     self._on_control(m.decode(frame.payload))
@@ -334,16 +362,30 @@ class InstanceRunner:
         budget = engine.emit_batch_time_ms / 1000
         idle = engine.spout_idle_sleep_ms / 1000
         monotonic = time.monotonic
+        # max spout pending applies in ATLEAST_ONCE only (heronpy's rule)
+        max_pending = self.max_pending if self.reliable else 0
+        in_flight = host.in_flight
         while True:
             if not self.active.is_set():
                 host.flush()
                 await self._flush_and_write(monotonic(), force=True)
                 await self.active.wait()
                 continue
+            host.expire_in_flight()
+            if max_pending and len(in_flight) >= max_pending:
+                await self._flush_and_write(monotonic(), force=True)
+                self._room.clear()
+                # verdicts set _room; the timeout lets expire_in_flight run if none come
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await self._room.wait()
+                continue
             start = monotonic()
             emitted_before = host.emit_count
             calls = 0
             while calls < max_calls:
+                if max_pending and len(in_flight) >= max_pending:
+                    break
                 before = host.emit_count
                 try:
                     next_tuple()

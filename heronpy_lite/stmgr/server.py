@@ -18,17 +18,24 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from heronpy_lite.api.api_constants import (
+    TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS,
+    TOPOLOGY_MESSAGE_TIMEOUT_SECS,
+)
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
+from heronpy_lite.stmgr.acking import XorTracker
 from heronpy_lite.stmgr.outlet import Outlet
 from heronpy_lite.stmgr.routing import RoutingTable
 from heronpy_lite.wire import messages as m
-from heronpy_lite.wire.frames import ControlFrame, DataFrame, FrameDecoder
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder, encode_ack
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ class StreamManager:
         packing: PackingPlan,
         statemgr: StateManager,
         restarts: int,
+        message_timeout_secs: float | None = None,
     ) -> None:
         self.topology = topology
         self.container = container
@@ -63,6 +71,7 @@ class StreamManager:
         self._peer_tasks: dict[int, tuple[tuple[str, int], asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.unroutable_frames = 0
+        self.tracker = XorTracker(message_timeout_secs, time.monotonic())
 
     # -- lifecycle --
 
@@ -84,6 +93,7 @@ class StreamManager:
         async with server, asyncio.TaskGroup() as tg:
             self._tg = tg
             tg.create_task(self._tmaster_loop())
+            tg.create_task(self._expiry_loop())
             await server.serve_forever()
 
     # -- inbound connections (instances and peers) --
@@ -151,6 +161,9 @@ class StreamManager:
         log.info("instance task %d (%s) registered, pid %d", msg.task_id, msg.component, msg.pid)
         if self.plan is not None:
             writer.write(m.encode(m.PhysicalPlanUpdate(self.plan.to_dict())))
+        old = self.instance_status.get(msg.task_id)
+        if old is not None and old.pid != msg.pid:
+            self.tracker.drop_task(msg.task_id)  # a new process: it knows none of those trees
         outlet.attach(writer)
         self._report(
             m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
@@ -188,6 +201,13 @@ class StreamManager:
                         outlet.write(frame.frame)
                         if not outlet.has_room():
                             blocked.append(outlet)
+                elif type(frame) is AckFrame:
+                    if frame.dst_task in self.routing.local_tasks:
+                        self._track(frame.dst_task, AckBatch.decode(frame.body))
+                    else:
+                        outlet = route(frame.dst_task)
+                        if outlet is not None:
+                            outlet.write(frame.frame)
                 else:
                     self._on_control_from(task_id, m.decode(frame.payload))
             for outlet in blocked:
@@ -196,6 +216,22 @@ class StreamManager:
             if not data:
                 return
             frames = decoder.feed(data)
+
+    def _track(self, spout_task: int, batch: AckBatch) -> None:
+        self._send_verdicts(self.tracker.apply(spout_task, batch, time.monotonic()))
+
+    def _send_verdicts(self, verdicts: dict[int, AckBatch]) -> None:
+        for spout_task, verdict in verdicts.items():
+            self.instance_outlets[spout_task].write(encode_ack(spout_task, 0, verdict.encode()))
+
+    async def _expiry_loop(self) -> None:
+        """Fail timed-out trees (the tracker's buckets rotate on this clock)."""
+        period = self.tracker.period
+        if period is None:
+            return
+        while True:
+            await asyncio.sleep(min(period / 4, 1.0))
+            self._send_verdicts(self.tracker.expire(time.monotonic()))
 
     def _route(self, task: int) -> Outlet | None:
         container = self.routing.task_container.get(task)
@@ -328,6 +364,13 @@ class StreamManager:
             await asyncio.sleep(self.engine.reconnect_interval_secs)
 
 
+def message_timeout(config: dict[str, Any]) -> float | None:
+    """``topology.message.timeout.secs``, or None with message timeouts disabled."""
+    if not config.get(TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS, True):
+        return None
+    return float(config[TOPOLOGY_MESSAGE_TIMEOUT_SECS])
+
+
 async def main_async(args: Any) -> int:
     from heronpy_lite.process import state_manager_from_args
 
@@ -344,6 +387,7 @@ async def main_async(args: Any) -> int:
         packing=PackingPlan.from_dict(packing_raw),
         statemgr=statemgr,
         restarts=args.restarts,
+        message_timeout_secs=message_timeout(record["config"]),
     )
     try:
         await stmgr.serve(args.port, args.port_file)

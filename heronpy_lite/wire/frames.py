@@ -7,6 +7,8 @@ cli -> tmaster) carries the same frames::
 
     frame   := length:u32be  kind:u8  payload            (length = 1 + len(payload))
     DATA    := dst_task:u32be  src_task:u32be  stream_len:u16be  stream:utf8  body
+    ACK     := the DATA header with an empty stream, and an acking body
+               (`acking.py`) for the stream manager hosting spout task dst_task
     CONTROL := msgpack map {"t": <message type>, ...fields}
 
 A DATA body is the msgpack array of the batch's tuples (see `tuples.py`);
@@ -30,6 +32,7 @@ from heronpy_lite.errors import LocalProtocolError, RemoteProtocolError
 
 KIND_DATA: Final = 1
 KIND_CONTROL: Final = 2
+KIND_ACK: Final = 3
 
 #: 32 MiB: room for a batch holding one 8 MiB tuple several times over.
 DEFAULT_MAX_FRAME_BYTES: Final = 32 * 1024 * 1024
@@ -55,13 +58,23 @@ class DataFrame:
 
 
 @dataclass(slots=True)
+class AckFrame:
+    """Acking traffic for spout task ``dst_task`` (see `acking.py`)."""
+
+    dst_task: int
+    src_task: int
+    body: memoryview
+    frame: bytes
+
+
+@dataclass(slots=True)
 class ControlFrame:
     """A control message payload, still msgpack-encoded (see `messages.py`)."""
 
     payload: bytes
 
 
-Frame = DataFrame | ControlFrame
+Frame = DataFrame | AckFrame | ControlFrame
 
 
 def encode_data(
@@ -86,6 +99,19 @@ def encode_data(
             stream_bytes,
             body,
         )
+    )
+
+
+def encode_ack(
+    dst_task: int, src_task: int, body: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+) -> bytes:
+    length = _DATA_HEADER.size + len(body)
+    if length > max_frame_bytes:
+        raise LocalProtocolError(
+            f"acking batch of {length} bytes exceeds the frame limit of {max_frame_bytes} bytes"
+        )
+    return b"".join(
+        (_LENGTH.pack(length), _DATA_HEADER.pack(KIND_ACK, dst_task, src_task, 0), body)
     )
 
 
@@ -153,6 +179,14 @@ class FrameDecoder:
     @staticmethod
     def _parse(buf: bytearray, pos: int, stop: int) -> Frame:
         kind = buf[pos + 4]
+        if kind == KIND_ACK:
+            if stop - pos < 4 + _DATA_HEADER.size:
+                raise RemoteProtocolError("ACK frame shorter than its header")
+            _, dst, src, stream_len = _DATA_HEADER.unpack_from(buf, pos + 4)
+            if stream_len:
+                raise RemoteProtocolError("ACK frame with a stream name")
+            frame = bytes(buf[pos:stop])
+            return AckFrame(dst, src, memoryview(frame)[4 + _DATA_HEADER.size :], frame)
         if kind == KIND_DATA:
             if stop - pos < 4 + _DATA_HEADER.size:
                 raise RemoteProtocolError("DATA frame shorter than its header")

@@ -1,0 +1,322 @@
+"""The XOR acking scheme, without processes: the tracker with time passed in,
+the acking wire body, and a spout -> bolt -> bolt tree driven through real
+TaskHosts, their frames decoded and fed to the tracker by hand."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from heronpy_lite.api import Bolt, Grouping, Spout, TopologyBuilder
+from heronpy_lite.api.topology import definition_of
+from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.instance.host import TaskHost
+from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.scheduler.packing import pack_round_robin
+from heronpy_lite.stmgr.acking import XorTracker
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import AckFrame, DataFrame, FrameDecoder, encode_ack
+from heronpy_lite.wire.tuples import unpack_batch
+
+# ------------------------------------------------------------------ tracker
+
+
+def test_a_tree_completes_when_its_xor_returns_to_zero() -> None:
+    t = XorTracker(30, now=0.0)
+    assert t.apply(7, AckBatch(init=[100, 0b1010]), 0.0) == {}
+    assert t.apply(7, AckBatch(update=[100, 0b1000]), 1.0) == {}
+    assert t.apply(7, AckBatch(update=[100, 0b0010]), 2.0) == {7: AckBatch(acked=[100])}
+    assert len(t) == 0 and t.acked == 1
+
+
+def test_updates_before_the_init_do_not_complete_a_tree() -> None:
+    t = XorTracker(30, now=0.0)
+    # a bolt's ack can overtake the spout's init: XOR commutes, completion waits
+    assert t.apply(7, AckBatch(update=[100, 5]), 0.0) == {}
+    assert t.apply(7, AckBatch(update=[100, 5]), 0.0) == {}  # XOR back to 0, but no init
+    assert t.apply(7, AckBatch(init=[100, 3], update=[100, 3]), 0.0) == {7: AckBatch(acked=[100])}
+
+
+def test_a_fail_reports_once_and_forgets_the_tree() -> None:
+    t = XorTracker(30, now=0.0)
+    t.apply(7, AckBatch(init=[1, 9, 2, 9]), 0.0)
+    assert t.apply(7, AckBatch(fail=[1, 1]), 0.0) == {7: AckBatch(failed=[1])}
+    assert t.apply(7, AckBatch(update=[1, 9]), 0.0) == {}  # late ack of a failed tree
+    assert t.apply(7, AckBatch(update=[2, 9]), 0.0) == {7: AckBatch(acked=[2])}
+
+
+def test_trees_of_different_spout_tasks_are_independent() -> None:
+    t = XorTracker(30, now=0.0)
+    t.apply(1, AckBatch(init=[5, 3]), 0.0)
+    t.apply(2, AckBatch(init=[5, 3]), 0.0)
+    assert t.apply(2, AckBatch(update=[5, 3]), 0.0) == {2: AckBatch(acked=[5])}
+    assert len(t) == 1
+
+
+@pytest.mark.parametrize("created", [0.0, 4.9, 5.0, 9.99])
+def test_a_tree_times_out_between_1x_and_1_5x_the_timeout(created: float) -> None:
+    timeout = 10.0
+    t = XorTracker(timeout, now=0.0)
+    t.apply(1, AckBatch(init=[42, 1]), created)
+    now = created
+    expired_at = None
+    while expired_at is None and now < 100:
+        now = round(now + 0.01, 2)
+        if t.expire(now):
+            expired_at = now
+    assert expired_at is not None
+    assert timeout <= expired_at - created <= timeout * 1.5 + 0.01
+    assert t.timed_out == 1 and len(t) == 0
+
+
+def test_expiry_skips_finished_trees_and_orphans_are_never_reported() -> None:
+    t = XorTracker(10, now=0.0)
+    t.apply(1, AckBatch(init=[1, 4]), 0.0)
+    t.apply(1, AckBatch(update=[1, 4]), 1.0)  # complete
+    t.apply(1, AckBatch(update=[2, 4]), 1.0)  # orphan: no init ever
+    assert t.expire(100.0) == {}
+    assert len(t) == 0
+
+
+def test_a_late_expiry_catches_up_every_missed_rotation() -> None:
+    t = XorTracker(10, now=0.0)
+    t.apply(1, AckBatch(init=[1, 4]), 0.0)
+    assert t.expire(1000.0) == {1: AckBatch(failed=[1])}
+
+
+def test_without_a_timeout_nothing_expires() -> None:
+    t = XorTracker(None, now=0.0)
+    t.apply(1, AckBatch(init=[1, 4]), 0.0)
+    assert t.expire(1e9) == {} and len(t) == 1
+
+
+def test_drop_task_forgets_only_that_task() -> None:
+    t = XorTracker(10, now=0.0)
+    t.apply(1, AckBatch(init=[1, 4]), 0.0)
+    t.apply(2, AckBatch(init=[1, 4]), 0.0)
+    t.drop_task(1)
+    assert list(t.entries) == [(2, 1)]
+
+
+# ---------------------------------------------------------------- wire body
+
+
+def test_ack_batch_round_trips_through_an_ack_frame() -> None:
+    batch = AckBatch(init=[1, 2], update=[3, 2**64 - 1], fail=[5], acked=[6], failed=[7])
+    (frame,) = FrameDecoder().feed(encode_ack(9, 4, batch.encode()))
+    assert isinstance(frame, AckFrame) and (frame.dst_task, frame.src_task) == (9, 4)
+    assert AckBatch.decode(frame.body) == batch
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xc1",
+        b"\x90",
+        b"\x95\x90\x90\x90\x90\xc0",
+        b"\x95\x91\x01\x90\x90\x90\x90",
+        b"\x95\x91\xa1x\x90\x90\x90\x90",
+        b"\x95\x91\xff\x90\x90\x90\x90",
+    ],
+    ids=["not-msgpack", "short", "nil-part", "odd-init", "str-root", "negative"],
+)
+def test_malformed_ack_bodies_are_remote_protocol_errors(body: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        AckBatch.decode(body)
+
+
+# ------------------------------------------- a whole tree through real hosts
+
+
+class NumberSpout(Spout):
+    outputs = ["n"]
+
+    def initialize(self, config: dict[str, Any], context: Any) -> None:
+        self.acked: list[Any] = []
+        self.failed: list[Any] = []
+
+    def next_tuple(self) -> None:
+        pass
+
+    def ack(self, tup_id: Any) -> None:
+        self.acked.append(tup_id)
+
+    def fail(self, tup_id: Any) -> None:
+        self.failed.append(tup_id)
+
+
+class Fanout(Bolt):
+    """Emits each input twice, anchored; acks, or fails inputs equal to 13."""
+
+    outputs = ["n"]
+
+    def process(self, tup: Any) -> None:
+        if tup.values[0] == 13:
+            self.fail(tup)
+            return
+        self.emit([tup.values[0]], anchors=[tup])
+        self.emit([tup.values[0] + 1000], anchors=[tup])
+        self.ack(tup)
+
+
+class Collect(Bolt):
+    outputs: list[str] = []
+
+    def initialize(self, config: dict[str, Any], context: Any) -> None:
+        self.held: list[Any] = []
+
+    def process(self, tup: Any) -> None:
+        self.held.append(tup)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Tree:
+    """spout (task 1) -> fanout (tasks 2, 3, all grouping) -> collect (task 4)."""
+
+    def __init__(self) -> None:
+        b = TopologyBuilder("T")
+        s = b.add_spout("spout", NumberSpout, par=1)
+        f = b.add_bolt("fanout", Fanout, par=2, inputs={s: Grouping.ALL})
+        b.add_bolt("collect", Collect, par=1, inputs={f: Grouping.SHUFFLE})
+        d = definition_of(b)
+        packing = pack_round_robin("T", [(c.name, c.par) for c in d.components.values()], 1)
+        tasks = {n: packing.component_tasks(n) for n in d.components}
+        owners = {t.task_id: t.component for t in packing.tasks}
+        self.clock = Clock()
+        self.hosts: dict[int, TaskHost] = {}
+        for t in packing.tasks:
+            comp = d.components[t.component]
+            host = TaskHost(
+                topology="T",
+                task_id=t.task_id,
+                component=t.component,
+                is_spout=comp.is_spout,
+                router=OutputRouter(d, t.component, tasks),
+                task_components=owners,
+                batch_max_tuples=100,
+                max_frame_bytes=1 << 20,
+                logger=logging.getLogger("t"),
+                reliable=True,
+                message_timeout_secs=10,
+                clock=self.clock,
+            )
+            host.component = comp.python_class(delegate=host)
+            host.component.initialize({}, None)
+            self.hosts[t.task_id] = host
+        self.tracker = XorTracker(10, now=0.0)
+
+    def pump(self) -> None:
+        """Deliver every frame every host wrote until all outboxes are empty."""
+        moved = True
+        while moved:
+            moved = False
+            for host in self.hosts.values():
+                host.flush()
+                frames = FrameDecoder().feed(b"".join(host.outbox))
+                host.outbox.clear()
+                for frame in frames:
+                    moved = True
+                    if isinstance(frame, DataFrame):
+                        self.hosts[frame.dst_task].process_batch_reliable(
+                            frame.src_task, frame.stream, unpack_batch(frame.body)
+                        )
+                    else:
+                        assert isinstance(frame, AckFrame)
+                        verdicts = self.tracker.apply(
+                            frame.dst_task, AckBatch.decode(frame.body), self.clock()
+                        )
+                        for task, verdict in verdicts.items():
+                            self.hosts[task].on_verdicts(verdict)
+
+    @property
+    def spout(self) -> Any:
+        return self.hosts[1].component
+
+    @property
+    def collected(self) -> list[Any]:
+        return self.hosts[4].component.held  # type: ignore[no-any-return]
+
+
+def test_a_tree_is_acked_only_when_its_last_tuple_is_acked() -> None:
+    tree = Tree()
+    tree.hosts[1].emit([5], tup_id="five")
+    tree.pump()
+    held = tree.collected
+    assert sorted(t.values[0] for t in held) == [5, 5, 1005, 1005]
+    assert tree.spout.acked == []  # 4 leaves unacked
+    for tup in held[:-1]:
+        tree.hosts[4].ack(tup)
+    tree.pump()
+    assert tree.spout.acked == []
+    tree.hosts[4].ack(held[-1])
+    tree.pump()
+    assert tree.spout.acked == ["five"] and tree.spout.failed == []
+    assert tree.hosts[1].in_flight == {} and len(tree.tracker) == 0
+    assert tree.hosts[1].completed == 1
+
+
+def test_a_fail_anywhere_fails_the_tree_once() -> None:
+    tree = Tree()
+    tree.hosts[1].emit([13], tup_id="thirteen")  # both fanout tasks fail it
+    tree.pump()
+    assert tree.spout.failed == ["thirteen"] and tree.spout.acked == []
+
+
+def test_a_leaf_failing_after_siblings_acked_fails_the_tree() -> None:
+    tree = Tree()
+    tree.hosts[1].emit([1], tup_id="one")
+    tree.pump()
+    *ok, bad = tree.collected
+    for tup in ok:
+        tree.hosts[4].ack(tup)
+    tree.hosts[4].fail(bad)
+    tree.hosts[4].ack(bad)  # ignored: already failed
+    tree.pump()
+    assert tree.spout.failed == ["one"] and tree.spout.acked == []
+
+
+def test_untracked_emits_and_a_spout_with_no_consumer_root() -> None:
+    tree = Tree()
+    tree.hosts[1].emit([2])  # no tup_id: untracked
+    tree.pump()
+    assert all(t.roots is None and t.id is None for t in tree.collected)
+    assert tree.hosts[1].in_flight == {} and len(tree.tracker) == 0
+
+
+def test_the_spout_expires_trees_its_stmgr_forgot() -> None:
+    tree = Tree()
+    tree.hosts[1].emit([3], tup_id="three")
+    tree.hosts[1].flush()
+    tree.hosts[1].outbox.clear()  # the stmgr died with the frames
+    tree.clock.now = 20.9
+    tree.hosts[1].expire_in_flight()
+    assert tree.spout.failed == []
+    tree.clock.now = 21.1  # 2 x timeout + 1
+    tree.hosts[1]._next_expiry = 0.0
+    tree.hosts[1].expire_in_flight()
+    assert tree.spout.failed == ["three"] and tree.hosts[1].timed_out == 1
+
+
+def test_many_trees_complete_with_random_ack_order() -> None:
+    import random
+
+    tree = Tree()
+    for i in range(200):
+        tree.hosts[1].emit([i], tup_id=i)
+    tree.pump()
+    held = list(tree.collected)
+    random.Random(1).shuffle(held)
+    for tup in held:
+        tree.hosts[4].ack(tup)
+    tree.pump()
+    assert sorted(tree.spout.acked) == [i for i in range(200) if i != 13]
+    assert tree.spout.failed == [13]
