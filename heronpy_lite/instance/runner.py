@@ -303,9 +303,21 @@ class InstanceRunner:
 
     async def _send(self, msg: m.Message) -> None:
         await self._connected.wait()
-        assert self._writer is not None
-        self._writer.write(m.encode(msg))
-        await self._writer.drain()
+        writer = self._writer
+        assert writer is not None
+        writer.write(m.encode(msg))
+        await self._drain(writer)
+
+    @staticmethod
+    async def _drain(writer: asyncio.StreamWriter) -> None:
+        """Wait for room; a dead connection is the connection loop's to handle.
+
+        Whatever was still unsent is gone with the socket: lost in ATMOST_ONCE,
+        failed by timeout and replayed in ATLEAST_ONCE. Never let it kill the
+        task: a restarted spout forgets its state.
+        """
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
 
     # -- output --
 
@@ -331,7 +343,7 @@ class InstanceRunner:
             host.outbox.clear()
             high = self.engine.instance_out_buffer_high_bytes
             if writer.transport.get_write_buffer_size() > high:
-                await writer.drain()
+                await self._drain(writer)
 
     def _timer_flush(self) -> None:
         self._flush_timer = None

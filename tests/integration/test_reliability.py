@@ -169,6 +169,7 @@ def test_kill_9_loses_nothing_at_least_once(cli: Cli, tmp_path: Path, victim: st
             pid = spout_container["stmgr"]["pid"]
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: len(acked(tmp_path)) == n, 90, f"all {n} trees acked")
+        assert instance(cli, name, "spout")["restarts"] == 0  # the spout kept its state
     assert set(sink_seqs(tmp_path, "sink")) == set(range(n))  # zero lost
     assert acked(tmp_path) == Counter(range(n))  # one ack per id in the end
     assert failed(tmp_path), "the kill should have failed some trees"
