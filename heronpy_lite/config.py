@@ -98,17 +98,23 @@ KEYS: dict[str, Key] = {
     "heron.statemgr.class": _one_of("localfs", "zookeeper"),
     "heron.statemgr.root.path": Key(str),
     "heron.statemgr.connection.string": Key(str),
+    "heron.statemgr.zookeeper.session.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.statemgr.zookeeper.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.tmaster.standby": Key(bool),
+    "heron.tmaster.stmgr.heartbeat.timeout.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.network.bind.host": Key(str),
     "heron.wire.max.frame.bytes": Key(int, lambda v: v >= 1024, "an int >= 1024"),
     "heron.instance.flush.interval.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.batch.max.tuples": Key(int, _positive, "an int >= 1"),
+    "heron.instance.batch.max.bytes": Key(int, _positive, "an int >= 1"),
     "heron.instance.emit.batch.time.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.emit.batch.max.tuples": Key(int, _positive, "an int >= 1"),
     "heron.instance.spout.idle.sleep.ms": Key(_NUM, _non_negative, "a number >= 0"),
     "heron.instance.out.buffer.high.bytes": Key(int, _positive, "an int >= 1"),
     "heron.stmgr.connection.buffer.high.bytes": Key(int, _positive, "an int >= 1"),
     "heron.stmgr.connection.buffer.low.bytes": Key(int, _non_negative, "an int >= 0"),
-    "heron.stmgr.pending.buffer.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.stmgr.connection.buffer.hard.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.network.socket.buffer.bytes": Key(int, _non_negative, "an int >= 0"),
     "heron.stmgr.heartbeat.interval.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.stmgr.reconnect.interval.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.executor.restart.backoff.min.secs": Key(_NUM, _non_negative, "a number >= 0"),
@@ -227,17 +233,23 @@ class EngineConfig:
     statemgr_class: str
     statemgr_root_path: str
     statemgr_connection_string: str
+    zk_session_timeout_secs: float
+    zk_timeout_secs: float
+    tmaster_standby: bool
+    stmgr_heartbeat_timeout_secs: float
     bind_host: str
     max_frame_bytes: int
     flush_interval_ms: float
     batch_max_tuples: int
+    batch_max_bytes: int
     emit_batch_time_ms: float
     emit_batch_max_tuples: int
     spout_idle_sleep_ms: float
     instance_out_buffer_high_bytes: int
     stmgr_buffer_high_bytes: int
     stmgr_buffer_low_bytes: int
-    stmgr_pending_buffer_bytes: int
+    stmgr_buffer_hard_bytes: int
+    socket_buffer_bytes: int
     heartbeat_interval_secs: float
     reconnect_interval_secs: float
     restart_backoff_min_secs: float
@@ -249,17 +261,23 @@ class EngineConfig:
         "statemgr_class": "heron.statemgr.class",
         "statemgr_root_path": "heron.statemgr.root.path",
         "statemgr_connection_string": "heron.statemgr.connection.string",
+        "zk_session_timeout_secs": "heron.statemgr.zookeeper.session.timeout.secs",
+        "zk_timeout_secs": "heron.statemgr.zookeeper.timeout.secs",
+        "tmaster_standby": "heron.tmaster.standby",
+        "stmgr_heartbeat_timeout_secs": "heron.tmaster.stmgr.heartbeat.timeout.secs",
         "bind_host": "heron.network.bind.host",
         "max_frame_bytes": "heron.wire.max.frame.bytes",
         "flush_interval_ms": "heron.instance.flush.interval.ms",
         "batch_max_tuples": "heron.instance.batch.max.tuples",
+        "batch_max_bytes": "heron.instance.batch.max.bytes",
         "emit_batch_time_ms": "heron.instance.emit.batch.time.ms",
         "emit_batch_max_tuples": "heron.instance.emit.batch.max.tuples",
         "spout_idle_sleep_ms": "heron.instance.spout.idle.sleep.ms",
         "instance_out_buffer_high_bytes": "heron.instance.out.buffer.high.bytes",
         "stmgr_buffer_high_bytes": "heron.stmgr.connection.buffer.high.bytes",
         "stmgr_buffer_low_bytes": "heron.stmgr.connection.buffer.low.bytes",
-        "stmgr_pending_buffer_bytes": "heron.stmgr.pending.buffer.bytes",
+        "stmgr_buffer_hard_bytes": "heron.stmgr.connection.buffer.hard.bytes",
+        "socket_buffer_bytes": "heron.network.socket.buffer.bytes",
         "heartbeat_interval_secs": "heron.stmgr.heartbeat.interval.secs",
         "reconnect_interval_secs": "heron.stmgr.reconnect.interval.secs",
         "restart_backoff_min_secs": "heron.executor.restart.backoff.min.secs",

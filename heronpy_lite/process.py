@@ -33,6 +33,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-class", default="localfs")
     parser.add_argument("--state-root", default="")
     parser.add_argument("--state-connection", default="")
+    parser.add_argument("--state-session-timeout", type=float, default=10.0)
+    parser.add_argument("--state-timeout", type=float, default=5.0)
     parser.add_argument("--log-file", default="")
 
 
@@ -47,13 +49,23 @@ def common_argv(topology: str, engine: EngineConfig, log_file: Path | str) -> li
         engine.statemgr_root_path,
         "--state-connection",
         engine.statemgr_connection_string,
+        "--state-session-timeout",
+        str(engine.zk_session_timeout_secs),
+        "--state-timeout",
+        str(engine.zk_timeout_secs),
         "--log-file",
         str(log_file),
     ]
 
 
 def state_manager_from_args(args: argparse.Namespace) -> StateManager:
-    return open_state_manager(args.state_class, args.state_root, args.state_connection)
+    return open_state_manager(
+        args.state_class,
+        args.state_root,
+        args.state_connection,
+        session_timeout=args.state_session_timeout,
+        timeout=args.state_timeout,
+    )
 
 
 def setup_logging(log_file: str, level: int = logging.INFO) -> None:
@@ -69,11 +81,23 @@ def setup_logging(log_file: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+# Loaded here, not in the child: dlopen between fork and exec can deadlock
+# when other threads (kazoo's, asyncio.to_thread's) held its lock at fork.
+_LIBC = _load_libc()
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGTERM this process when its parent dies (preexec_fn)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if _LIBC is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:

@@ -11,6 +11,27 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
+# tests/zookeeper run a real ZooKeeper: Debian's zookeeper package (and the
+# Java it pulls in). Without it they skip, except under CI=true, where they fail.
+if [ ! -f /usr/share/java/zookeeper.jar ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        SUDO="sudo"
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "zookeeper is not installed and there is no apt-get: install ZooKeeper so that"
+        echo "/usr/share/java/zookeeper.jar exists, or tests/zookeeper will skip"
+    elif [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
+        echo "== installing zookeeper (apt-get)"
+        $SUDO apt-get update -qq && \
+            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null || \
+            echo "installing zookeeper failed; tests/zookeeper will skip (fail under CI=true)"
+    else
+        echo "zookeeper is not installed, and installing it needs root or sudo:"
+        echo "  sudo apt-get install zookeeper     (until then tests/zookeeper skip)"
+    fi
+fi
+
 echo "== ruff"
 .venv/bin/ruff check heronpy_lite topologies tests benchmarks
 .venv/bin/ruff format --check heronpy_lite topologies tests benchmarks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from heronpy_lite.cli.common import control, require_topology, state_manager
+from heronpy_lite.cli.common import add_cluster_args, control, require_topology, state_manager
 from heronpy_lite.errors import ControlError
 
 
@@ -15,13 +15,13 @@ def add_parser(sub: Any) -> None:
         ("deactivate", "pause the spouts of a topology; in-flight tuples drain"),
     ):
         p = sub.add_parser(verb, help=what, description=what[0].upper() + what[1:] + ".")
-        p.add_argument("cluster")
+        add_cluster_args(p)
         p.add_argument("name")
         p.set_defaults(run=run, command=verb)
 
 
 def run(args: argparse.Namespace) -> int:
-    with state_manager(args.cluster) as sm:
+    with state_manager(args) as sm:
         require_topology(sm, args.name)
         response = control(sm, args.name, args.command)
     if not response.ok:

@@ -1,8 +1,10 @@
-"""What the CLI verbs share: the cluster's state manager, and a blocking
-client for the tmaster's control port (sans-IO decoder over a plain socket)."""
+"""What the CLI verbs share: the cluster arguments and the cluster's state
+manager, and a blocking client for the tmaster's control port (sans-IO
+decoder over a plain socket)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import socket
 from collections.abc import Iterator
@@ -23,9 +25,33 @@ def engine_for(
     return EngineConfig.from_config(config.resolve(cluster, config_path, properties))
 
 
+def add_cluster_args(p: argparse.ArgumentParser) -> None:
+    """CLUSTER, and the config options that say where its state lives.
+
+    Every verb takes them, so a cluster whose state manager is configured on
+    the command line (``localzk`` with a ZooKeeper address and root) is
+    addressed the same way by submit, list, status, kill, ...
+    """
+    p.add_argument("cluster", help="cluster name: a file in config/clusters (local, localzk)")
+    p.add_argument("--config-path", help="folder of YAML files overriding the defaults")
+    p.add_argument(
+        "--config-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, repeatable; e.g. heron.statemgr.connection.string=HOST:PORT "
+        "and heron.statemgr.root.path=/root for localzk",
+    )
+
+
+def engine_from_args(args: argparse.Namespace) -> EngineConfig:
+    return engine_for(args.cluster, args.config_path, config.parse_properties(args.config_property))
+
+
 @contextlib.contextmanager
-def state_manager(cluster: str, properties: dict[str, Any] | None = None) -> Iterator[StateManager]:
-    sm = state_manager_for(engine_for(cluster, properties=properties))
+def state_manager(args: argparse.Namespace) -> Iterator[StateManager]:
+    """The cluster's state manager, closed afterwards (StateManagerError if unreachable)."""
+    sm = state_manager_for(engine_from_args(args))
     try:
         yield sm
     finally:

@@ -9,7 +9,12 @@ import signal
 import time
 from typing import Any
 
-from heronpy_lite.cli.common import engine_for, require_topology, state_manager
+from heronpy_lite.cli.common import (
+    add_cluster_args,
+    engine_from_args,
+    require_topology,
+    state_manager,
+)
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.process import pid_alive
 from heronpy_lite.statemgr.base import SCHEDULERS, StateManager
@@ -21,24 +26,30 @@ def add_parser(sub: Any) -> None:
         help="kill a topology",
         description="Stop every process of a topology and remove its state.",
     )
-    p.add_argument("cluster")
+    add_cluster_args(p)
     p.add_argument("name")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = engine_for(args.cluster)
-    with state_manager(args.cluster) as sm:
+    engine = engine_from_args(args)
+    with state_manager(args) as sm:
         require_topology(sm, args.name)
         kill_topology(sm, args.name, engine)
     print(f"Topology {args.name!r} killed.")
     return 0
 
 
-def kill_topology(sm: StateManager, name: str, engine: EngineConfig) -> None:
+def kill_topology(
+    sm: StateManager, name: str, engine: EngineConfig, scheduler_pid: int | None = None
+) -> None:
     """SIGTERM the scheduler (it stops its executors, which stop their children),
-    wait, then SIGKILL whatever is left in its process group, and delete the state."""
+    wait, then SIGKILL whatever is left in its process group, and delete every
+    node of the topology (``scheduler_pid``: the one submit started, in case
+    it has not recorded itself yet; it leads its own session, so pgid = pid)."""
     scheduler = sm.get(SCHEDULERS, name)
+    if scheduler is None and scheduler_pid is not None:
+        scheduler = {"pid": scheduler_pid, "pgid": scheduler_pid}
     if scheduler is not None:
         pid, pgid = int(scheduler["pid"]), int(scheduler["pgid"])
         if pid_alive(pid):

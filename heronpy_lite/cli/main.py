@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if not args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # kazoo logs every reconnect attempt; an unreachable ZooKeeper is
+        # reported as one StateManagerError line instead
+        logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     try:
         return int(args.run(args))
     except HeronpyLiteError as exc:

@@ -8,7 +8,7 @@ import os
 import signal
 from typing import Any
 
-from heronpy_lite.cli.common import require_topology, state_manager
+from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
 from heronpy_lite.errors import ControlError
 from heronpy_lite.statemgr.base import SCHEDULERS
 
@@ -20,14 +20,14 @@ def add_parser(sub: Any) -> None:
         description="Restart one container (0 = tmaster) or all of them; the "
         "scheduler starts them again.",
     )
-    p.add_argument("cluster")
+    add_cluster_args(p)
     p.add_argument("name")
     p.add_argument("container", type=int, nargs="?")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    with state_manager(args.cluster) as sm:
+    with state_manager(args) as sm:
         require_topology(sm, args.name)
         scheduler = sm.get(SCHEDULERS, args.name)
     if scheduler is None:

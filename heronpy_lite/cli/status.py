@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from heronpy_lite.cli.common import require_topology, state_manager
+from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
 from heronpy_lite.statemgr.base import (
     EXECUTION_STATE,
     PACKING_PLANS,
@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
         help="show a topology's processes",
         description="Show a topology's containers, processes, pids, ports and tasks.",
     )
-    p.add_argument("cluster")
+    add_cluster_args(p)
     p.add_argument("name")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=run)
@@ -65,6 +65,7 @@ def collect(sm: StateManager, name: str) -> dict[str, Any]:
                 if cont == c
             ]
         containers.append(entry)
+    stats = {int(k): v for k, v in plan.get("stmgr_stats", [])}
     return {
         "name": name,
         "cluster": record.get("cluster"),
@@ -72,16 +73,65 @@ def collect(sm: StateManager, name: str) -> dict[str, Any]:
         "scheduler_pid": scheduler.get("pid"),
         "containers": containers,
         "components": record.get("components", {}),
+        "backpressure": backpressure_summary(stats),
     }
 
 
+def backpressure_summary(stats: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Backpressure over every stmgr's last heartbeat: which components are the
+    culprits (now, and seconds so far) and which are paused (now, and seconds)."""
+    culprits_now: dict[str, list[int]] = {}
+    culprit_seconds: dict[str, float] = {}
+    paused_now: set[str] = set()
+    paused_seconds: dict[str, float] = {}
+    strategy = None
+    for container, s in sorted(stats.items()):
+        bp = s.get("backpressure", {})
+        strategy = bp.get("strategy", strategy)
+        for c in bp.get("culprits", []):
+            culprits_now.setdefault(c, []).append(container)
+        for c, secs in bp.get("culprit_seconds", {}).items():
+            culprit_seconds[c] = culprit_seconds.get(c, 0.0) + secs
+        paused_now.update(bp.get("paused", []))
+        for c, secs in bp.get("paused_seconds", {}).items():
+            # instances of one component pause in parallel in each container
+            paused_seconds[c] = max(paused_seconds.get(c, 0.0), secs)
+    return {
+        "strategy": strategy,
+        "culprits": culprits_now,
+        "culprit_seconds": culprit_seconds,
+        "paused": sorted(paused_now),
+        "paused_seconds": paused_seconds,
+    }
+
+
+def _seconds(values: dict[str, float]) -> str:
+    return ", ".join(f"{c} {s:.1f}s" for c, s in sorted(values.items(), key=lambda kv: -kv[1]))
+
+
 def run(args: argparse.Namespace) -> int:
-    with state_manager(args.cluster) as sm:
+    with state_manager(args) as sm:
         info = collect(sm, args.name)
     if args.format == "json":
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
     print(f"Topology {info['name']}  state {info['state']}  scheduler pid {info['scheduler_pid']}")
+    bp = info["backpressure"]
+    if bp["strategy"]:
+        now = (
+            "; ".join(
+                f"culprit {c} (container {', '.join(map(str, cs))})"
+                for c, cs in sorted(bp["culprits"].items())
+            )
+            or "none now"
+        )
+        if bp["paused"]:
+            now += f"; paused {', '.join(bp['paused'])}"
+        print(f"Backpressure ({bp['strategy']}): {now}")
+        if bp["culprit_seconds"]:
+            print(f"  caused by: {_seconds(bp['culprit_seconds'])}")
+        if bp["paused_seconds"]:
+            print(f"  paused:    {_seconds(bp['paused_seconds'])}")
     for c in info["containers"]:
         print(
             f"container {c['container']}: executor pid {c['executor_pid']}"

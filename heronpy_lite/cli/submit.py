@@ -16,7 +16,7 @@ from typing import Any
 from heronpy_lite import config
 from heronpy_lite.api._loader import load_topology
 from heronpy_lite.cli import kill as kill_cmd
-from heronpy_lite.cli.common import engine_for
+from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
 from heronpy_lite.process import common_argv, pid_alive
@@ -38,18 +38,10 @@ def add_parser(sub: Any) -> None:
         description="Validate a topology file, start its processes and wait "
         "until every instance is running.",
     )
-    p.add_argument("cluster", help="cluster name (e.g. local)")
+    add_cluster_args(p)
     p.add_argument("file", help="the topology's .py file")
     p.add_argument("attr", help="a Topology subclass or a TopologyBuilder in FILE")
     p.add_argument("--name", help="topology name (default: ATTR)")
-    p.add_argument("--config-path", help="folder of YAML files overriding the defaults")
-    p.add_argument(
-        "--config-property",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override; repeatable",
-    )
     p.add_argument(
         "--deploy-deactivated", action="store_true", help="start with spouts deactivated"
     )
@@ -101,12 +93,20 @@ def _launch(
         "config": resolved,
         "submitted_at": time.time(),
         "user": getpass.getuser(),
-        "components": {c.name: {"par": c.par, "spout": c.is_spout} for c in components.values()},
+        "components": {
+            c.name: {
+                "par": c.par,
+                "spout": c.is_spout,
+                "inputs": sorted({i.component for i in c.inputs}),
+            }
+            for c in components.values()
+        },
     }
     if not sm.create_topology(name, record):
         raise TopologyExistsError(
             f"a topology named {name!r} already exists (heronpy-lite kill {args.cluster} {name})"
         )
+    proc: subprocess.Popen[bytes] | None = None
     try:
         if workdir.exists():
             shutil.rmtree(workdir)  # leftovers of an earlier run of this name
@@ -140,7 +140,7 @@ def _launch(
             )
         _wait_running(sm, name, packing, proc, engine.submit_timeout_secs)
     except BaseException:
-        kill_cmd.kill_topology(sm, name, engine)
+        kill_cmd.kill_topology(sm, name, engine, proc.pid if proc is not None else None)
         raise
     print(
         f"Topology {name!r} is running: {packing.num_containers} container(s), "

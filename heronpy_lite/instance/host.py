@@ -99,6 +99,7 @@ class TaskHost:
         batch_max_tuples: int,
         max_frame_bytes: int,
         logger: logging.Logger,
+        batch_max_bytes: int = 1 << 20,
         reliable: bool = False,
         message_timeout_secs: float | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -110,6 +111,11 @@ class TaskHost:
         self.logger = logger
         self.batch_max_tuples = batch_max_tuples
         self.max_frame_bytes = max_frame_bytes
+        self.max_tuple_bytes = max_frame_bytes  # str/bytes values alone larger: never fits
+        self.batch_max_bytes = batch_max_bytes
+        self.pending_bytes = 0  # str/bytes values held in open batches
+        self._emit_bytes = 0
+        self.outbox_bytes = 0
         self.task_components = task_components
         self._streams = {
             stream: _StreamOut(stream, router.arity[stream], routes, router.has_direct[stream])
@@ -167,6 +173,8 @@ class TaskHost:
         self.pending_tuples += 1
         self.emit_count += 1
         self.emitted[stream] += 1
+        if self._emit_bytes:
+            self._account_bytes(len(chosen))
         if tup_id is not None and self.is_spout:
             # ATMOST_ONCE: heronpy acks a spout tuple with an id right after next_tuple.
             self.immediate_acks.append(tup_id)
@@ -195,11 +203,24 @@ class TaskHost:
             raise EmitError(
                 f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
             )
+        # Sizes of the str/bytes values: a clear error for a tuple no frame can hold,
+        # and a byte bound on open batches (nested values are checked at flush).
+        size = 0
+        for value in tup:
+            kind = type(value)
+            if kind is bytes or kind is str:
+                size += len(value)
+        if size > self.max_tuple_bytes:
+            raise EmitError(
+                f"{self.component_name} emits a tuple of {size} bytes on stream {stream!r}; "
+                f"the limit is {self.max_tuple_bytes} (heron.wire.max.frame.bytes)"
+            )
         routes = out.routes
         if len(routes) == 1:
             chosen = routes[0].choose(tup, direct_task)
         else:
             chosen = [task for route in routes for task in route.choose(tup, direct_task)]
+        self._emit_bytes = size
         return out, tup, chosen
 
     def _emit_reliable(
@@ -245,7 +266,15 @@ class TaskHost:
         self.pending_tuples += 1
         self.emit_count += 1
         self.emitted[stream] += 1
+        if self._emit_bytes:
+            self._account_bytes(len(chosen))
         return list(chosen) if need_task_ids else None
+
+    def _account_bytes(self, copies: int) -> None:
+        self.pending_bytes += self._emit_bytes * copies
+        self._emit_bytes = 0
+        if self.pending_bytes > self.batch_max_bytes:
+            self.flush()
 
     def _anchor(self, anchors: Any, rand: Callable[[int], int]) -> list[int]:
         """The anchors of one new tuple copy: a fresh edge id per anchor (Storm's scheme)."""
@@ -321,6 +350,13 @@ class TaskHost:
                     self._flush_batch(out.stream, task, batch)
             batches.clear()
         self.pending_tuples = 0
+        self.pending_bytes = 0
+
+    def take_outbox(self) -> list[bytes]:
+        """The finished frames, in order; the outbox starts empty again."""
+        frames, self.outbox = self.outbox, []
+        self.outbox_bytes = 0
+        return frames
 
     def _flush_acks(self) -> None:
         for spout_task, batch in self._acks_out.items():
@@ -338,7 +374,9 @@ class TaskHost:
                 return
             body = pack_batch(batch)
         try:
-            self.outbox.append(encode_data(task, self.task_id, stream, body, self.max_frame_bytes))
+            frame = encode_data(task, self.task_id, stream, body, self.max_frame_bytes)
+            self.outbox.append(frame)
+            self.outbox_bytes += len(frame)
         except LocalProtocolError as exc:
             if len(batch) == 1:
                 self.dropped_unserializable += 1

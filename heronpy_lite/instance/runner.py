@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from typing import Any
@@ -78,6 +79,9 @@ class InstanceRunner:
         self.active = asyncio.Event()
         self._plan_ready = asyncio.Event()
         self._ready = asyncio.Event()
+        self._unthrottled = asyncio.Event()  # cleared while the stmgr applies backpressure
+        self._unthrottled.set()
+        self.throttled_seconds = 0.0
         self._room = asyncio.Event()  # set when acks may have freed max-spout-pending room
         self.reliable = False
         self.message_timeout: float | None = None
@@ -183,6 +187,7 @@ class InstanceRunner:
             router=router,
             task_components=task_components,
             batch_max_tuples=self.engine.batch_max_tuples,
+            batch_max_bytes=self.engine.batch_max_bytes,
             max_frame_bytes=self.engine.max_frame_bytes,
             logger=user_logger,
             reliable=self.reliable,
@@ -210,6 +215,11 @@ class InstanceRunner:
             writer.transport.set_write_buffer_limits(
                 high=self.engine.instance_out_buffer_high_bytes
             )
+            sock = writer.get_extra_info("socket")
+            if self.engine.socket_buffer_bytes and sock is not None:
+                with contextlib.suppress(OSError):
+                    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                        sock.setsockopt(socket.SOL_SOCKET, option, self.engine.socket_buffer_bytes)
             writer.write(
                 m.encode(
                     m.RegisterInstance(
@@ -219,6 +229,7 @@ class InstanceRunner:
             )
             if self.host is not None:
                 writer.write(m.encode(self._status("running")))
+            self._unthrottled.set()  # a new stmgr says so again if it still wants it
             self._connected.set()
             log.info("connected to stmgr at %s:%d", self.stmgr_host, self.stmgr_port)
             try:
@@ -280,6 +291,11 @@ class InstanceRunner:
                 self._plan_ready.set()
             elif self.host is not None:
                 self._apply_state(plan.state)
+        elif isinstance(msg, m.SpoutThrottle):
+            if msg.throttled:
+                self._unthrottled.clear()
+            else:
+                self._unthrottled.set()
         elif isinstance(msg, m.Rejected):
             raise RuntimeError(f"stmgr rejected this instance: {msg.reason}")
         else:
@@ -339,8 +355,7 @@ class InstanceRunner:
                 await self._connected.wait()
                 writer = self._writer
                 assert writer is not None
-            writer.writelines(host.outbox)
-            host.outbox.clear()
+            writer.writelines(host.take_outbox())
             high = self.engine.instance_out_buffer_high_bytes
             if writer.transport.get_write_buffer_size() > high:
                 await self._drain(writer)
@@ -353,8 +368,7 @@ class InstanceRunner:
         host.flush()
         self._last_flush = time.monotonic()
         if self._writer is not None and host.outbox:
-            self._writer.writelines(host.outbox)
-            host.outbox.clear()
+            self._writer.writelines(host.take_outbox())
 
     def _tick(self, freq: float) -> None:
         assert self.host is not None
@@ -373,6 +387,7 @@ class InstanceRunner:
         max_calls = engine.emit_batch_max_tuples
         budget = engine.emit_batch_time_ms / 1000
         idle = engine.spout_idle_sleep_ms / 1000
+        out_limit = engine.instance_out_buffer_high_bytes
         monotonic = time.monotonic
         # max spout pending applies in ATLEAST_ONCE only (heronpy's rule)
         max_pending = self.max_pending if self.reliable else 0
@@ -382,6 +397,12 @@ class InstanceRunner:
                 host.flush()
                 await self._flush_and_write(monotonic(), force=True)
                 await self.active.wait()
+                continue
+            if not self._unthrottled.is_set():
+                await self._flush_and_write(monotonic(), force=True)
+                began = monotonic()
+                await self._unthrottled.wait()
+                self.throttled_seconds += monotonic() - began
                 continue
             host.expire_in_flight()
             if max_pending and len(in_flight) >= max_pending:
@@ -406,6 +427,8 @@ class InstanceRunner:
                 calls += 1
                 if host.emit_count == before:
                     break  # nothing to emit right now
+                if host.outbox_bytes > out_limit:
+                    break  # large tuples: write before emitting more
                 if calls & 31 == 0 and monotonic() - start > budget:
                     break
             if host.immediate_acks:

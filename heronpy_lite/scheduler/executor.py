@@ -1,22 +1,29 @@
 """The executor of one container: starts and supervises its processes.
 
-Container 0 runs the tmaster. Container k >= 1 runs its stream manager, then
-one instance process per task packed into it. The stream manager keeps its
-port across restarts (the executor passes back the port it first bound), so
-restarted instances and peers find it where it was.
+Container 0 runs the tmaster: with a state manager that can elect (ZooKeeper)
+and ``heron.tmaster.standby``, two tmaster processes, one active and one
+standby (see tmaster/leadership.py). When one of them dies, the executor
+removes the tmaster node it may have left, so the standby takes over at
+once instead of after the session timeout. Container k >= 1 runs its stream
+manager, then one instance process per task packed into it. The stream
+manager keeps its port across restarts (the executor passes back the port it
+first bound), so restarted instances and peers find it where it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from heronpy_lite.config import EngineConfig, home
+from heronpy_lite.errors import StateManagerError
 from heronpy_lite.scheduler.supervisor import Child
-from heronpy_lite.statemgr.base import PACKING_PLANS
+from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS, StateManager
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
@@ -27,9 +34,37 @@ def working_dir(topology: str) -> Path:
 
 
 async def run_executor(args: Any) -> int:
-    from heronpy_lite.process import common_argv, state_manager_from_args
+    from heronpy_lite.process import state_manager_from_args
 
-    statemgr = state_manager_from_args(args)
+    statemgr = await asyncio.to_thread(state_manager_from_args, args)
+    try:
+        return await _run_container(args, statemgr)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(statemgr.close)
+
+
+async def _release_tmaster_node(statemgr: StateManager, topology: str, pid: int) -> None:
+    """Remove ``tmasters/<topology>`` if the process that just died (``pid``,
+    on this host) left it: its session would keep it for the session timeout."""
+    hostname = socket.gethostname()
+    try:
+        released = await asyncio.to_thread(
+            statemgr.delete_if,
+            TMASTERS,
+            topology,
+            lambda v: v.get("pid") == pid and v.get("hostname") == hostname,
+        )
+    except StateManagerError as exc:
+        log.warning("cannot remove the tmaster node of dead pid %d: %s", pid, exc)
+        return
+    if released:
+        log.info("removed the tmaster node left by pid %d; a standby takes over", pid)
+
+
+async def _run_container(args: Any, statemgr: StateManager) -> int:
+    from heronpy_lite.process import common_argv
+
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
     packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
     packing = PackingPlan.from_dict(packing_raw or {})
@@ -54,11 +89,23 @@ async def run_executor(args: Any) -> int:
             kill_timeout=engine.kill_timeout_secs,
         )
 
+    if container == 0:
+        if statemgr.supports_standby:
+            names = ["tmaster-a", "tmaster-b"] if engine.tmaster_standby else ["tmaster-a"]
+        else:
+            names = ["tmaster"]
+        async with asyncio.TaskGroup() as tg:
+            for name in names:
+                tmaster = child(name, "heronpy_lite.tmaster", lambda r: [], name)
+                if statemgr.supports_standby:
+                    tmaster.on_exit = lambda pid: _release_tmaster_node(
+                        statemgr, args.topology, pid
+                    )
+                tg.create_task(tmaster.supervise())
+        return 0
+    # data containers need the state manager no more: free the session
+    await asyncio.to_thread(statemgr.close)
     async with asyncio.TaskGroup() as tg:
-        if container == 0:
-            tmaster = child("tmaster", "heronpy_lite.tmaster", lambda r: [], "tmaster")
-            tg.create_task(tmaster.supervise())
-            return 0
         port_file = workdir / f"stmgr-{container}.port"
         port_file.unlink(missing_ok=True)
         bound = {"port": 0}

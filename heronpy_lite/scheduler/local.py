@@ -11,6 +11,7 @@ process group as a backstop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -20,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import StateManagerError
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.supervisor import Child
-from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS
+from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS, StateManager
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
@@ -48,27 +50,49 @@ def _executor_argv(
 async def run_scheduler(args: Any) -> int:
     from heronpy_lite.process import state_manager_from_args
 
-    statemgr = state_manager_from_args(args)
+    statemgr = await asyncio.to_thread(state_manager_from_args, args)
+    try:
+        return await _schedule(args, statemgr)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(statemgr.close)
+
+
+async def _schedule(args: Any, statemgr: StateManager) -> int:
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
     packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
     packing = PackingPlan.from_dict(packing_raw or {})
     engine = EngineConfig.from_config(record["config"])
     logs = working_dir(args.topology) / "log"
     executors: dict[int, Child] = {}
+    changed = asyncio.Event()
 
-    def publish() -> None:
-        statemgr.set(
-            SCHEDULERS,
-            args.topology,
-            {
-                "pid": os.getpid(),
-                "pgid": os.getpgid(0),
-                "host": socket.gethostname(),
-                "executors": {
-                    str(k): {"pid": c.pid, "restarts": c.restarts} for k, c in executors.items()
-                },
+    def record_now() -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "pgid": os.getpgid(0),
+            "host": socket.gethostname(),
+            "executors": {
+                str(k): {"pid": c.pid, "restarts": c.restarts} for k, c in executors.items()
             },
-        )
+        }
+
+    async def publish() -> None:
+        """Keep ``schedulers/<name>`` current; retry while the state manager is down."""
+        failing = False
+        while True:
+            await changed.wait()
+            changed.clear()
+            try:
+                await asyncio.to_thread(statemgr.set, SCHEDULERS, args.topology, record_now())
+            except StateManagerError as exc:
+                if not failing:
+                    log.warning("cannot record the executors, retrying: %s", exc)
+                failing = True
+                changed.set()
+                await asyncio.sleep(1.0)
+                continue
+            failing = False
 
     for container in range(packing.num_containers + 1):
         log_file = logs / f"executor-{container}.log"
@@ -80,8 +104,9 @@ async def run_scheduler(args: Any) -> int:
             backoff_max=engine.restart_backoff_max_secs,
             kill_timeout=engine.kill_timeout_secs + 2,
         )
-        executors[container].on_change = publish
+        executors[container].on_change = changed.set
     async with asyncio.TaskGroup() as tg:
+        tg.create_task(publish())
         for child in executors.values():
             tg.create_task(child.supervise())
     return 0

@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from heronpy_lite.process import die_with_parent
@@ -48,6 +48,8 @@ class Child:
         self.proc: asyncio.subprocess.Process | None = None
         self.started = asyncio.Event()
         self.on_change: Callable[[], None] = lambda: None
+        #: awaited with the pid after the child exited, before its restart
+        self.on_exit: Callable[[int], Awaitable[None]] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -78,6 +80,11 @@ class Child:
                 began = time.monotonic()
                 code = await self.proc.wait()
                 log.warning("%s (pid %d) exited with %s", self.name, self.proc.pid, code)
+                if self.on_exit is not None:
+                    try:
+                        await self.on_exit(self.proc.pid)
+                    except Exception:
+                        log.exception("after-exit hook of %s failed", self.name)
                 if time.monotonic() - began > STABLE_AFTER_SECS:
                     backoff = self.backoff_min
                 await asyncio.sleep(backoff)

@@ -17,20 +17,23 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from heronpy_lite.api.api_constants import (
+    TOPOLOGY_BACKPRESSURE_STRATEGY,
     TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS,
     TOPOLOGY_MESSAGE_TIMEOUT_SECS,
 )
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.errors import RemoteProtocolError, StateManagerError
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.acking import XorTracker
+from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
 from heronpy_lite.stmgr.outlet import Outlet
 from heronpy_lite.stmgr.routing import RoutingTable
 from heronpy_lite.wire import messages as m
@@ -54,6 +57,8 @@ class StreamManager:
         statemgr: StateManager,
         restarts: int,
         message_timeout_secs: float | None = None,
+        strategy: Strategy = Strategy.SPOUT,
+        components: dict[str, Any] | None = None,
     ) -> None:
         self.topology = topology
         self.container = container
@@ -63,9 +68,23 @@ class StreamManager:
         self.routing = RoutingTable(packing, container)
         self.plan: PhysicalPlan | None = None
         self.port = 0
-        capacity = engine.stmgr_buffer_high_bytes
-        self.instance_outlets = {t: Outlet(f"task {t}", capacity) for t in self.routing.local_tasks}
-        self.peer_outlets = {c: Outlet(f"stmgr {c}", capacity) for c in self.routing.peers}
+        high, low = engine.stmgr_buffer_high_bytes, engine.stmgr_buffer_low_bytes
+        # tcp: readers block as soon as an outlet is congested; otherwise the strategy acts
+        # at the high watermark and blocking readers is the backstop at the hard limit
+        hard = high if strategy == Strategy.TCP else engine.stmgr_buffer_hard_bytes
+        self.instance_outlets = {
+            t: Outlet(f"task {t}", high, low, hard) for t in self.routing.local_tasks
+        }
+        self.peer_outlets = {c: Outlet(f"stmgr {c}", high, low, hard) for c in self.routing.peers}
+        components = components or {}
+        self.backpressure = BackpressureController(
+            strategy,
+            spouts=[n for n, c in components.items() if c.get("spout")],
+            upstream={n: set(c.get("inputs", [])) for n, c in components.items()},
+            task_component=self.routing.task_component,
+        )
+        #: component -> set while its local instances may be read from
+        self._flowing: dict[str, asyncio.Event] = {}
         self.instance_status: dict[int, m.InstanceStatus] = {}
         self._tmaster_writer: asyncio.StreamWriter | None = None
         self._peer_tasks: dict[int, tuple[tuple[str, int], asyncio.Task[None]]] = {}
@@ -104,6 +123,7 @@ class StreamManager:
         peer = writer.get_extra_info("peername")
         decoder = FrameDecoder(self.engine.max_frame_bytes)
         task_id: int | None = None
+        peer_container: int | None = None
         try:
             first = await self._first_message(reader, decoder)
             if isinstance(first[0], m.RegisterInstance):
@@ -113,9 +133,11 @@ class StreamManager:
             elif isinstance(first[0], m.HelloStmgr):
                 if first[0].topology != self.topology:
                     raise RemoteProtocolError(f"peer is of topology {first[0].topology!r}")
-                log.info("peer stmgr %d connected from %s", first[0].container, peer)
+                peer_container = first[0].container
+                log.info("peer stmgr %d connected from %s", peer_container, peer)
             else:
                 raise RemoteProtocolError(f"unexpected first message {first[0].TYPE}")
+            self._tune_socket(writer)
             await self._pump(reader, decoder, first[1], task_id)
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: protocol error: %s", peer, exc)
@@ -124,6 +146,9 @@ class StreamManager:
         finally:
             if task_id is not None:
                 self._instance_gone(task_id, writer)
+            if peer_container is not None:
+                self.backpressure.peer_gone(peer_container, time.monotonic())
+                self._apply_pauses()
             writer.close()
 
     async def _first_message(
@@ -165,6 +190,8 @@ class StreamManager:
         if old is not None and old.pid != msg.pid:
             self.tracker.drop_task(msg.task_id)  # a new process: it knows none of those trees
         outlet.attach(writer)
+        if msg.component in self.backpressure.paused and msg.component in self.backpressure.spouts:
+            writer.write(m.encode(m.SpoutThrottle(True)))
         self._report(
             m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
         )
@@ -190,17 +217,28 @@ class StreamManager:
         frames: list[Any],
         task_id: int | None,
     ) -> None:
-        """Route every frame from one connection until it closes."""
+        """Route every frame from one connection until it closes.
+
+        Before each read: wait while an outlet written to is above its hard limit,
+        and, for an instance, while the backpressure strategy pauses its component.
+        """
         route = self._route
+        local = self.routing.local_tasks
+        congested = self.backpressure.congested
+        gate = None if task_id is None else self._gate(self.routing.task_component[task_id])
         while True:
             blocked: list[Outlet] = []
             for frame in frames:
                 if type(frame) is DataFrame:
-                    outlet = route(frame.dst_task)
+                    dst = frame.dst_task
+                    outlet = route(dst)
                     if outlet is not None:
                         outlet.write(frame.frame)
-                        if not outlet.has_room():
-                            blocked.append(outlet)
+                        if outlet.buffered > outlet.high:
+                            if dst in local and dst not in congested:
+                                self._task_congested(dst, outlet)
+                            if not outlet.has_room():
+                                blocked.append(outlet)
                 elif type(frame) is AckFrame:
                     if frame.dst_task in self.routing.local_tasks:
                         self._track(frame.dst_task, AckBatch.decode(frame.body))
@@ -212,10 +250,92 @@ class StreamManager:
                     self._on_control_from(task_id, m.decode(frame.payload))
             for outlet in blocked:
                 await outlet.wait_for_room()
+            if gate is not None and not gate.is_set():
+                await gate.wait()
             data = await reader.read(READ_CHUNK)
             if not data:
                 return
             frames = decoder.feed(data)
+
+    # -- backpressure --
+
+    def _gate(self, component: str) -> asyncio.Event:
+        gate = self._flowing.get(component)
+        if gate is None:
+            gate = self._flowing[component] = asyncio.Event()
+            if component not in self.backpressure.paused:
+                gate.set()
+        return gate
+
+    def _apply_pauses(self) -> None:
+        """Stop reading from paused components' instances; tell paused spouts to stop
+        calling ``next_tuple`` (their buffers alone could take long to fill)."""
+        paused = self.backpressure.paused
+        for component, gate in self._flowing.items():
+            if component in paused:
+                if gate.is_set():
+                    log.info("backpressure: pausing %s", component)
+                    gate.clear()
+                    self._throttle_spouts(component, True)
+            elif not gate.is_set():
+                log.info("backpressure: resuming %s", component)
+                gate.set()
+                self._throttle_spouts(component, False)
+
+    def _throttle_spouts(self, component: str, throttled: bool) -> None:
+        if component not in self.backpressure.spouts:
+            return
+        frame = m.encode(m.SpoutThrottle(throttled))
+        for task, outlet in self.instance_outlets.items():
+            if self.routing.task_component[task] == component and outlet.writer is not None:
+                outlet.writer.write(frame)
+
+    def _task_congested(self, task: int, outlet: Outlet) -> None:
+        log.info("backpressure: task %d congested (%d bytes buffered)", task, outlet.buffered)
+        self._send_notices(self.backpressure.task_congested(task, time.monotonic()))
+        self._apply_pauses()
+        self._tg.create_task(self._watch_relief(task, outlet))
+
+    async def _watch_relief(self, task: int, outlet: Outlet) -> None:
+        await outlet.wait_relieved()
+        log.info("backpressure: task %d relieved", task)
+        self._send_notices(self.backpressure.task_relieved(task, time.monotonic()))
+        self._apply_pauses()
+
+    def _send_notices(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            frame = m.encode(m.BackpressureNotice(self.container, notice.component, notice.start))
+            for outlet in self.peer_outlets.values():
+                if outlet.writer is not None:
+                    outlet.write(frame)
+
+    def stats(self) -> dict[str, Any]:
+        """What ``status`` shows of this stream manager (sent with each heartbeat)."""
+        bp = self.backpressure
+        totals = bp.totals(time.monotonic())
+        return {
+            "backpressure": {
+                "strategy": bp.strategy.value,
+                "culprits": sorted(bp.local_culprits()),
+                "paused": sorted(bp.paused),
+                "culprit_seconds": {k: round(v, 3) for k, v in totals["culprit"].items()},
+                "paused_seconds": {k: round(v, 3) for k, v in totals["paused"].items()},
+            },
+            "outlets": {
+                **{f"task {t}": o.buffered for t, o in self.instance_outlets.items()},
+                **{f"stmgr {c}": o.buffered for c, o in self.peer_outlets.items()},
+            },
+            "xor_trees": len(self.tracker),
+        }
+
+    def _tune_socket(self, writer: asyncio.StreamWriter) -> None:
+        """Bound the kernel's buffers too (``heron.network.socket.buffer.bytes``)."""
+        size = self.engine.socket_buffer_bytes
+        sock = writer.get_extra_info("socket")
+        if size and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def _track(self, spout_task: int, batch: AckBatch) -> None:
         self._send_verdicts(self.tracker.apply(spout_task, batch, time.monotonic()))
@@ -249,6 +369,11 @@ class StreamManager:
     def _on_control_from(self, task_id: int | None, msg: m.Message) -> None:
         if isinstance(msg, m.InstanceStatus) and task_id == msg.task_id:
             self._report(msg)
+        elif isinstance(msg, m.BackpressureNotice) and task_id is None:
+            notice = Notice(msg.component, msg.start)
+            log.info("backpressure notice from stmgr %d: %s", msg.container, notice)
+            self.backpressure.remote_notice(msg.container, notice, time.monotonic())
+            self._apply_pauses()
         else:
             log.warning("ignoring control message %s on a data connection", msg.TYPE)
 
@@ -261,7 +386,13 @@ class StreamManager:
 
     async def _tmaster_loop(self) -> None:
         while True:
-            location = await asyncio.to_thread(self.statemgr.get, TMASTERS, self.topology)
+            try:
+                location = await asyncio.to_thread(self.statemgr.get, TMASTERS, self.topology)
+            except StateManagerError as exc:
+                # ZooKeeper down: the data path goes on; look the tmaster up again later
+                log.warning("cannot look up the tmaster: %s", exc)
+                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                continue
             if location is None:
                 await asyncio.sleep(self.engine.reconnect_interval_secs)
                 continue
@@ -309,7 +440,7 @@ class StreamManager:
     async def _heartbeat(self, writer: asyncio.StreamWriter) -> None:
         while True:
             await asyncio.sleep(self.engine.heartbeat_interval_secs)
-            writer.write(m.encode(m.Heartbeat(self.container)))
+            writer.write(m.encode(m.Heartbeat(self.container, self.stats())))
 
     def _on_tmaster_message(self, msg: m.Message) -> None:
         if isinstance(msg, m.PhysicalPlanUpdate):
@@ -350,6 +481,11 @@ class StreamManager:
                 await asyncio.sleep(self.engine.reconnect_interval_secs)
                 continue
             writer.write(m.encode(m.HelloStmgr(self.topology, self.container)))
+            self._tune_socket(writer)
+            for notice in self.backpressure.current_notices():
+                writer.write(
+                    m.encode(m.BackpressureNotice(self.container, notice.component, notice.start))
+                )
             outlet.attach(writer)
             log.info("connected to peer stmgr %d at %s:%d", container, *address)
             try:
@@ -388,6 +524,8 @@ async def main_async(args: Any) -> int:
         statemgr=statemgr,
         restarts=args.restarts,
         message_timeout_secs=message_timeout(record["config"]),
+        strategy=Strategy(record["config"].get(TOPOLOGY_BACKPRESSURE_STRATEGY, "spout")),
+        components=record.get("components", {}),
     )
     try:
         await stmgr.serve(args.port, args.port_file)

@@ -1,9 +1,13 @@
 """The topology master process (container 0).
 
-Publishes its address in the state manager, accepts stream manager
-registrations and CLI control requests on one port, broadcasts the physical
-plan to every stmgr when it is complete and whenever it changes, and keeps
-``pplans/<name>`` and ``executionstate/<name>`` in the state manager current.
+Becomes active by holding ``tmasters/<name>`` (its address) in the state
+manager, as a standby until then (`leadership`). Active, it accepts stream
+manager registrations and CLI control requests on one port, broadcasts the
+physical plan to every stmgr when it is complete and whenever it changes,
+drops stmgrs that stop heartbeating, and keeps ``pplans/<name>`` and
+``executionstate/<name>`` current. The state manager being unreachable
+(ZooKeeper down) never stops it: writes are retried, the data path never
+touches it.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
+import time
 from typing import Any
 
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.errors import RemoteProtocolError, StateManagerError
 from heronpy_lite.statemgr import StateManager
-from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS, TMASTERS
+from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS
+from heronpy_lite.tmaster.leadership import Leadership, LeadershipLost
 from heronpy_lite.tmaster.state import InvalidTransition, TopologyMasterState, TopologyState
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
@@ -35,30 +42,25 @@ class TopologyMaster:
         engine: EngineConfig,
         packing: PackingPlan,
         statemgr: StateManager,
-        state: TopologyState,
+        execution: dict[str, Any],
     ) -> None:
         self.topology = topology
         self.engine = engine
         self.statemgr = statemgr
+        self.execution = dict(execution)
+        state = TopologyState(self.execution.get("state", "RUNNING"))
         self.state = TopologyMasterState(packing, state)
         self.stmgr_writers: dict[int, asyncio.StreamWriter] = {}
         self._persist_needed = asyncio.Event()
 
-    async def serve(self, port: int) -> None:
-        server = await asyncio.start_server(
-            self._on_connection, self.engine.bind_host, port, reuse_address=True
-        )
-        actual = server.sockets[0].getsockname()[1]
-        await asyncio.to_thread(
-            self.statemgr.set,
-            TMASTERS,
-            self.topology,
-            {"host": self.engine.bind_host, "port": actual, "pid": os.getpid()},
-            True,
-        )
-        log.info("tmaster of %s listening on %s:%d", self.topology, self.engine.bind_host, actual)
+    async def serve(self, sock: socket.socket) -> None:
+        """Serve on ``sock`` (bound, listening, already published) until cancelled."""
+        server = await asyncio.start_server(self._on_connection, sock=sock)
+        host, port = sock.getsockname()[:2]
+        log.info("tmaster of %s active on %s:%d", self.topology, host, port)
         async with server, asyncio.TaskGroup() as tg:
             tg.create_task(self._persist_loop())
+            tg.create_task(self._failure_detector())
             await server.serve_forever()
 
     async def _on_connection(
@@ -89,7 +91,10 @@ class TopologyMaster:
                             log.error("task %d (%s): %s", msg.task_id, msg.component, msg.error)
                         self._persist_needed.set()
                     elif isinstance(msg, m.Heartbeat) and container is not None:
-                        pass
+                        if self.stmgr_writers.get(container) is writer:
+                            self.state.heartbeat(container, time.monotonic())
+                            if self.state.update_stats(container, msg.stats):
+                                self._persist_needed.set()
                     else:
                         raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
         except RemoteProtocolError as exc:
@@ -107,7 +112,9 @@ class TopologyMaster:
             writer.write(m.encode(m.Rejected(f"this tmaster runs {self.topology!r}")))
             return None
         try:
-            changed = self.state.register_stmgr(msg.container, msg.host, msg.port, msg.pid)
+            changed = self.state.register_stmgr(
+                msg.container, msg.host, msg.port, msg.pid, time.monotonic()
+            )
         except ValueError as exc:
             writer.write(m.encode(m.Rejected(str(exc))))
             return None
@@ -144,17 +151,23 @@ class TopologyMaster:
     async def _control(self, req: m.ControlRequest) -> m.ControlResponse:
         targets = {"activate": TopologyState.RUNNING, "deactivate": TopologyState.PAUSED}
         if req.command in targets:
+            previous = self.state.state
             try:
                 changed = self.state.transition(targets[req.command])
             except InvalidTransition as exc:
                 return m.ControlResponse(False, str(exc))
             if changed:
-                await asyncio.to_thread(
-                    self.statemgr.set,
-                    EXECUTION_STATE,
-                    self.topology,
-                    {"state": self.state.state.value},
-                )
+                execution = {**self.execution, "state": self.state.state.value}
+                try:
+                    await asyncio.to_thread(
+                        self.statemgr.set, EXECUTION_STATE, self.topology, execution
+                    )
+                except StateManagerError as exc:
+                    with contextlib.suppress(InvalidTransition):
+                        self.state.transition(previous)
+                    log.error("%s not recorded, so not done: %s", req.command, exc)
+                    return m.ControlResponse(False, f"cannot record the new state: {exc}")
+                self.execution = execution
                 self._broadcast()
                 self._persist_needed.set()
                 return m.ControlResponse(True, f"{self.topology} {req.command}d")
@@ -166,38 +179,95 @@ class TopologyMaster:
         return m.ControlResponse(False, f"unknown command {req.command!r}")
 
     async def _persist_loop(self) -> None:
-        """Write the plan to the state manager after changes, at most every 100 ms."""
+        """Write the plan to the state manager after changes, at most every 100 ms;
+        while it is unreachable, retry every second (the latest plan wins)."""
+        failing = False
         while True:
             await self._persist_needed.wait()
             self._persist_needed.clear()
             plan = self.state.status_plan()
-            await asyncio.to_thread(self.statemgr.set, PPLANS, self.topology, plan.to_dict())
+            try:
+                await asyncio.to_thread(self.statemgr.set, PPLANS, self.topology, plan.to_dict())
+            except StateManagerError as exc:
+                if not failing:
+                    log.warning("cannot write the physical plan, retrying: %s", exc)
+                failing = True
+                self._persist_needed.set()
+                await asyncio.sleep(1.0)
+                continue
+            if failing:
+                log.info("physical plan written again")
+                failing = False
             await asyncio.sleep(0.1)
+
+    async def _failure_detector(self) -> None:
+        """Drop stmgrs that stopped heartbeating (a hung process, a dead host
+        whose connection never closed); they come back by registering again."""
+        timeout = self.engine.stmgr_heartbeat_timeout_secs
+        while True:
+            await asyncio.sleep(min(timeout / 4, 1.0))
+            for container in self.state.expired(time.monotonic(), timeout):
+                log.warning(
+                    "stmgr of container %d sent no heartbeat for %gs; dropped from the plan "
+                    "until it registers again",
+                    container,
+                    timeout,
+                )
+                self.state.remove_stmgr(container)
+                writer = self.stmgr_writers.pop(container, None)
+                if writer is not None:
+                    writer.close()
+                self._persist_needed.set()
 
 
 async def main_async(args: Any) -> int:
     from heronpy_lite.process import state_manager_from_args
 
-    statemgr = state_manager_from_args(args)
+    statemgr = await asyncio.to_thread(state_manager_from_args, args)
+    try:
+        return await _run(args, statemgr)
+    finally:
+        # closing the session removes our ephemeral node at once: a standby
+        # takes over without waiting for the session timeout
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(statemgr.close)
+
+
+async def _run(args: Any, statemgr: StateManager) -> int:
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+    engine = EngineConfig.from_config(record["config"])
+    sock = socket.create_server((engine.bind_host, args.port))
+    host, port = sock.getsockname()[:2]
+    location = {"host": host, "port": port, "pid": os.getpid(), "hostname": socket.gethostname()}
+    leadership = Leadership(statemgr, args.topology)
+    waited = time.monotonic()
+    await leadership.acquire(location)
+    waited = time.monotonic() - waited
+    log.info("tmaster of %s is active (pid %d, after %.2fs)", args.topology, os.getpid(), waited)
+    # read after winning: a standby may have waited while these changed
     packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
     execution = await asyncio.to_thread(statemgr.get, EXECUTION_STATE, args.topology) or {}
     if packing_raw is None:
         log.error("no packing plan for %s", args.topology)
         return 1
-    state = TopologyState(execution.get("state", "RUNNING"))
     tmaster = TopologyMaster(
         topology=args.topology,
-        engine=EngineConfig.from_config(record["config"]),
+        engine=engine,
         packing=PackingPlan.from_dict(packing_raw),
         statemgr=statemgr,
-        state=state,
+        execution=execution,
     )
+    lost: BaseException | None = None
     try:
-        await tmaster.serve(args.port)
-    finally:
-        with contextlib.suppress(Exception):
-            statemgr.close()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(tmaster.serve(sock))
+            if statemgr.supports_standby:
+                tg.create_task(leadership.keep(location))
+    except* LeadershipLost as group:
+        lost = group.exceptions[0]
+    if lost is not None:
+        log.error("%s; exiting to restart as a standby", lost)
+        return 1
     return 0
 
 

@@ -9,6 +9,13 @@ exists once every container of the packing plan has a registered stream
 manager; each later change (a stmgr re-registers from a new port, the state
 flips) produces a new plan. Methods return whether the plan changed, so the
 runner knows when to broadcast; no I/O and no clock here.
+
+Failure detection: registering and every heartbeat record the stmgr's last
+sign of life (``now`` is passed in). `expired` names the stmgrs silent for
+longer than a timeout; the runner then drops them (`remove_stmgr`), which
+makes the plan incomplete until they register again, with their new
+address if their container was restarted; that registration changes the
+plan, and the runner broadcasts it.
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ class TopologyMasterState:
         self.packing = packing
         self.state = state
         self.stmgrs: dict[int, StmgrLocation] = {}
+        self.stmgr_stats: dict[int, dict[str, Any]] = {}
         self.instances: dict[int, dict[str, Any]] = {}
+        self.last_seen: dict[int, float] = {}
 
     def transition(self, target: TopologyState) -> bool:
         """Move to ``target``; False if already there. InvalidTransition if not allowed."""
@@ -53,14 +62,31 @@ class TopologyMasterState:
         self.state = target
         return True
 
-    def register_stmgr(self, container: int, host: str, port: int, pid: int) -> bool:
+    def register_stmgr(
+        self, container: int, host: str, port: int, pid: int, now: float = 0.0
+    ) -> bool:
         """Record a stmgr; True if its entry in the plan (address or pid) changed."""
         if not 1 <= container <= self.packing.num_containers:
             raise ValueError(f"container {container} is not in the packing plan")
         location = StmgrLocation(container, host, port, pid)
         changed = self.stmgrs.get(container) != location
         self.stmgrs[container] = location
+        self.last_seen[container] = now
         return changed
+
+    def heartbeat(self, container: int, now: float) -> None:
+        """A registered stmgr is alive; heartbeats of unknown stmgrs are ignored."""
+        if container in self.stmgrs:
+            self.last_seen[container] = now
+
+    def expired(self, now: float, timeout: float) -> list[int]:
+        """Registered containers whose stmgr has been silent for more than ``timeout``."""
+        return sorted(c for c, seen in self.last_seen.items() if now - seen > timeout)
+
+    def remove_stmgr(self, container: int) -> bool:
+        """Forget a stmgr (it stopped heartbeating); True if it was registered."""
+        self.last_seen.pop(container, None)
+        return self.stmgrs.pop(container, None) is not None
 
     def instance_status(
         self, task_id: int, state: str, pid: int, restarts: int, error: str
@@ -84,5 +110,16 @@ class TopologyMasterState:
         """The plan as far as it is known, for status (may lack stmgrs)."""
         state = "PAUSED" if self.state == TopologyState.PAUSED else "RUNNING"
         return PhysicalPlan(
-            self.packing, dict(self.stmgrs), state, {k: dict(v) for k, v in self.instances.items()}
+            self.packing,
+            dict(self.stmgrs),
+            state,
+            {k: dict(v) for k, v in self.instances.items()},
+            {k: v for k, v in self.stmgr_stats.items() if k in self.stmgrs},
         )
+
+    def update_stats(self, container: int, stats: dict[str, Any]) -> bool:
+        """Record a registered stmgr's heartbeat statistics; True if they changed."""
+        if container not in self.stmgrs or self.stmgr_stats.get(container) == stats:
+            return False
+        self.stmgr_stats[container] = stats
+        return True

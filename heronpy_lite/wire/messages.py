@@ -68,10 +68,12 @@ class Rejected(Message):
 @_message
 @dataclass(frozen=True, slots=True)
 class Heartbeat(Message):
-    """stmgr -> tmaster, periodically."""
+    """stmgr -> tmaster, periodically, with the stmgr's statistics for ``status``
+    (backpressure: culprits, paused components, seconds of each; outlets)."""
 
     TYPE: ClassVar[str] = "heartbeat"
     container: int
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @_message
@@ -82,6 +84,29 @@ class HelloStmgr(Message):
     TYPE: ClassVar[str] = "hello_stmgr"
     topology: str
     container: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class BackpressureNotice(Message):
+    """stmgr -> every peer stmgr: ``component`` started/stopped congesting here."""
+
+    TYPE: ClassVar[str] = "backpressure"
+    container: int
+    component: str
+    start: bool
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class SpoutThrottle(Message):
+    """stmgr -> a local spout instance: stop (or resume) calling ``next_tuple``.
+
+    Backpressure, not deactivation: ``deactivate()`` is not called.
+    """
+
+    TYPE: ClassVar[str] = "spout_throttle"
+    throttled: bool
 
 
 @_message

@@ -76,6 +76,8 @@ class PhysicalPlan:
     state: str = RUNNING
     #: task_id -> {"state", "pid", "restarts", "error"}: for status, not routing
     instances: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: container -> the stmgr's last heartbeat statistics (backpressure...): for status
+    stmgr_stats: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def topology(self) -> str:
@@ -90,6 +92,7 @@ class PhysicalPlan:
             "state": self.state,
             "stmgrs": [[s.container, s.host, s.port, s.pid] for s in self.stmgrs.values()],
             "instances": [[k, v] for k, v in sorted(self.instances.items())],
+            "stmgr_stats": [[k, v] for k, v in sorted(self.stmgr_stats.items())],
         }
 
     @classmethod
@@ -104,6 +107,7 @@ class PhysicalPlan:
                 stmgrs=stmgrs,
                 state=str(d["state"]),
                 instances={int(k): dict(v) for k, v in d.get("instances", [])},
+                stmgr_stats={int(k): dict(v) for k, v in d.get("stmgr_stats", [])},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RemoteProtocolError(f"malformed physical plan: {exc!r}") from exc

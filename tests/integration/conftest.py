@@ -13,8 +13,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,6 @@ TOPOLOGIES = Path(__file__).parent / "topologies"
 EXAMPLES = Path(__file__).parents[2] / "topologies"
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float = 30.0,
-    what: str = "condition",
-    interval: float = 0.05,
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Cli:
@@ -97,7 +79,11 @@ class Cli:
         try:
             yield name
         finally:
-            self.run("kill", "local", name, check=False)
+            # a failed kill would leave processes behind for every later test: fail
+            # loudly, unless the test killed the topology itself
+            proc = self.run("kill", "local", name, check=False)
+            if proc.returncode != 0 and "no topology named" not in proc.stderr:
+                raise AssertionError(f"kill of {name} failed: {proc.stderr}")
 
     def log_dir(self, name: str) -> Path:
         return self.home / "topologies" / name / "log"
@@ -124,15 +110,3 @@ def count_lines(folder: Path, prefix: str = "") -> int:
         with open(path, "rb") as f:
             total += sum(1 for _ in f)
     return total
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill(0); treat it as gone
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
-        if f.read().split(") ", 1)[1].startswith("Z"):
-            return False
-    return True

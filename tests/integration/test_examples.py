@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import EXAMPLES, Cli, wait_for
+from conftest import EXAMPLES, Cli
+from support import wait_for
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOPOLOGIES, Cli, count_lines, pid_alive, read_sinks, wait_for
+from conftest import TOPOLOGIES, Cli, count_lines, read_sinks
+from support import pid_alive, wait_for
 
 from heronpy_lite.wire.frames import encode_data
 from heronpy_lite.wire.messages import HelloStmgr, RegisterInstance, encode

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOPOLOGIES, Cli, count_lines, read_sinks, wait_for
+from conftest import TOPOLOGIES, Cli, count_lines, read_sinks
+from support import wait_for
 
 RELIABLE = TOPOLOGIES / "reliable.py"
 AT_LEAST = ["--config-property", "topology.reliability.mode=ATLEAST_ONCE"]

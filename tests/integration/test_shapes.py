@@ -7,7 +7,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import TOPOLOGIES, Cli, count_lines, read_sinks, wait_for
+from conftest import TOPOLOGIES, Cli, count_lines, read_sinks
+from support import wait_for
 
 N = 500
 

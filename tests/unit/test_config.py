@@ -235,8 +235,10 @@ def test_engine_config_from_resolved_config():
     assert engine.max_frame_bytes == 32 * 1024 * 1024
     assert engine.batch_max_tuples == 1024
     assert engine.flush_interval_ms == 2
-    assert engine.stmgr_buffer_high_bytes == 16 * 1024 * 1024
-    assert engine.stmgr_buffer_low_bytes == 8 * 1024 * 1024
+    assert engine.stmgr_buffer_high_bytes == 4 * 1024 * 1024
+    assert engine.stmgr_buffer_low_bytes == 2 * 1024 * 1024
+    assert engine.stmgr_buffer_hard_bytes == 16 * 1024 * 1024
+    assert engine.socket_buffer_bytes == 1024 * 1024
     assert engine.restart_backoff_min_secs == pytest.approx(0.2)
     assert engine.submit_timeout_secs == 60
 

@@ -513,14 +513,25 @@ def test_a_batch_over_the_frame_limit_is_split_into_frames_that_fit():
     assert host.dropped_unserializable == 0
 
 
-def test_a_single_tuple_over_the_frame_limit_is_dropped():
+def test_a_tuple_over_the_frame_limit_fails_at_emit_and_a_nested_one_at_flush():
     host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout", max_frame_bytes=1024)
     host.component.emit(["small", 1])
-    host.component.emit(["x" * 5000, 2])
-    host.component.emit(["small", 3])
+    with pytest.raises(EmitError, match="a tuple of 5000 bytes on stream 'default'"):
+        host.component.emit(["x" * 5000, 2])
+    host.component.emit([["x" * 5000], 3])  # nested: found when its batch is packed
+    host.component.emit(["small", 4])
     host.flush()
-    assert delivered(host) == {2: [["small", 1], ["small", 3]]}
+    assert delivered(host) == {2: [["small", 1], ["small", 4]]}
     assert host.dropped_unserializable == 1
+
+
+def test_open_batches_flush_when_they_hold_too_many_bytes():
+    host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout")
+    host.batch_max_bytes = 10_000
+    for i in range(3):
+        host.component.emit(["y" * 4000, i])
+    assert len(host.outbox) == 1 and host.pending_bytes == 0  # flushed at 12,000 bytes
+    assert delivered(host) == {2: [["y" * 4000, i] for i in range(3)]}
 
 
 def test_need_task_ids_returns_the_destination_tasks():

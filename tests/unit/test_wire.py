@@ -254,6 +254,8 @@ MESSAGES = [
     m.Rejected("wrong topology"),
     m.Heartbeat(1),
     m.HelloStmgr("wc", 2),
+    m.BackpressureNotice(2, "count", True),
+    m.SpoutThrottle(True),
     m.RegisterInstance("wc", 7, "count", 4321, 0),
     m.InstanceStatus(7, "count", "failed", 4321, 2, "ValueError: boom"),
     m.InstanceStatus(7, "count", "running", 4321, 0),
@@ -283,7 +285,7 @@ def test_control_message_round_trip_through_a_frame(msg):
 def test_control_message_payload_is_a_msgpack_map_with_the_type_tag():
     encoded = m.encode(m.Heartbeat(3))
     (frame,) = FrameDecoder().feed(encoded)
-    assert msgpack.unpackb(frame.payload) == {"t": "heartbeat", "container": 3}
+    assert msgpack.unpackb(frame.payload) == {"t": "heartbeat", "container": 3, "stats": {}}
 
 
 def test_encode_message_over_the_frame_limit_is_a_local_protocol_error():
