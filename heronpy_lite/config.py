@@ -107,6 +107,8 @@ KEYS: dict[str, Key] = {
     "heron.instance.flush.interval.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.batch.max.tuples": Key(int, _positive, "an int >= 1"),
     "heron.instance.batch.max.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.metrics.export.interval.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.metricsmgr.port": Key(int, lambda v: 0 <= v < 65536, "a port, or 0 for any free one"),
     "heron.instance.emit.batch.time.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.emit.batch.max.tuples": Key(int, _positive, "an int >= 1"),
     "heron.instance.spout.idle.sleep.ms": Key(_NUM, _non_negative, "a number >= 0"),
@@ -242,6 +244,8 @@ class EngineConfig:
     flush_interval_ms: float
     batch_max_tuples: int
     batch_max_bytes: int
+    metrics_interval_secs: float
+    metricsmgr_port: int
     emit_batch_time_ms: float
     emit_batch_max_tuples: int
     spout_idle_sleep_ms: float
@@ -270,6 +274,8 @@ class EngineConfig:
         "flush_interval_ms": "heron.instance.flush.interval.ms",
         "batch_max_tuples": "heron.instance.batch.max.tuples",
         "batch_max_bytes": "heron.instance.batch.max.bytes",
+        "metrics_interval_secs": "heron.metrics.export.interval.secs",
+        "metricsmgr_port": "heron.metricsmgr.port",
         "emit_batch_time_ms": "heron.instance.emit.batch.time.ms",
         "emit_batch_max_tuples": "heron.instance.emit.batch.max.tuples",
         "spout_idle_sleep_ms": "heron.instance.spout.idle.sleep.ms",

@@ -36,6 +36,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-session-timeout", type=float, default=10.0)
     parser.add_argument("--state-timeout", type=float, default=5.0)
     parser.add_argument("--log-file", default="")
+    parser.add_argument("--metrics-port", type=int, default=0, help="0: do not report metrics")
 
 
 def common_argv(topology: str, engine: EngineConfig, log_file: Path | str) -> list[str]:
@@ -132,3 +133,51 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class MetricsReporter:
+    """Sends ``collect()`` to the container's metrics manager every ``interval``.
+
+    Each snapshot replaces the previous one of ``source``, so a lost snapshot
+    costs nothing; while the metrics manager is unreachable, snapshots are
+    skipped, never queued.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        source: str,
+        collect: Callable[[], list[Any]],
+        interval: float,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.source = source
+        self.collect = collect
+        self.interval = interval
+
+    async def run(self) -> None:
+        from heronpy_lite.wire import messages as m
+
+        log = logging.getLogger(__name__)
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(self.interval)
+                continue
+            try:
+                while True:
+                    try:
+                        samples = self.collect()
+                    except Exception:
+                        log.exception("collecting metrics failed")
+                        samples = []
+                    writer.write(m.encode(m.MetricsSnapshot(self.source, samples)))
+                    await writer.drain()
+                    await asyncio.sleep(self.interval)
+            except ConnectionError:
+                log.info("metrics manager connection lost; reconnecting")
+            finally:
+                writer.close()

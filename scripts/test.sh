@@ -11,24 +11,29 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
-# tests/zookeeper run a real ZooKeeper: Debian's zookeeper package (and the
-# Java it pulls in). Without it they skip, except under CI=true, where they fail.
-if [ ! -f /usr/share/java/zookeeper.jar ]; then
+# tests/zookeeper run a real ZooKeeper (Debian's zookeeper package, and the Java
+# it pulls in); tests/integration/test_metrics.py runs a real Prometheus
+# (Debian's prometheus). Without them those tests skip, except under CI=true,
+# where they fail.
+missing=()
+[ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         SUDO="sudo"
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "zookeeper is not installed and there is no apt-get: install ZooKeeper so that"
-        echo "/usr/share/java/zookeeper.jar exists, or tests/zookeeper will skip"
+        echo "not installed: ${missing[*]}, and there is no apt-get: the tests that need them skip"
     elif [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
-        echo "== installing zookeeper (apt-get)"
+        echo "== installing ${missing[*]} (apt-get)"
         $SUDO apt-get update -qq && \
-            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null || \
-            echo "installing zookeeper failed; tests/zookeeper will skip (fail under CI=true)"
+            $SUDO env DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || \
+            echo "installing ${missing[*]} failed; their tests skip (fail under CI=true)"
     else
-        echo "zookeeper is not installed, and installing it needs root or sudo:"
-        echo "  sudo apt-get install zookeeper     (until then tests/zookeeper skip)"
+        echo "not installed: ${missing[*]}; installing needs root or sudo:"
+        echo "  sudo apt-get install --no-install-recommends ${missing[*]}"
     fi
 fi
 

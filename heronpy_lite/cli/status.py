@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+import urllib.request
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
+from heronpy_lite.scheduler.local import scrape_targets_file
 from heronpy_lite.statemgr.base import (
     EXECUTION_STATE,
     PACKING_PLANS,
@@ -15,6 +20,7 @@ from heronpy_lite.statemgr.base import (
     TMASTERS,
     StateManager,
 )
+from heronpy_lite.wire import metric_names as names
 
 
 def add_parser(sub: Any) -> None:
@@ -66,6 +72,9 @@ def collect(sm: StateManager, name: str) -> dict[str, Any]:
             ]
         containers.append(entry)
     stats = {int(k): v for k, v in plan.get("stmgr_stats", [])}
+    managers = sm.get_metricsmgrs(name)
+    for entry in containers:
+        entry["metrics_url"] = managers.get(entry["container"], {}).get("url")
     return {
         "name": name,
         "cluster": record.get("cluster"),
@@ -74,7 +83,61 @@ def collect(sm: StateManager, name: str) -> dict[str, Any]:
         "containers": containers,
         "components": record.get("components", {}),
         "backpressure": backpressure_summary(stats),
+        "scrape_targets_file": str(scrape_targets_file(name)),
     }
+
+
+_RATES = {
+    names.EMITTED: "emitted/s",
+    names.EXECUTED: "executed/s",
+    names.ACKED: "acked/s",
+    names.FAILED: "failed/s",
+}
+_LATENCIES = {
+    names.EXECUTE_LATENCY: "execute",
+    names.COMPLETE_LATENCY: "complete",
+}
+
+
+def _scrape(urls: list[str]) -> dict[tuple[str, str], float]:
+    """(metric, component) -> value summed over every container's endpoint."""
+    totals: dict[tuple[str, str], float] = {}
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            continue
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                name = sample.name
+                if name.endswith("_created"):
+                    continue
+                key = (name, sample.labels.get("component", ""))
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def component_rates(urls: list[str], seconds: float = 1.0) -> dict[str, dict[str, float]]:
+    """Per component: tuple rates over ``seconds`` and mean latencies (ms) over it."""
+    before = _scrape(urls)
+    began = time.monotonic()
+    time.sleep(seconds)  # the measuring window of the rates
+    after = _scrape(urls)
+    elapsed = time.monotonic() - began
+    result: dict[str, dict[str, float]] = {}
+    for (name, component), value in after.items():
+        delta = value - before.get((name, component), 0.0)
+        if name in _RATES and component:
+            result.setdefault(component, {})[_RATES[name]] = delta / elapsed
+        for metric, label in _LATENCIES.items():
+            if name == metric + "_sum" and component:
+                count = after.get((metric + "_count", component), 0.0) - before.get(
+                    (metric + "_count", component), 0.0
+                )
+                if count:
+                    result.setdefault(component, {})[f"{label} ms"] = 1000 * delta / count
+    return result
 
 
 def backpressure_summary(stats: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -116,6 +179,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
     print(f"Topology {info['name']}  state {info['state']}  scheduler pid {info['scheduler_pid']}")
+    urls = [c["metrics_url"] for c in info["containers"] if c.get("metrics_url")]
+    if urls:
+        rates = component_rates(urls)
+        columns = [*_RATES.values(), "execute ms", "complete ms"]
+        print(f"  {'component':<20}" + "".join(f"{c:>13}" for c in columns))
+        for component in sorted(info["components"]):
+            row = rates.get(component, {})
+            cells = "".join(
+                (f"{row[c]:>13.3f}" if c.endswith("ms") else f"{row[c]:>13.1f}")
+                if c in row
+                else f"{'-':>13}"
+                for c in columns
+            )
+            print(f"  {component:<20}{cells}")
     bp = info["backpressure"]
     if bp["strategy"]:
         now = (
@@ -136,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"container {c['container']}: executor pid {c['executor_pid']}"
             f" (restarts {c['executor_restarts']})"
+            + (f"  metrics {c['metrics_url']}" if c.get("metrics_url") else "")
         )
         if c["container"] == 0:
             tm = c["tmaster"] or {}

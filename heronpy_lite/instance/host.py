@@ -143,6 +143,11 @@ class TaskHost:
         self.instance_timeout = 2 * message_timeout_secs + 1 if message_timeout_secs else None
         self._next_expiry = clock() + (self.instance_timeout or 0) / 2
         self.completed = 0
+        self.spout_acked = 0
+        self.spout_failed = 0
+        self.execute_seconds = 0.0
+        self.process_latency_count = 0
+        self.process_latency_sum = 0.0
         self.complete_latency_sum = 0.0
         self.timed_out = 0
         if reliable:
@@ -309,9 +314,14 @@ class TaskHost:
                 self.logger.warning("a tuple was acked or failed twice; ignoring the repeat")
                 return
             roots.done = True
+            self.process_latency_count += 1
+            self.process_latency_sum += time.time() - tup.creation_time
             ack_val = roots.ack_val
             for i in range(0, len(roots), 3):
                 self._acks_for(roots[i]).update.extend((roots[i + 1], roots[i + 2] ^ ack_val))
+        else:
+            self.process_latency_count += 1
+            self.process_latency_sum += time.time() - tup.creation_time
         self.acked += 1
 
     def fail(self, tup: Any) -> None:
@@ -374,7 +384,9 @@ class TaskHost:
                 return
             body = pack_batch(batch)
         try:
-            frame = encode_data(task, self.task_id, stream, body, self.max_frame_bytes)
+            frame = encode_data(
+                task, self.task_id, stream, body, self.max_frame_bytes, tuples=len(batch)
+            )
             self.outbox.append(frame)
             self.outbox_bytes += len(frame)
         except LocalProtocolError as exc:
@@ -410,11 +422,13 @@ class TaskHost:
         component = self.task_components.get(src_task, "")
         now = time.time()
         make = HeronTuple
+        began = time.perf_counter()
         for values in tuples:
             try:
                 process(make(None, component, stream, src_task, values, now, None))
             except Exception as exc:
                 self.user_exception("process", exc)
+        self.execute_seconds += time.perf_counter() - began  # per batch, not per tuple
         self.executed[(component, stream)] += len(tuples)
 
     def process_batch_reliable(self, src_task: int, stream: str, tuples: list[Any]) -> None:
@@ -424,6 +438,7 @@ class TaskHost:
         component = self.task_components.get(src_task, "")
         now = time.time()
         make = HeronTuple
+        began = time.perf_counter()
         for values, flat in tuples:
             if flat:
                 roots = Anchors(flat)
@@ -436,6 +451,7 @@ class TaskHost:
                 self.user_exception("process", exc)
                 if flat and not roots.done:
                     self.fail(tup)
+        self.execute_seconds += time.perf_counter() - began
         self.executed[(component, stream)] += len(tuples)
 
     def on_verdicts(self, batch: AckBatch) -> None:
@@ -447,10 +463,12 @@ class TaskHost:
             if entry is not None:
                 self.completed += 1
                 self.complete_latency_sum += now - entry[1]
+                self.spout_acked += 1
                 self.call_user("ack", spout.ack, entry[0])
         for root in batch.failed:
             entry = self.in_flight.pop(root, None)
             if entry is not None:
+                self.spout_failed += 1
                 self.call_user("fail", spout.fail, entry[0])
 
     def expire_in_flight(self) -> None:
@@ -466,6 +484,7 @@ class TaskHost:
         for root in expired:
             tup_id, _ = self.in_flight.pop(root)
             self.timed_out += 1
+            self.spout_failed += 1
             self.call_user("fail", self.component.fail, tup_id)
 
     def process_tick(self) -> None:

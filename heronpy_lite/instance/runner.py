@@ -34,15 +34,18 @@ from heronpy_lite.api.api_constants import (
     TOPOLOGY_RELIABILITY_MODE,
     TOPOLOGY_TICK_TUPLE_FREQ_SECS,
 )
+from heronpy_lite.api.metrics import CountMetric, MultiCountMetric
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.config import EngineConfig, component_config
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.process import MetricsReporter
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
+from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
@@ -82,6 +85,11 @@ class InstanceRunner:
         self._unthrottled = asyncio.Event()  # cleared while the stmgr applies backpressure
         self._unthrottled.set()
         self.throttled_seconds = 0.0
+        self._throttled_since: float | None = None
+        self.next_tuple_calls = 0
+        self.metrics_port = 0
+        #: user metrics: name -> (kind, {key: value}); counters accumulate, gauges replace
+        self.user_values: dict[str, tuple[str, dict[str, float]]] = {}
         self._room = asyncio.Event()  # set when acks may have freed max-spout-pending room
         self.reliable = False
         self.message_timeout: float | None = None
@@ -144,6 +152,15 @@ class InstanceRunner:
                 connection.cancel()
                 return 1
             self._ready.set()
+            if self.metrics_port:
+                reporter = MetricsReporter(
+                    self.stmgr_host,
+                    self.metrics_port,
+                    f"task-{self.task_id}",
+                    self._collect,
+                    self.engine.metrics_interval_secs,
+                )
+                tg.create_task(reporter.run())
             await self._send(self._status("running"))
             self._apply_state(self.plan.state, initial=True)
             if self.is_spout:
@@ -167,7 +184,6 @@ class InstanceRunner:
             for c in self.definition.components.values()
         }
         task_components = {t.task_id: t.component for t in packing.tasks}
-        self.user_metrics: list[tuple[str, Any, int]] = []
         context = TopologyContext(
             self.topology,
             self.task_id,
@@ -175,7 +191,7 @@ class InstanceRunner:
             config,
             sources,
             component_tasks,
-            lambda n, mt, b: self.user_metrics.append((n, mt, b)),
+            self._register_user_metric,
         )
         router = OutputRouter(self.definition, self.component_name, component_tasks, context)
         user_logger = logging.getLogger(f"heronpy_lite.user.{self.component_name}")
@@ -200,6 +216,96 @@ class InstanceRunner:
         if freq and not self.is_spout:
             asyncio.get_running_loop().call_later(float(freq), self._tick, float(freq))
         log.info("task %d initialized", self.task_id)
+
+    # -- metrics --
+
+    def _end_throttle(self) -> None:
+        if self._throttled_since is not None:
+            self.throttled_seconds += time.monotonic() - self._throttled_since
+            self._throttled_since = None
+
+    def _register_user_metric(self, name: str, metric: Any, bucket: int) -> None:
+        """``context.register_metric``: sample ``metric`` every ``bucket`` seconds."""
+        loop = asyncio.get_running_loop()
+        counting = isinstance(metric, (CountMetric, MultiCountMetric))
+
+        def sample() -> None:
+            assert self.host is not None
+            value = self.host.call_user("get_value_and_reset", metric.get_value_and_reset)
+            values = value if isinstance(value, dict) else {"": value}
+            _, current = self.user_values.setdefault(name, ("counter" if counting else "gauge", {}))
+            for key, v in values.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    current[str(key)] = current.get(str(key), 0) + v if counting else v
+            loop.call_later(bucket, sample)
+
+        loop.call_later(bucket, sample)
+
+    def _collect(self) -> list[Any]:
+        """This task's samples for its metrics manager (see wire/metric_names.py)."""
+        host = self.host
+        if host is None:
+            return []
+        base = {"component": self.component_name, "instance_id": str(self.task_id)}
+        out: list[Any] = [
+            [names.RESTARTS, "counter", base, self.restarts],
+            [names.DROPPED, "counter", base, host.dropped_unserializable],
+        ]
+        for stream, n in host.emitted.items():
+            out.append([names.EMITTED, "counter", {**base, "stream": stream}, n])
+        for exc_type, n in host.exceptions.items():
+            out.append([names.EXCEPTIONS, "counter", {**base, "type": exc_type}, n])
+        writer = self._writer
+        queued = writer.transport.get_write_buffer_size() if writer is not None else 0
+        out.append([names.OUT_QUEUE, "gauge", base, queued])
+        out.append(
+            [
+                names.OUT_QUEUE_CAPACITY,
+                "gauge",
+                base,
+                self.engine.instance_out_buffer_high_bytes if self.engine else 0,
+            ]
+        )
+        if self.is_spout:
+            throttled = self.throttled_seconds
+            if self._throttled_since is not None:  # throttled right now
+                throttled += time.monotonic() - self._throttled_since
+            out += [
+                [names.ACKED, "counter", base, host.spout_acked],
+                [names.FAILED, "counter", base, host.spout_failed],
+                [names.TIMED_OUT, "counter", base, host.timed_out],
+                [names.NEXT_TUPLE, "counter", base, self.next_tuple_calls],
+                [names.PENDING, "gauge", base, len(host.in_flight)],
+                [names.SPOUT_THROTTLED, "counter", base, throttled],
+                [
+                    names.COMPLETE_LATENCY,
+                    "summary",
+                    base,
+                    [host.completed, host.complete_latency_sum],
+                ],
+            ]
+        else:
+            executed_total = 0
+            for (source, stream), n in host.executed.items():
+                executed_total += n
+                labels = {**base, "source_component": source, "stream": stream}
+                out.append([names.EXECUTED, "counter", labels, n])
+            out += [
+                [names.ACKED, "counter", base, host.acked],
+                [names.FAILED, "counter", base, host.failed],
+                [names.EXECUTE_LATENCY, "summary", base, [executed_total, host.execute_seconds]],
+                [
+                    names.PROCESS_LATENCY,
+                    "summary",
+                    base,
+                    [host.process_latency_count, host.process_latency_sum],
+                ],
+            ]
+        for name, (kind, values) in self.user_values.items():
+            metric = names.user_metric_name(name) + ("_total" if kind == "counter" else "")
+            for key, v in values.items():
+                out.append([metric, kind, {**base, "key": key} if key else base, v])
+        return out
 
     # -- connection to the stmgr --
 
@@ -230,6 +336,7 @@ class InstanceRunner:
             if self.host is not None:
                 writer.write(m.encode(self._status("running")))
             self._unthrottled.set()  # a new stmgr says so again if it still wants it
+            self._end_throttle()
             self._connected.set()
             log.info("connected to stmgr at %s:%d", self.stmgr_host, self.stmgr_port)
             try:
@@ -292,10 +399,15 @@ class InstanceRunner:
             elif self.host is not None:
                 self._apply_state(plan.state)
         elif isinstance(msg, m.SpoutThrottle):
+            # time under backpressure: from the stmgr's "stop" to its "go", wherever the
+            # spout loop is meanwhile (often blocked writing, as the stmgr stopped reading)
             if msg.throttled:
                 self._unthrottled.clear()
+                if self._throttled_since is None:
+                    self._throttled_since = time.monotonic()
             else:
                 self._unthrottled.set()
+                self._end_throttle()
         elif isinstance(msg, m.Rejected):
             raise RuntimeError(f"stmgr rejected this instance: {msg.reason}")
         else:
@@ -400,9 +512,7 @@ class InstanceRunner:
                 continue
             if not self._unthrottled.is_set():
                 await self._flush_and_write(monotonic(), force=True)
-                began = monotonic()
                 await self._unthrottled.wait()
-                self.throttled_seconds += monotonic() - began
                 continue
             host.expire_in_flight()
             if max_pending and len(in_flight) >= max_pending:
@@ -434,10 +544,12 @@ class InstanceRunner:
             if host.immediate_acks:
                 acks = host.immediate_acks
                 host.immediate_acks = []
+                host.spout_acked += len(acks)
                 ack = host.component.ack
                 for tup_id in acks:
                     host.call_user("ack", ack, tup_id)
             now = monotonic()
+            self.next_tuple_calls += calls
             produced = host.emit_count != emitted_before
             if produced:
                 await self._flush_and_write(now)
@@ -459,6 +571,7 @@ async def main_async(args: Any) -> int:
         restarts=args.restarts,
         statemgr=statemgr,
     )
+    runner.metrics_port = args.metrics_port
     try:
         return await runner.run()
     finally:

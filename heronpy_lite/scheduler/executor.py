@@ -73,6 +73,8 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
     logs = workdir / "log"
     container = args.container
 
+    metrics = {"port": 0}
+
     def child(name: str, module: str, extra: Any, log_name: str) -> Child:
         log_file = logs / f"{log_name}.log"
         return Child(
@@ -81,6 +83,8 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
                 "-m",
                 module,
                 *common_argv(args.topology, engine, log_file),
+                "--metrics-port",
+                str(metrics["port"]),
                 *extra(restarts),
             ],
             logs / f"{log_name}.out",
@@ -89,6 +93,41 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
             kill_timeout=engine.kill_timeout_secs,
         )
 
+    # every container's metrics manager starts first: the others report to it
+    metrics_port_file = workdir / f"metricsmgr-{container}.port"
+    metrics_port_file.unlink(missing_ok=True)
+    metricsmgr = child(
+        f"metricsmgr {container}",
+        "heronpy_lite.metrics",
+        lambda r: ["--container", str(container), "--port-file", str(metrics_port_file)],
+        f"metricsmgr-{container}",
+    )
+    metrics_task = asyncio.ensure_future(metricsmgr.supervise())
+    try:
+        metrics["port"] = await _wait_port(metrics_port_file)
+        return await _run_children(args, statemgr, packing, engine, container, workdir, child)
+    finally:
+        metrics_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await metrics_task
+
+
+async def _wait_port(port_file: Path) -> int:
+    """The port a child wrote to ``port_file`` (it writes it once it listens)."""
+    while not port_file.exists():
+        await asyncio.sleep(0.02)
+    return int(port_file.read_text())
+
+
+async def _run_children(
+    args: Any,
+    statemgr: StateManager,
+    packing: PackingPlan,
+    engine: EngineConfig,
+    container: int,
+    workdir: Path,
+    child: Any,
+) -> int:
     if container == 0:
         if statemgr.supports_standby:
             names = ["tmaster-a", "tmaster-b"] if engine.tmaster_standby else ["tmaster-a"]
@@ -124,11 +163,7 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
 
         stmgr = child(f"stmgr {container}", "heronpy_lite.stmgr", stmgr_argv, f"stmgr-{container}")
         tg.create_task(stmgr.supervise())
-        while not port_file.exists():
-            if stmgr.proc is not None and stmgr.proc.returncode is not None:
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(0.02)
-        bound["port"] = int(port_file.read_text())
+        bound["port"] = await _wait_port(port_file)
         log.info("stmgr of container %d on port %d", container, bound["port"])
         for task in packing.tasks_in(container):
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -107,9 +108,41 @@ async def _schedule(args: Any, statemgr: StateManager) -> int:
         executors[container].on_change = changed.set
     async with asyncio.TaskGroup() as tg:
         tg.create_task(publish())
+        tg.create_task(_write_scrape_targets(statemgr, args.topology))
         for child in executors.values():
             tg.create_task(child.supervise())
     return 0
+
+
+def scrape_targets_file(topology: str) -> Path:
+    """The Prometheus file_sd targets file of ``topology``."""
+    return working_dir(topology) / "prometheus_targets.json"
+
+
+async def _write_scrape_targets(statemgr: StateManager, topology: str) -> None:
+    """Keep a Prometheus ``file_sd`` file listing every container's /metrics, so
+    one scrape config (``file_sd_configs``) finds them all, wherever they move."""
+    path = scrape_targets_file(topology)
+    written = None
+    while True:
+        try:
+            managers = await asyncio.to_thread(statemgr.get_metricsmgrs, topology)
+        except StateManagerError:
+            managers = None
+        if managers is not None:
+            targets = [
+                {
+                    "targets": [f"{m['host']}:{m['port']}"],
+                    "labels": {"heron_topology": topology, "heron_container": str(c)},
+                }
+                for c, m in sorted(managers.items())
+            ]
+            if targets != written:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(targets, indent=2) + "\n")
+                tmp.replace(path)  # Prometheus must never read half a file
+                written = targets
+        await asyncio.sleep(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:

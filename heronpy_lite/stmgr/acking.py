@@ -24,6 +24,8 @@ Everything takes ``now`` and returns what to tell the spouts:
 
 from __future__ import annotations
 
+from collections import Counter
+
 from heronpy_lite.wire.acking import AckBatch
 
 _XOR = 0
@@ -45,6 +47,7 @@ class XorTracker:
         self.acked = 0
         self.failed = 0
         self.timed_out = 0
+        self.timed_out_by_task: Counter[int] = Counter()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -94,6 +97,7 @@ class XorTracker:
             entry = self.entries.pop(key)
             if entry[_INIT]:
                 self.timed_out += 1
+                self.timed_out_by_task[key[0]] += 1
                 out.setdefault(key[0], AckBatch()).failed.append(key[1])
         return out
 

@@ -40,6 +40,7 @@ class Outlet:
         "writer",
         "written_bytes",
         "written_frames",
+        "written_tuples",
     )
 
     def __init__(self, name: str, high: int, low: int, hard: int) -> None:
@@ -55,8 +56,10 @@ class Outlet:
         self._attached = asyncio.Event()
         self.written_frames = 0
         self.written_bytes = 0
+        self.written_tuples = 0
 
-    def write(self, frame: bytes) -> None:
+    def write(self, frame: bytes, tuples: int = 0) -> None:
+        self.written_tuples += tuples
         self.written_frames += 1
         self.written_bytes += len(frame)
         if self.writer is not None:

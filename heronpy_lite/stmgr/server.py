@@ -30,6 +30,7 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.process import MetricsReporter
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.acking import XorTracker
@@ -37,6 +38,7 @@ from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Stra
 from heronpy_lite.stmgr.outlet import Outlet
 from heronpy_lite.stmgr.routing import RoutingTable
 from heronpy_lite.wire import messages as m
+from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder, encode_ack
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
@@ -90,6 +92,7 @@ class StreamManager:
         self._peer_tasks: dict[int, tuple[tuple[str, int], asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.unroutable_frames = 0
+        self.metrics_port = 0
         self.tracker = XorTracker(message_timeout_secs, time.monotonic())
 
     # -- lifecycle --
@@ -113,6 +116,15 @@ class StreamManager:
             self._tg = tg
             tg.create_task(self._tmaster_loop())
             tg.create_task(self._expiry_loop())
+            if self.metrics_port:
+                reporter = MetricsReporter(
+                    self.engine.bind_host,
+                    self.metrics_port,
+                    "stmgr",
+                    self.collect_metrics,
+                    self.engine.metrics_interval_secs,
+                )
+                tg.create_task(reporter.run())
             await server.serve_forever()
 
     # -- inbound connections (instances and peers) --
@@ -233,7 +245,7 @@ class StreamManager:
                     dst = frame.dst_task
                     outlet = route(dst)
                     if outlet is not None:
-                        outlet.write(frame.frame)
+                        outlet.write(frame.frame, frame.tuples)
                         if outlet.buffered > outlet.high:
                             if dst in local and dst not in congested:
                                 self._task_congested(dst, outlet)
@@ -327,6 +339,35 @@ class StreamManager:
             },
             "xor_trees": len(self.tracker),
         }
+
+    def collect_metrics(self) -> list[Any]:
+        """This stream manager's samples for its metrics manager (wire/metric_names.py)."""
+        out: list[Any] = []
+        outlets = [(f"task {t}", o) for t, o in self.instance_outlets.items()]
+        outlets += [(f"stmgr {c}", o) for c, o in self.peer_outlets.items()]
+        for destination, outlet in outlets:
+            labels = {"destination": destination}
+            out += [
+                [names.STMGR_TUPLES, "counter", labels, outlet.written_tuples],
+                [names.STMGR_FRAMES, "counter", labels, outlet.written_frames],
+                [names.STMGR_BYTES, "counter", labels, outlet.written_bytes],
+                [names.STMGR_QUEUE, "gauge", labels, outlet.buffered],
+                [names.STMGR_QUEUE_CAPACITY, "gauge", labels, outlet.hard],
+            ]
+        bp = self.backpressure
+        totals = bp.totals(time.monotonic())
+        for component, seconds in totals["paused"].items():
+            out.append([names.BACKPRESSURE, "counter", {"component": component}, seconds])
+        culprits = bp.local_culprits()
+        for component, seconds in totals["culprit"].items():
+            labels = {"component": component}
+            out.append([names.BACKPRESSURE_CULPRIT, "counter", labels, seconds])
+            out.append([names.BACKPRESSURE_ACTIVE, "gauge", labels, int(component in culprits)])
+        out.append([names.XOR_TREES, "gauge", {}, len(self.tracker)])
+        for task, n in self.tracker.timed_out_by_task.items():
+            labels = {"component": self.routing.task_component[task], "instance_id": str(task)}
+            out.append([names.TIMED_OUT, "counter", labels, n])
+        return out
 
     def _tune_socket(self, writer: asyncio.StreamWriter) -> None:
         """Bound the kernel's buffers too (``heron.network.socket.buffer.bytes``)."""
@@ -527,6 +568,7 @@ async def main_async(args: Any) -> int:
         strategy=Strategy(record["config"].get(TOPOLOGY_BACKPRESSURE_STRATEGY, "spout")),
         components=record.get("components", {}),
     )
+    stmgr.metrics_port = args.metrics_port
     try:
         await stmgr.serve(args.port, args.port_file)
     finally:

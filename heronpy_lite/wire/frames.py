@@ -6,14 +6,15 @@ Every connection (instance <-> stmgr, stmgr <-> stmgr, stmgr <-> tmaster,
 cli -> tmaster) carries the same frames::
 
     frame   := length:u32be  kind:u8  payload            (length = 1 + len(payload))
-    DATA    := dst_task:u32be  src_task:u32be  stream_len:u16be  stream:utf8  body
+    DATA    := dst_task:u32be  src_task:u32be  tuples:u32be  stream_len:u16be  stream:utf8  body
     ACK     := the DATA header with an empty stream, and an acking body
                (`acking.py`) for the stream manager hosting spout task dst_task
     CONTROL := msgpack map {"t": <message type>, ...fields}
 
 A DATA body is the msgpack array of the batch's tuples (see `tuples.py`);
-the stream manager routes on ``dst_task``, which sits at a fixed offset, and
-forwards the frame's bytes as they are: it never decodes the body.
+the stream manager routes on ``dst_task``, which sits at a fixed offset,
+counts ``tuples`` for its metrics, and forwards the frame's bytes as they
+are: it never decodes the body.
 
 `FrameDecoder.feed` takes whatever the socket gave (half a frame, ten frames)
 and returns the complete frames in order. A frame whose length is zero or
@@ -38,7 +39,7 @@ KIND_ACK: Final = 3
 DEFAULT_MAX_FRAME_BYTES: Final = 32 * 1024 * 1024
 
 _LENGTH = struct.Struct(">I")
-_DATA_HEADER = struct.Struct(">BIIH")  # kind, dst_task, src_task, stream_len
+_DATA_HEADER = struct.Struct(">BIIIH")  # kind, dst_task, src_task, tuples, stream_len
 _DST_OFFSET: Final = 5  # u32 length + u8 kind
 
 
@@ -55,6 +56,7 @@ class DataFrame:
     stream: str
     body: memoryview
     frame: bytes
+    tuples: int = 0
 
 
 @dataclass(slots=True)
@@ -83,6 +85,8 @@ def encode_data(
     stream: str,
     body: bytes,
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    *,
+    tuples: int = 0,
 ) -> bytes:
     stream_bytes = stream.encode()
     if len(stream_bytes) > 0xFFFF:
@@ -95,7 +99,7 @@ def encode_data(
     return b"".join(
         (
             _LENGTH.pack(length),
-            _DATA_HEADER.pack(KIND_DATA, dst_task, src_task, len(stream_bytes)),
+            _DATA_HEADER.pack(KIND_DATA, dst_task, src_task, tuples, len(stream_bytes)),
             stream_bytes,
             body,
         )
@@ -111,7 +115,7 @@ def encode_ack(
             f"acking batch of {length} bytes exceeds the frame limit of {max_frame_bytes} bytes"
         )
     return b"".join(
-        (_LENGTH.pack(length), _DATA_HEADER.pack(KIND_ACK, dst_task, src_task, 0), body)
+        (_LENGTH.pack(length), _DATA_HEADER.pack(KIND_ACK, dst_task, src_task, 0, 0), body)
     )
 
 
@@ -182,7 +186,7 @@ class FrameDecoder:
         if kind == KIND_ACK:
             if stop - pos < 4 + _DATA_HEADER.size:
                 raise RemoteProtocolError("ACK frame shorter than its header")
-            _, dst, src, stream_len = _DATA_HEADER.unpack_from(buf, pos + 4)
+            _, dst, src, _, stream_len = _DATA_HEADER.unpack_from(buf, pos + 4)
             if stream_len:
                 raise RemoteProtocolError("ACK frame with a stream name")
             frame = bytes(buf[pos:stop])
@@ -190,7 +194,7 @@ class FrameDecoder:
         if kind == KIND_DATA:
             if stop - pos < 4 + _DATA_HEADER.size:
                 raise RemoteProtocolError("DATA frame shorter than its header")
-            _, dst, src, stream_len = _DATA_HEADER.unpack_from(buf, pos + 4)
+            _, dst, src, tuples, stream_len = _DATA_HEADER.unpack_from(buf, pos + 4)
             body_start = pos + 4 + _DATA_HEADER.size + stream_len
             if body_start > stop:
                 raise RemoteProtocolError("DATA frame stream name runs past the frame")
@@ -199,7 +203,7 @@ class FrameDecoder:
             except UnicodeDecodeError as exc:
                 raise RemoteProtocolError("DATA frame stream name is not UTF-8") from exc
             frame = bytes(buf[pos:stop])
-            return DataFrame(dst, src, stream, memoryview(frame)[body_start - pos :], frame)
+            return DataFrame(dst, src, stream, memoryview(frame)[body_start - pos :], frame, tuples)
         if kind == KIND_CONTROL:
             return ControlFrame(bytes(buf[pos + 5 : stop]))
         raise RemoteProtocolError(f"unknown frame kind {kind}")

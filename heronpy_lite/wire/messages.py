@@ -111,6 +111,22 @@ class SpoutThrottle(Message):
 
 @_message
 @dataclass(frozen=True, slots=True)
+class MetricsSnapshot(Message):
+    """any process -> its container's metrics manager, periodically.
+
+    ``source`` identifies the process (``stmgr``, ``tmaster``, ``task-<id>``); a
+    newer snapshot of a source replaces the older one. Each sample is
+    ``[name, kind, labels, value]``: kind ``counter`` or ``gauge`` with a
+    number, or ``summary`` with ``[count, sum]`` (see `metrics/names.py`).
+    """
+
+    TYPE: ClassVar[str] = "metrics"
+    source: str
+    samples: list[Any]
+
+
+@_message
+@dataclass(frozen=True, slots=True)
 class RegisterInstance(Message):
     """instance -> stmgr: first frame from an instance process."""
 
@@ -194,6 +210,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
+    "list[Any]": lambda v: isinstance(v, list),
     "list[int]": lambda v: (
         isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
     ),

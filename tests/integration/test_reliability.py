@@ -173,7 +173,11 @@ def test_kill_9_loses_nothing_at_least_once(cli: Cli, tmp_path: Path, victim: st
         assert instance(cli, name, "spout")["restarts"] == 0  # the spout kept its state
     assert set(sink_seqs(tmp_path, "sink")) == set(range(n))  # zero lost
     assert acked(tmp_path) == Counter(range(n))  # one ack per id in the end
-    assert failed(tmp_path), "the kill should have failed some trees"
+    if victim == "stmgr":
+        # its tracker died with it: every tree pending then failed and was replayed.
+        # (A killed bolt loses only what was inside the process; tuples queued for it
+        # wait in its stmgr and reach the restarted instance.)
+        assert failed(tmp_path), "the kill should have failed some trees"
 
 
 def test_kill_9_of_a_bolt_never_duplicates_at_most_once(cli: Cli, tmp_path: Path) -> None:

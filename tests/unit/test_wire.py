@@ -63,9 +63,12 @@ def test_data_frame_with_unicode_stream_empty_body_and_large_task_ids():
 
 
 def test_data_frame_layout_matches_the_documented_header():
-    encoded = encode_data(5, 9, "s", b"xy")
-    # length:u32 kind:u8 dst:u32 src:u32 stream_len:u16 stream body
-    assert encoded == struct.pack(">IBIIH", 1 + 4 + 4 + 2 + 1 + 2, KIND_DATA, 5, 9, 1) + b"sxy"
+    encoded = encode_data(5, 9, "s", b"xy", tuples=7)
+    # length:u32 kind:u8 dst:u32 src:u32 tuples:u32 stream_len:u16 stream body
+    header = struct.pack(">IBIIIH", 1 + 4 + 4 + 4 + 2 + 1 + 2, KIND_DATA, 5, 9, 7, 1)
+    assert encoded == header + b"sxy"
+    (frame,) = FrameDecoder().feed(encoded)
+    assert isinstance(frame, DataFrame) and frame.tuples == 7
 
 
 def test_control_frame_round_trip():
@@ -161,13 +164,13 @@ def test_data_frame_shorter_than_its_header_is_rejected():
 
 
 def test_data_frame_whose_stream_name_runs_past_the_frame_is_rejected():
-    payload = struct.pack(">IIH", 1, 2, 50) + b"short"
+    payload = struct.pack(">IIIH", 1, 2, 0, 50) + b"short"
     with pytest.raises(RemoteProtocolError, match="runs past the frame"):
         FrameDecoder().feed(raw_frame(KIND_DATA, payload))
 
 
 def test_data_frame_with_non_utf8_stream_name_is_rejected():
-    payload = struct.pack(">IIH", 1, 2, 2) + b"\xff\xfe" + b"body"
+    payload = struct.pack(">IIIH", 1, 2, 1, 2) + b"\xff\xfe" + b"body"
     with pytest.raises(RemoteProtocolError, match="not UTF-8"):
         FrameDecoder().feed(raw_frame(KIND_DATA, payload))
 
@@ -201,7 +204,7 @@ def test_decoder_poisoned_by_unknown_kind_refuses_later_frames():
 def test_frame_exactly_at_the_limit_is_accepted():
     limit = 1024
     stream = "s"
-    body = b"x" * (limit - 11 - len(stream))  # 11 = kind + dst + src + stream_len
+    body = b"x" * (limit - 15 - len(stream))  # 15 = kind + dst + src + tuples + stream_len
     encoded = encode_data(1, 2, stream, body, max_frame_bytes=limit)
     (frame,) = FrameDecoder(max_frame_bytes=limit).feed(encoded)
     assert bytes(frame.body) == body
@@ -256,6 +259,7 @@ MESSAGES = [
     m.HelloStmgr("wc", 2),
     m.BackpressureNotice(2, "count", True),
     m.SpoutThrottle(True),
+    m.MetricsSnapshot("task-3", [["heron_emitted_total", "counter", {"stream": "s"}, 5]]),
     m.RegisterInstance("wc", 7, "count", 4321, 0),
     m.InstanceStatus(7, "count", "failed", 4321, 2, "ValueError: boom"),
     m.InstanceStatus(7, "count", "running", 4321, 0),

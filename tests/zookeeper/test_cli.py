@@ -54,9 +54,12 @@ def test_submit_list_status_control_restart_and_kill_through_localzk(
                 "executionstate",
                 "tmasters",
                 "schedulers",
+                "metricsmgrs",
             )
-        }
-        assert [k for k, v in nodes.items() if v["ephemeral"]] == [f"tmasters/{name}"]
+        } | {f"metricsmgrs/{name}/{c}" for c in (0, 1, 2)}
+        assert sorted(k for k, v in nodes.items() if v["ephemeral"]) == sorted(
+            [f"tmasters/{name}"] + [f"metricsmgrs/{name}/{c}" for c in (0, 1, 2)]
+        )
         tmaster = nodes[f"tmasters/{name}"]["data"]
         assert nodes[f"executionstate/{name}"]["data"]["state"] == "RUNNING"
         assert len(nodes[f"pplans/{name}"]["data"]["stmgrs"]) == 2
@@ -148,7 +151,7 @@ def test_two_topologies_share_one_root_without_touching_each_other(
         )
         assert seqs(out_a) == list(range(300)) == seqs(out_b)
         second = zkcli.nodes_of("Second")
-        assert len(second) == 6
+        assert len(second) == 7 + 3  # 7 kinds, and a metrics manager per container
         zkcli.run("kill", "First")
         assert zkcli.nodes_of("First") == {}
         assert set(zkcli.nodes_of("Second")) == set(second)

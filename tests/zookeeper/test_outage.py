@@ -41,7 +41,8 @@ def test_tuples_keep_flowing_while_zookeeper_is_down_and_state_is_back_after(
         open_gate(out, 300)
         wait_for(lambda: len(received(out)) >= 300, 30, "300 tuples")
         pids = every_pid(zkcli, name)
-        assert len(pids) == 1 + 3 + 2 + 2 + 3  # scheduler, executors, tmasters, stmgrs, tasks
+        # scheduler, executors, tmasters, stmgrs, tasks, metrics managers
+        assert len(pids) == 1 + 3 + 2 + 2 + 3 + 3
         tmaster = zkcli.nodes_of(name)[f"tmasters/{name}"]["data"]
 
         zookeeper.stop()

@@ -1,0 +1,1 @@
+"""The metrics manager process: one per container, serves Prometheus /metrics."""

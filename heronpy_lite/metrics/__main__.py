@@ -1,0 +1,5 @@
+import sys
+
+from heronpy_lite.metrics.server import main
+
+sys.exit(main())

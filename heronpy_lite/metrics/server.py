@@ -1,0 +1,168 @@
+"""The metrics manager process of one container.
+
+It accepts `MetricsSnapshot` frames from the container's processes on a
+loopback port (written to ``--port-file`` for the executor), serves the
+latest of each on one HTTP ``/metrics`` endpoint in Prometheus' text format
+(prometheus-client, its own registry), and records its URL under
+``metricsmgrs/<topology>/<container>`` so that ``status`` and the file_sd
+targets file find it. Both sockets bind to ``heron.network.bind.host``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.metrics.store import SnapshotStore
+from heronpy_lite.statemgr import StateManager
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
+
+log = logging.getLogger(__name__)
+
+_MAX_REQUEST = 8192
+
+
+class MetricsManager:
+    def __init__(
+        self, *, topology: str, container: int, engine: EngineConfig, statemgr: StateManager
+    ) -> None:
+        self.topology = topology
+        self.container = container
+        self.engine = engine
+        self.statemgr = statemgr
+        self.store = SnapshotStore(topology, container)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.store)
+
+    async def serve(self, port_file: str) -> None:
+        host = self.engine.bind_host
+        snapshots = await asyncio.start_server(self._on_producer, host, 0)
+        http = await asyncio.start_server(self._on_http, host, self.engine.metricsmgr_port)
+        snapshot_port = snapshots.sockets[0].getsockname()[1]
+        http_port = http.sockets[0].getsockname()[1]
+        url = f"http://{host}:{http_port}/metrics"
+        await asyncio.to_thread(
+            self.statemgr.set_metricsmgr,
+            self.topology,
+            self.container,
+            {
+                "host": host,
+                "port": http_port,
+                "url": url,
+                "pid": os.getpid(),
+                "hostname": socket.gethostname(),
+            },
+        )
+        if port_file:
+            tmp = Path(port_file + ".tmp")
+            tmp.write_text(str(snapshot_port))
+            tmp.replace(port_file)
+        log.info(
+            "metrics manager of container %d: snapshots on %d, %s",
+            self.container,
+            snapshot_port,
+            url,
+        )
+        async with snapshots, http:
+            await asyncio.gather(snapshots.serve_forever(), http.serve_forever())
+
+    async def _on_producer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        try:
+            while data := await reader.read(1 << 16):
+                for frame in decoder.feed(data):
+                    if not isinstance(frame, ControlFrame):
+                        raise RemoteProtocolError("metrics manager accepts control frames only")
+                    msg = m.decode(frame.payload)
+                    if not isinstance(msg, m.MetricsSnapshot):
+                        raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
+                    self.store.update(msg.source, msg.samples)
+        except RemoteProtocolError as exc:
+            log.error("closing a producer connection: %s", exc)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _on_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            if len(head) > _MAX_REQUEST:
+                raise ValueError("request too large")
+            method, path, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            if method != "GET":
+                status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
+            elif path.split("?", 1)[0] in ("/metrics", "/"):
+                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (
+            ValueError,
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ) as exc:
+            log.debug("bad metrics request: %s", exc)
+        finally:
+            writer.close()
+
+
+async def main_async(args: Any) -> int:
+    from heronpy_lite.process import state_manager_from_args
+
+    statemgr = await asyncio.to_thread(state_manager_from_args, args)
+    try:
+        record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+        manager = MetricsManager(
+            topology=args.topology,
+            container=args.container,
+            engine=EngineConfig.from_config(record["config"]),
+            statemgr=statemgr,
+        )
+        await manager.serve(args.port_file)
+    except StateManagerError as exc:
+        log.error("metrics manager cannot start: %s", exc)
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(statemgr.close)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from heronpy_lite import process
+
+    parser = argparse.ArgumentParser(prog="heronpy_lite.metrics")
+    process.add_common_args(parser)
+    parser.add_argument("--container", type=int, required=True)
+    parser.add_argument("--port-file", default="")
+    args = parser.parse_args(argv)
+    process.setup_logging(args.log_file)
+    return process.run(lambda: main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The metrics every process reports, by Prometheus name: the vocabulary of
+`MetricsSnapshot` samples, shared by the producers (instances, stream
+managers) and the metrics manager that serves them.
+
+Every sample gets the labels ``topology`` and ``container`` from the metrics
+manager; the producer adds the labels listed here. Never a label called
+``instance`` (Prometheus uses it for the scrape target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDef:
+    name: str
+    kind: str  # counter | gauge | summary
+    labels: tuple[str, ...]
+    help: str
+    heron: str  # Heron's own metric name, for the README's mapping table
+
+
+TASK = ("component", "instance_id")
+
+EMITTED = "heron_emitted_total"
+EXECUTED = "heron_executed_total"
+ACKED = "heron_acked_total"
+FAILED = "heron_failed_total"
+TIMED_OUT = "heron_timed_out_total"
+NEXT_TUPLE = "heron_next_tuple_total"
+EXECUTE_LATENCY = "heron_execute_latency_seconds"
+PROCESS_LATENCY = "heron_process_latency_seconds"
+COMPLETE_LATENCY = "heron_complete_latency_seconds"
+EXCEPTIONS = "heron_exceptions_total"
+RESTARTS = "heron_restarts_total"
+DROPPED = "heron_dropped_tuples_total"
+SPOUT_THROTTLED = "heron_spout_throttled_seconds_total"
+PENDING = "heron_pending_trees"
+OUT_QUEUE = "heron_instance_out_queue_bytes"
+OUT_QUEUE_CAPACITY = "heron_instance_out_queue_capacity_bytes"
+STMGR_TUPLES = "heron_stmgr_tuples_total"
+STMGR_FRAMES = "heron_stmgr_frames_total"
+STMGR_BYTES = "heron_stmgr_bytes_total"
+STMGR_QUEUE = "heron_stmgr_queue_bytes"
+STMGR_QUEUE_CAPACITY = "heron_stmgr_queue_capacity_bytes"
+BACKPRESSURE = "heron_backpressure_seconds_total"
+BACKPRESSURE_CULPRIT = "heron_backpressure_culprit_seconds_total"
+BACKPRESSURE_ACTIVE = "heron_backpressure_culprit"
+XOR_TREES = "heron_stmgr_xor_trees"
+USER_PREFIX = "heron_user_"
+
+DEFINITIONS = (
+    MetricDef(EMITTED, "counter", (*TASK, "stream"), "tuples emitted", "__emit-count"),
+    MetricDef(
+        EXECUTED,
+        "counter",
+        (*TASK, "source_component", "stream"),
+        "tuples processed by a bolt, by input stream",
+        "__execute-count",
+    ),
+    MetricDef(
+        ACKED, "counter", TASK, "spout: trees acked; bolt: input tuples acked", "__ack-count"
+    ),
+    MetricDef(
+        FAILED, "counter", TASK, "spout: trees failed; bolt: input tuples failed", "__fail-count"
+    ),
+    MetricDef(TIMED_OUT, "counter", TASK, "spout trees that timed out", "__timeout-count"),
+    MetricDef(NEXT_TUPLE, "counter", TASK, "calls of next_tuple", "__next-tuple-count"),
+    MetricDef(
+        EXECUTE_LATENCY, "summary", TASK, "time in process(), per tuple", "__execute-latency"
+    ),
+    MetricDef(
+        PROCESS_LATENCY, "summary", TASK, "tuple arrival to its ack, per tuple", "__process-latency"
+    ),
+    MetricDef(COMPLETE_LATENCY, "summary", TASK, "spout emit to tree acked", "__complete-latency"),
+    MetricDef(
+        EXCEPTIONS, "counter", (*TASK, "type"), "exceptions raised by user code", "__exception"
+    ),
+    MetricDef(RESTARTS, "counter", TASK, "times the executor restarted this task", ""),
+    MetricDef(
+        DROPPED,
+        "counter",
+        TASK,
+        "tuples dropped at flush (not msgpack, or too large)",
+        "",
+    ),
+    MetricDef(
+        SPOUT_THROTTLED, "counter", TASK, "seconds a spout was throttled by backpressure", ""
+    ),
+    MetricDef(PENDING, "gauge", TASK, "spout trees emitted and not yet acked or failed", ""),
+    MetricDef(OUT_QUEUE, "gauge", TASK, "bytes written by the task and not yet sent", ""),
+    MetricDef(OUT_QUEUE_CAPACITY, "gauge", TASK, "above this the task stops running user code", ""),
+    MetricDef(
+        STMGR_TUPLES,
+        "counter",
+        ("destination",),
+        "tuples routed by the stream manager, by destination",
+        "__tuples-to-worker",
+    ),
+    MetricDef(STMGR_FRAMES, "counter", ("destination",), "batches routed by destination", ""),
+    MetricDef(STMGR_BYTES, "counter", ("destination",), "bytes routed by destination", ""),
+    MetricDef(STMGR_QUEUE, "gauge", ("destination",), "bytes waiting for a destination", ""),
+    MetricDef(
+        STMGR_QUEUE_CAPACITY,
+        "gauge",
+        ("destination",),
+        "a source stops being read above this (hard limit)",
+        "",
+    ),
+    MetricDef(
+        BACKPRESSURE,
+        "counter",
+        ("component",),
+        "seconds the component's instances here were paused by backpressure",
+        "__time_spent_back_pressure_by_compid",
+    ),
+    MetricDef(
+        BACKPRESSURE_CULPRIT,
+        "counter",
+        ("component",),
+        "seconds the component's instances here were too slow (the culprit)",
+        "__server/__time_spent_back_pressure_initiated",
+    ),
+    MetricDef(
+        BACKPRESSURE_ACTIVE,
+        "gauge",
+        ("component",),
+        "1 while the component congests a stream manager",
+        "",
+    ),
+    MetricDef(XOR_TREES, "gauge", (), "tuple trees tracked for this container's spouts", ""),
+)
+
+BY_NAME = {d.name: d for d in DEFINITIONS}
+
+
+def user_metric_name(name: str) -> str:
+    """The Prometheus name of a user metric registered as ``name``."""
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return USER_PREFIX + cleaned.strip("_").lower()
