@@ -93,13 +93,24 @@ def processes(status: dict[str, Any]) -> dict[str, psutil.Process]:
         with contextlib.suppress(psutil.Error):
             procs[role] = psutil.Process(pid)
             seen.add(pid)
-    # anything else they started (e.g. a metrics manager added later)
-    for role, proc in list(procs.items()):
+    # anything else they started (e.g. the metrics managers), named by module
+    for proc in list(procs.values()):
         with contextlib.suppress(psutil.Error):
             for child in proc.children(recursive=True):
-                if child.pid not in seen:
-                    seen.add(child.pid)
-                    procs[f"{role}/child{child.pid}"] = child
+                if child.pid in seen:
+                    continue
+                seen.add(child.pid)
+                cmd = child.cmdline()
+                module = next(
+                    (a.rpartition(".")[2] for a in cmd if a.startswith("heronpy_lite.")), "proc"
+                )
+                container = ""
+                if "--container" in cmd:
+                    container = cmd[cmd.index("--container") + 1]
+                role = f"{module}{container}"
+                if role in procs:
+                    role = f"{role}-{child.pid}"
+                procs[role] = child
     return procs
 
 

@@ -90,7 +90,7 @@ QUICK = Timing(
     window=1.2,
     settle=0.8,
     latency=2,
-    baseline_windows=3,
+    baseline_windows=4,
     baseline_window=0.4,
 )
 
@@ -108,9 +108,13 @@ def percentile(values: list[float], q: float) -> float:
 def run_case(
     cli: Cli, case: Case, timing: Timing, max_pending: int, extra_props: list[str]
 ) -> dict[str, Any]:
+    me = psutil.Process()
+    busy0, mine0, t0 = machine_busy(), sum(me.cpu_times()[:2]), time.monotonic()
     base_rates = baseline.measure(
         case.topology, case.mode, timing.baseline_windows, timing.baseline_window
     )
+    busy1, mine1, t1 = machine_busy(), sum(me.cpu_times()[:2]), time.monotonic()
+    base_other = max(0.0, ((busy1 - busy0) - (mine1 - mine0)) / (t1 - t0))
     base = statistics.median(base_rates)
 
     out = cli.home / "out" / case.slug
@@ -191,6 +195,7 @@ def run_case(
             role: round(statistics.median(s[role] for s in shares), 3) for role in shares[0]
         },
         "other_load_cores": round(statistics.median(others), 2),
+        "baseline_other_load_cores": round(base_other, 2),
         "max_spout_pending": max_pending if case.mode == ALO else None,
         "config_properties": extra_props,
     }

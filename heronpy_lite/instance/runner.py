@@ -109,6 +109,9 @@ class InstanceRunner:
             log.error("no packing plan for %s", self.topology)
             return 1
         packing = PackingPlan.from_dict(packing_raw)
+        # everything else comes from the stmgr: free the state manager session
+        # (with ZooKeeper, one session per task would load the ensemble for nothing)
+        await asyncio.to_thread(self.statemgr.close)
         placement = next(t for t in packing.tasks if t.task_id == self.task_id)
         self.component_name = placement.component
         self.engine = EngineConfig.from_config(record["config"])
