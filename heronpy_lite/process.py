@@ -135,6 +135,26 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def safe_write(writer: asyncio.StreamWriter | None, data: bytes | list[bytes]) -> bool:
+    """Write unless the connection is gone; False if it is.
+
+    uvloop raises RuntimeError on a write to a transport its peer has just
+    closed (stock asyncio ignores it), and the task that writes is often not
+    the one that owns the connection: it must not die of someone else's
+    dead peer. The owner notices the loss on its next read.
+    """
+    if writer is None or writer.is_closing():
+        return False
+    try:
+        if isinstance(data, list):
+            writer.writelines(data)
+        else:
+            writer.write(data)
+    except (RuntimeError, ConnectionError):
+        return False
+    return True
+
+
 class MetricsReporter:
     """Sends ``collect()`` to the container's metrics manager every ``interval``.
 
@@ -174,7 +194,8 @@ class MetricsReporter:
                     except Exception:
                         log.exception("collecting metrics failed")
                         samples = []
-                    writer.write(m.encode(m.MetricsSnapshot(self.source, samples)))
+                    if not safe_write(writer, m.encode(m.MetricsSnapshot(self.source, samples))):
+                        raise ConnectionResetError("metrics manager connection closed")
                     await writer.drain()
                     await asyncio.sleep(self.interval)
             except ConnectionError:

@@ -62,7 +62,7 @@ _FULL_LOGS_PER_TYPE = 5
 class _StreamOut:
     """Per output stream: arity, routes, and the open batch of each destination."""
 
-    __slots__ = ("arity", "batches", "has_direct", "routes", "stream")
+    __slots__ = ("arity", "batches", "emitted", "has_direct", "routes", "single", "stream")
 
     def __init__(self, stream: str, arity: int, routes: list[Any], has_direct: bool) -> None:
         self.stream = stream
@@ -70,6 +70,9 @@ class _StreamOut:
         self.routes = routes
         self.has_direct = has_direct
         self.batches: dict[int, list[Any]] = {}
+        self.emitted = 0
+        #: the one route of a stream with one consumer and no DIRECT: emit's fast path
+        self.single = routes[0] if len(routes) == 1 and not has_direct else None
 
 
 class Anchors(list[int]):
@@ -123,11 +126,10 @@ class TaskHost:
         }
         self.component: Any = None
         self.outbox: list[bytes] = []
-        self.pending_tuples = 0
         self.emit_count = 0
+        self._flushed_count = 0  # emit_count at the last flush: has_pending compares
         self.immediate_acks: list[Any] = []
         # counters (the metrics issue exports these)
-        self.emitted: Counter[str] = Counter()
         self.executed: Counter[tuple[str, str]] = Counter()
         self.acked = 0
         self.failed = 0
@@ -160,9 +162,55 @@ class TaskHost:
         tup: Any,
         tup_id: Any = None,
         stream: str = "default",
-        anchors: Any = None,
         direct_task: int | None = None,
         need_task_ids: bool = False,
+        anchors: Any = None,
+    ) -> list[int] | None:
+        """The delegate's emit. Positional order is `Spout.emit`'s, so a spout that
+        does not override ``emit`` gets this method itself (one call less per tuple)."""
+        out = self._streams.get(stream)
+        route = out.single if out is not None else None
+        if route is None or direct_task is not None or need_task_ids:
+            return self._emit_general(tup, tup_id, stream, direct_task, need_task_ids)
+        # the fast path: the checks of _destinations, inlined
+        if type(tup) is not tuple:
+            tup = list(tup)
+        if len(tup) != out.arity:  # type: ignore[union-attr]
+            raise self._arity_error(tup, stream, out.arity)  # type: ignore[union-attr]
+        size = 0
+        for value in tup:
+            kind = type(value)
+            if kind is str or kind is bytes:
+                size += len(value)
+        if size > self.max_tuple_bytes:
+            raise self._size_error(size, stream)
+        chosen = route.choose(tup, None)
+        batches = out.batches  # type: ignore[union-attr]
+        for task in chosen:
+            batch = batches.get(task)
+            if batch is None:
+                batches[task] = batch = []
+            batch.append(tup)
+            if len(batch) >= self.batch_max_tuples:
+                self._flush_batch(stream, task, batch)
+                batches[task] = []
+        out.emitted += 1  # type: ignore[union-attr]
+        self.emit_count += 1
+        if size:
+            self._emit_bytes = size
+            self._account_bytes(len(chosen))
+        if tup_id is not None and self.is_spout:
+            # ATMOST_ONCE: heronpy acks a spout tuple with an id right after next_tuple.
+            self.immediate_acks.append(tup_id)
+        return None
+
+    def _emit_general(
+        self,
+        tup: Any,
+        tup_id: Any,
+        stream: str,
+        direct_task: int | None,
+        need_task_ids: bool,
     ) -> list[int] | None:
         out, tup, chosen = self._destinations(tup, stream, direct_task)
         batches = out.batches
@@ -175,15 +223,30 @@ class TaskHost:
             if len(batch) >= limit:
                 self._flush_batch(stream, task, batch)
                 batches[task] = []
-        self.pending_tuples += 1
+        out.emitted += 1
         self.emit_count += 1
-        self.emitted[stream] += 1
         if self._emit_bytes:
             self._account_bytes(len(chosen))
         if tup_id is not None and self.is_spout:
-            # ATMOST_ONCE: heronpy acks a spout tuple with an id right after next_tuple.
             self.immediate_acks.append(tup_id)
         return list(chosen) if need_task_ids else None
+
+    @property
+    def emitted(self) -> dict[str, int]:
+        """Tuples emitted, by stream (streams with none left out)."""
+        return {s: out.emitted for s, out in self._streams.items() if out.emitted}
+
+    def _arity_error(self, tup: Any, stream: str, arity: int) -> EmitError:
+        return EmitError(
+            f"{self.component_name} emits {len(tup)} values on stream "
+            f"{stream!r}, which declares {arity} fields"
+        )
+
+    def _size_error(self, size: int, stream: str) -> EmitError:
+        return EmitError(
+            f"{self.component_name} emits a tuple of {size} bytes on stream {stream!r}; "
+            f"the limit is {self.max_tuple_bytes} (heron.wire.max.frame.bytes)"
+        )
 
     def _destinations(
         self, tup: Any, stream: str, direct_task: int | None
@@ -200,10 +263,7 @@ class TaskHost:
         if type(tup) is not tuple:
             tup = list(tup)
         if len(tup) != out.arity:
-            raise EmitError(
-                f"{self.component_name} emits {len(tup)} values on stream "
-                f"{stream!r}, which declares {out.arity} fields"
-            )
+            raise self._arity_error(tup, stream, out.arity)
         if direct_task is not None and not out.has_direct:
             raise EmitError(
                 f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
@@ -216,10 +276,7 @@ class TaskHost:
             if kind is bytes or kind is str:
                 size += len(value)
         if size > self.max_tuple_bytes:
-            raise EmitError(
-                f"{self.component_name} emits a tuple of {size} bytes on stream {stream!r}; "
-                f"the limit is {self.max_tuple_bytes} (heron.wire.max.frame.bytes)"
-            )
+            raise self._size_error(size, stream)
         routes = out.routes
         if len(routes) == 1:
             chosen = routes[0].choose(tup, direct_task)
@@ -233,9 +290,9 @@ class TaskHost:
         tup: Any,
         tup_id: Any = None,
         stream: str = "default",
-        anchors: Any = None,
         direct_task: int | None = None,
         need_task_ids: bool = False,
+        anchors: Any = None,
     ) -> list[int] | None:
         out, tup, chosen = self._destinations(tup, stream, direct_task)
         rand = self._rand
@@ -268,9 +325,8 @@ class TaskHost:
             if len(batch) >= limit:
                 self._flush_batch(stream, task, batch)
                 batches[task] = []
-        self.pending_tuples += 1
+        out.emitted += 1
         self.emit_count += 1
-        self.emitted[stream] += 1
         if self._emit_bytes:
             self._account_bytes(len(chosen))
         return list(chosen) if need_task_ids else None
@@ -347,7 +403,7 @@ class TaskHost:
 
     @property
     def has_pending(self) -> bool:
-        return self.pending_tuples > 0 or bool(self._acks_out)
+        return self.emit_count != self._flushed_count or bool(self._acks_out)
 
     def flush(self) -> None:
         """Turn every open batch into frames on ``outbox``."""
@@ -359,7 +415,7 @@ class TaskHost:
                 if batch:
                     self._flush_batch(out.stream, task, batch)
             batches.clear()
-        self.pending_tuples = 0
+        self._flushed_count = self.emit_count
         self.pending_bytes = 0
 
     def take_outbox(self) -> list[bytes]:
@@ -421,11 +477,11 @@ class TaskHost:
         process = self.component.process
         component = self.task_components.get(src_task, "")
         now = time.time()
-        make = HeronTuple
+        new, cls = tuple.__new__, HeronTuple  # skips namedtuple.__new__
         began = time.perf_counter()
         for values in tuples:
             try:
-                process(make(None, component, stream, src_task, values, now, None))
+                process(new(cls, (None, component, stream, src_task, values, now, None)))
             except Exception as exc:
                 self.user_exception("process", exc)
         self.execute_seconds += time.perf_counter() - began  # per batch, not per tuple
@@ -437,14 +493,14 @@ class TaskHost:
         process = self.component.process
         component = self.task_components.get(src_task, "")
         now = time.time()
-        make = HeronTuple
+        new, cls = tuple.__new__, HeronTuple  # skips namedtuple.__new__
         began = time.perf_counter()
         for values, flat in tuples:
             if flat:
                 roots = Anchors(flat)
-                tup = make(flat[2], component, stream, src_task, values, now, roots)
+                tup = new(cls, (flat[2], component, stream, src_task, values, now, roots))
             else:
-                tup = make(None, component, stream, src_task, values, now, None)
+                tup = new(cls, (None, component, stream, src_task, values, now, None))
             try:
                 process(tup)
             except Exception as exc:

@@ -30,6 +30,8 @@ from heronpy_lite.api.stream import Grouping, grouping_name
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.errors import EmitError
 
+_MEMO_KEYS = 65536
+
 
 def stable_hash(value: Any) -> int:
     """A hash of a msgpack-able value that every process agrees on."""
@@ -85,9 +87,20 @@ class Route:
             idx = [fields.index(f) for f in grouping.fields]
             if len(idx) == 1:
                 (i0,) = idx
+                # Memo of str keys only: 1, 1.0 and True share a dict slot but not a
+                # stable_hash, and every sender must send one key to one task.
+                memo: dict[str, list[int]] = {}
 
                 def by_field(values: list[Any], direct_task: int | None) -> list[int]:
-                    return singles[stable_hash(values[i0]) % n]
+                    key = values[i0]
+                    if type(key) is str:
+                        hit = memo.get(key)
+                        if hit is None:
+                            hit = singles[stable_hash(key) % n]
+                            if len(memo) < _MEMO_KEYS:
+                                memo[key] = hit
+                        return hit
+                    return singles[stable_hash(key) % n]
 
                 return by_field
 

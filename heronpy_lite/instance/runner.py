@@ -35,13 +35,14 @@ from heronpy_lite.api.api_constants import (
     TOPOLOGY_TICK_TUPLE_FREQ_SECS,
 )
 from heronpy_lite.api.metrics import CountMetric, MultiCountMetric
+from heronpy_lite.api.spout.spout import BaseSpout
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.config import EngineConfig, component_config
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
-from heronpy_lite.process import MetricsReporter
+from heronpy_lite.process import MetricsReporter, safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
@@ -214,6 +215,9 @@ class InstanceRunner:
         )
         component = me.python_class(delegate=self.host)
         self.host.component = component
+        if self.is_spout and getattr(type(component), "emit", None) is BaseSpout.emit:
+            # the host's emit has Spout.emit's signature: skip the forwarding frame
+            component.emit = self.host.emit
         component.initialize(config=config, context=context)
         freq = config.get(TOPOLOGY_TICK_TUPLE_FREQ_SECS)
         if freq and not self.is_spout:
@@ -436,8 +440,8 @@ class InstanceRunner:
         await self._connected.wait()
         writer = self._writer
         assert writer is not None
-        writer.write(m.encode(msg))
-        await self._drain(writer)
+        if safe_write(writer, m.encode(msg)):
+            await self._drain(writer)
 
     @staticmethod
     async def _drain(writer: asyncio.StreamWriter) -> None:
@@ -470,7 +474,7 @@ class InstanceRunner:
                 await self._connected.wait()
                 writer = self._writer
                 assert writer is not None
-            writer.writelines(host.take_outbox())
+            safe_write(writer, host.take_outbox())
             high = self.engine.instance_out_buffer_high_bytes
             if writer.transport.get_write_buffer_size() > high:
                 await self._drain(writer)
@@ -483,7 +487,7 @@ class InstanceRunner:
         host.flush()
         self._last_flush = time.monotonic()
         if self._writer is not None and host.outbox:
-            self._writer.writelines(host.take_outbox())
+            safe_write(self._writer, host.take_outbox())
 
     def _tick(self, freq: float) -> None:
         assert self.host is not None

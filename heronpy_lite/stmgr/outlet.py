@@ -62,8 +62,20 @@ class Outlet:
         self.written_tuples += tuples
         self.written_frames += 1
         self.written_bytes += len(frame)
-        if self.writer is not None:
-            self.writer.write(frame)
+        writer = self.writer
+        if writer is not None and writer.is_closing():
+            # the destination just died and its handler has not detached it yet:
+            # keep the frame for whoever attaches next (a restarted instance)
+            self.writer = writer = None
+            self._attached.clear()
+        if writer is not None:
+            try:
+                writer.write(frame)
+            except RuntimeError:  # uvloop: closed under our feet
+                self.writer = None
+                self._attached.clear()
+                self._pending.append(frame)
+                self._pending_bytes += len(frame)
         else:
             self._pending.append(frame)
             self._pending_bytes += len(frame)

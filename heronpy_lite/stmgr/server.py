@@ -30,7 +30,7 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
-from heronpy_lite.process import MetricsReporter
+from heronpy_lite.process import MetricsReporter, safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.acking import XorTracker
@@ -300,7 +300,7 @@ class StreamManager:
         frame = m.encode(m.SpoutThrottle(throttled))
         for task, outlet in self.instance_outlets.items():
             if self.routing.task_component[task] == component and outlet.writer is not None:
-                outlet.writer.write(frame)
+                safe_write(outlet.writer, frame)
 
     def _task_congested(self, task: int, outlet: Outlet) -> None:
         log.info("backpressure: task %d congested (%d bytes buffered)", task, outlet.buffered)
@@ -421,7 +421,7 @@ class StreamManager:
     def _report(self, status: m.InstanceStatus) -> None:
         self.instance_status[status.task_id] = status
         if self._tmaster_writer is not None:
-            self._tmaster_writer.write(m.encode(status))
+            safe_write(self._tmaster_writer, m.encode(status))
 
     # -- the tmaster --
 
@@ -481,7 +481,8 @@ class StreamManager:
     async def _heartbeat(self, writer: asyncio.StreamWriter) -> None:
         while True:
             await asyncio.sleep(self.engine.heartbeat_interval_secs)
-            writer.write(m.encode(m.Heartbeat(self.container, self.stats())))
+            if not safe_write(writer, m.encode(m.Heartbeat(self.container, self.stats()))):
+                return
 
     def _on_tmaster_message(self, msg: m.Message) -> None:
         if isinstance(msg, m.PhysicalPlanUpdate):
@@ -492,7 +493,7 @@ class StreamManager:
             frame = m.encode(msg)
             for outlet in self.instance_outlets.values():
                 if outlet.writer is not None:
-                    outlet.writer.write(frame)
+                    safe_write(outlet.writer, frame)
         elif isinstance(msg, m.Rejected):
             log.error("tmaster rejected this stmgr: %s", msg.reason)
         else:

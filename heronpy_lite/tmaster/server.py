@@ -23,6 +23,7 @@ from typing import Any
 
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.process import safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS
 from heronpy_lite.tmaster.leadership import Leadership, LeadershipLost
@@ -135,7 +136,7 @@ class TopologyMaster:
             if changed:
                 self._broadcast()
             else:
-                writer.write(m.encode(m.PhysicalPlanUpdate(plan.to_dict())))
+                safe_write(writer, m.encode(m.PhysicalPlanUpdate(plan.to_dict())))
         self._persist_needed.set()
         return msg.container
 
@@ -145,7 +146,7 @@ class TopologyMaster:
             return
         frame = m.encode(m.PhysicalPlanUpdate(plan.to_dict()))
         for writer in self.stmgr_writers.values():
-            writer.write(frame)
+            safe_write(writer, frame)
         log.info("physical plan broadcast: state %s", plan.state)
 
     async def _control(self, req: m.ControlRequest) -> m.ControlResponse:
