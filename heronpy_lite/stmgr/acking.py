@@ -37,8 +37,8 @@ class XorTracker:
     def __init__(self, timeout_secs: float | None, now: float, buckets: int = 3) -> None:
         if buckets < 2:
             raise ValueError("XorTracker needs at least 2 buckets")
-        #: (task, root) -> [xor, init seen, generation]
-        self.entries: dict[tuple[int, int], list[int]] = {}
+        #: spout task -> root -> [xor, init seen, generation]
+        self.trees: dict[int, dict[int, list[int]]] = {}
         self.generation = 0
         self._scanned = 0
         self.buckets = buckets
@@ -50,39 +50,59 @@ class XorTracker:
         self.timed_out_by_task: Counter[int] = Counter()
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return sum(len(t) for t in self.trees.values())
+
+    @property
+    def entries(self) -> dict[tuple[int, int], list[int]]:
+        """Every live tree as (task, root) -> [xor, init seen, generation]."""
+        return {(task, root): e for task, t in self.trees.items() for root, e in t.items()}
 
     def apply(self, task: int, batch: AckBatch, now: float) -> dict[int, AckBatch]:
-        """Apply one incoming batch for spout ``task``; return the verdicts."""
-        out: dict[int, AckBatch] = {}
-        self._advance(now)
-        entries = self.entries
-        it = iter(batch.init)
-        for root, xor in zip(it, it, strict=True):
-            self._xor(task, root, xor, True, out)
-        it = iter(batch.update)
-        for root, xor in zip(it, it, strict=True):
-            self._xor(task, root, xor, False, out)
-        for root in batch.fail:
-            entry = entries.pop((task, root), None)
-            if entry is not None and entry[_INIT]:
-                self.failed += 1
-                out.setdefault(task, AckBatch()).failed.append(root)
-        return out
+        """Apply one incoming batch for spout ``task``; return the verdicts.
 
-    def _xor(self, task: int, root: int, xor: int, init: bool, out: dict[int, AckBatch]) -> None:
-        key = (task, root)
-        entry = self.entries.get(key)
-        if entry is None:
-            entry = self.entries[key] = [xor, int(init), self.generation]
-        else:
-            entry[_XOR] ^= xor
-            if init:
+        The per-tree work is inlined: this runs once per acked tuple."""
+        self._advance(now)
+        trees = self.trees.get(task)
+        if trees is None:
+            trees = self.trees[task] = {}
+        generation = self.generation
+        acked: list[int] = []
+        failed: list[int] = []
+        init = batch.init
+        for i in range(0, len(init), 2):
+            root = init[i]
+            entry = trees.get(root)
+            if entry is None:
+                if init[i + 1]:
+                    trees[root] = [init[i + 1], 1, generation]
+                else:
+                    acked.append(root)  # a tree with no edge left: complete already
+            else:
+                entry[_XOR] ^= init[i + 1]
                 entry[_INIT] = 1
-        if entry[_XOR] == 0 and entry[_INIT]:
-            del self.entries[key]
-            self.acked += 1
-            out.setdefault(task, AckBatch()).acked.append(root)
+                if not entry[_XOR]:
+                    del trees[root]
+                    acked.append(root)
+        update = batch.update
+        for i in range(0, len(update), 2):
+            root = update[i]
+            entry = trees.get(root)
+            if entry is None:
+                trees[root] = [update[i + 1], 0, generation]
+            else:
+                entry[_XOR] ^= update[i + 1]
+                if not entry[_XOR] and entry[_INIT]:
+                    del trees[root]
+                    acked.append(root)
+        for root in batch.fail:
+            entry = trees.pop(root, None)
+            if entry is not None and entry[_INIT]:
+                failed.append(root)
+        if not acked and not failed:
+            return {}
+        self.acked += len(acked)
+        self.failed += len(failed)
+        return {task: AckBatch(acked=acked, failed=failed)}
 
     def expire(self, now: float) -> dict[int, AckBatch]:
         """Rotate buckets that are due; fail the trees of the generation that fell off."""
@@ -92,13 +112,14 @@ class XorTracker:
             return out
         self._scanned = self.generation
         oldest_alive = self.generation - self.buckets + 1
-        expired = [k for k, e in self.entries.items() if e[_GEN] < oldest_alive]
-        for key in expired:
-            entry = self.entries.pop(key)
-            if entry[_INIT]:
-                self.timed_out += 1
-                self.timed_out_by_task[key[0]] += 1
-                out.setdefault(key[0], AckBatch()).failed.append(key[1])
+        for task, trees in self.trees.items():
+            expired = [root for root, e in trees.items() if e[_GEN] < oldest_alive]
+            for root in expired:
+                entry = trees.pop(root)
+                if entry[_INIT]:
+                    self.timed_out += 1
+                    self.timed_out_by_task[task] += 1
+                    out.setdefault(task, AckBatch()).failed.append(root)
         return out
 
     def _advance(self, now: float) -> None:
@@ -111,5 +132,4 @@ class XorTracker:
 
     def drop_task(self, task: int) -> None:
         """Forget every tree of ``task`` (its instance restarted: it has forgotten them)."""
-        for key in [k for k in self.entries if k[0] == task]:
-            del self.entries[key]
+        self.trees.pop(task, None)

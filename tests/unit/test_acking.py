@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgpack
 import pytest
 
 from heronpy_lite.api import Bolt, Grouping, Spout, TopologyBuilder
@@ -110,17 +111,24 @@ def test_ack_batch_round_trips_through_an_ack_frame() -> None:
     assert AckBatch.decode(frame.body) == batch
 
 
+def _body(*parts: object) -> bytes:
+    return msgpack.packb(list(parts), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+EIGHT = b"\x01" * 8
+
+
 @pytest.mark.parametrize(
     "body",
     [
         b"\xc1",
-        b"\x90",
-        b"\x95\x90\x90\x90\x90\xc0",
-        b"\x95\x91\x01\x90\x90\x90\x90",
-        b"\x95\x91\xa1x\x90\x90\x90\x90",
-        b"\x95\x91\xff\x90\x90\x90\x90",
+        _body(b"", b""),
+        _body(None, b"", b"", b"", b""),
+        _body(EIGHT, b"", b"", b"", b""),
+        _body(b"\x01" * 7, b"", b"", b"", b""),
+        _body([1, 2], b"", b"", b"", b""),
     ],
-    ids=["not-msgpack", "short", "nil-part", "odd-init", "str-root", "negative"],
+    ids=["not-msgpack", "short", "nil-part", "odd-init", "not-8-byte-ints", "list-not-bytes"],
 )
 def test_malformed_ack_bodies_are_remote_protocol_errors(body: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
