@@ -41,9 +41,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from heronpy_lite.api.spout.spout import Spout
 from heronpy_lite.api.tuple import HeronTuple, TupleHelper
 from heronpy_lite.errors import EmitError, LocalProtocolError
-from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.instance.routing import MEMO_KEYS, OutputRouter
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import encode_ack, encode_data
 from heronpy_lite.wire.tuples import pack_batch, pack_one
@@ -59,6 +60,18 @@ _LOG_LEVELS = {
 _FULL_LOGS_PER_TYPE = 5
 
 
+class _Batch(list[Any]):
+    """The open batch of one destination task: created once, cleared at each flush,
+    so a grouping can remember the batch itself rather than the task id."""
+
+    __slots__ = ("stream", "task")
+
+    def __init__(self, stream: str, task: int) -> None:
+        super().__init__()
+        self.stream = stream
+        self.task = task
+
+
 class _StreamOut:
     """Per output stream: arity, routes, and the open batch of each destination."""
 
@@ -69,20 +82,22 @@ class _StreamOut:
         self.arity = arity
         self.routes = routes
         self.has_direct = has_direct
-        self.batches: dict[int, list[Any]] = {}
+        self.batches = {task: _Batch(stream, task) for route in routes for task in route.tasks}
+        #: emits through the general paths (the fast emitter's are counted by the host)
         self.emitted = 0
-        #: the one route of a stream with one consumer and no DIRECT: emit's fast path
+        #: the one route of a stream with one consumer and no DIRECT: the fast emitter
         self.single = routes[0] if len(routes) == 1 and not has_direct else None
 
 
-class Anchors(list[int]):
-    """``HeronTuple.roots`` in ATLEAST_ONCE: flat (spout task, root, edge id) triples,
-    plus the tuple's ack value (XOR of the edges of tuples anchored to it)."""
+class Anchors:
+    """``HeronTuple.roots`` in ATLEAST_ONCE: ``flat`` (spout task, root, edge id)
+    triples as received, the tuple's ack value (XOR of the edges of tuples anchored
+    to it) and whether it was acked or failed."""
 
-    __slots__ = ("ack_val", "done")
+    __slots__ = ("ack_val", "done", "flat")
 
     def __init__(self, flat: list[int]) -> None:
-        super().__init__(flat)
+        self.flat = flat
         self.ack_val = 0
         self.done = False
 
@@ -117,7 +132,6 @@ class TaskHost:
         self.max_tuple_bytes = max_frame_bytes  # str/bytes values alone larger: never fits
         self.batch_max_bytes = batch_max_bytes
         self.pending_bytes = 0  # str/bytes values held in open batches
-        self._emit_bytes = 0
         self.outbox_bytes = 0
         self.task_components = task_components
         self._streams = {
@@ -140,6 +154,8 @@ class TaskHost:
         self.clock = clock
         self._rand = random.Random().getrandbits
         self._acks_out: dict[int, AckBatch] = {}
+        #: this spout's (root, init XOR) pairs since the last flush (kept: see _fast_emitter)
+        self._own_init: list[int] = []
         #: spout: root -> (tup_id, emitted at)
         self.in_flight: dict[int, tuple[Any, float]] = {}
         self.instance_timeout = 2 * message_timeout_secs + 1 if message_timeout_secs else None
@@ -154,6 +170,9 @@ class TaskHost:
         self.timed_out = 0
         if reliable:
             self.emit = self._emit_reliable  # type: ignore[method-assign]
+        fast = self._fast_emitter()
+        if fast is not None:
+            self.emit = fast  # type: ignore[method-assign]
 
     # -- the delegate interface (called by user code) --
 
@@ -167,42 +186,100 @@ class TaskHost:
         anchors: Any = None,
     ) -> list[int] | None:
         """The delegate's emit. Positional order is `Spout.emit`'s, so a spout that
-        does not override ``emit`` gets this method itself (one call less per tuple)."""
-        out = self._streams.get(stream)
+        does not override ``emit`` gets this method itself (one call less per tuple).
+        A task whose default stream allows it replaces this with `_fast_emitter`."""
+        return self._emit_general(tup, tup_id, stream, direct_task, need_task_ids)
+
+    def _fast_emitter(self) -> Callable[..., list[int] | None] | None:
+        """``emit`` for the common case, built once per task, or None: the default
+        stream, one consumer whose grouping picks exactly one task, no anchors. The
+        checks are `_destinations`' and a failing emit sends nothing; the destination
+        batch is remembered per fields key; per-stream counts come from ``emit_count``
+        (see `emitted`). In ATLEAST_ONCE a spout emit with an id starts its tree here
+        (one destination: the init XOR is the one edge). Any other call goes to the
+        general path (`_emit_general`, `_emit_reliable`)."""
+        out = self._streams.get("default")
         route = out.single if out is not None else None
-        if route is None or direct_task is not None or need_task_ids:
-            return self._emit_general(tup, tup_id, stream, direct_task, need_task_ids)
-        # the fast path: the checks of _destinations, inlined
-        if type(tup) is not tuple:
-            tup = list(tup)
-        if len(tup) != out.arity:  # type: ignore[union-attr]
-            raise self._arity_error(tup, stream, out.arity)  # type: ignore[union-attr]
-        size = 0
-        for value in tup:
-            kind = type(value)
-            if kind is str or kind is bytes:
-                size += len(value)
-        if size > self.max_tuple_bytes:
-            raise self._size_error(size, stream)
-        chosen = route.choose(tup, None)
-        batches = out.batches  # type: ignore[union-attr]
-        for task in chosen:
-            batch = batches.get(task)
-            if batch is None:
-                batches[task] = batch = []
-            batch.append(tup)
-            if len(batch) >= self.batch_max_tuples:
-                self._flush_batch(stream, task, batch)
-                batches[task] = []
-        out.emitted += 1  # type: ignore[union-attr]
-        self.emit_count += 1
-        if size:
-            self._emit_bytes = size
-            self._account_bytes(len(chosen))
-        if tup_id is not None and self.is_spout:
-            # ATMOST_ONCE: heronpy acks a spout tuple with an id right after next_tuple.
-            self.immediate_acks.append(tup_id)
-        return None
+        if out is None or route is None or not route.one_task:
+            return None
+        name, arity, batches, choose = out.stream, out.arity, out.batches, route.choose
+        reliable = self.reliable
+        general = self._emit_reliable if reliable else self._emit_general
+        flush_one = self._flush_one
+        limit, batch_max_bytes = self.batch_max_tuples, self.batch_max_bytes
+        max_tuple_bytes = self.max_tuple_bytes
+        const = batches[route.tasks[0]] if len(route.tasks) == 1 else None
+        key_index = route.key_index
+        memo: dict[str, _Batch] = {}
+        memo_get = memo.get
+        is_spout, task_id = self.is_spout, self.task_id
+        immediate = self.immediate_acks if is_spout else None
+        own_init, in_flight, clock, rand = self._own_init, self.in_flight, self.clock, self._rand
+        host = self
+
+        def chosen_batch(tup: Any, key: Any) -> _Batch:
+            batch = batches[choose(tup, None)[0]]
+            if type(key) is str and len(memo) < MEMO_KEYS:
+                memo[key] = batch
+            return batch
+
+        def emit(
+            tup: Any,
+            tup_id: Any = None,
+            stream: str = "default",
+            direct_task: int | None = None,
+            need_task_ids: bool = False,
+            anchors: Any = None,
+        ) -> list[int] | None:
+            if stream != name or direct_task is not None or need_task_ids or anchors:
+                return general(tup, tup_id, stream, direct_task, need_task_ids, anchors)
+            kind = type(tup)
+            if kind is list:
+                tup = tup[:]
+            elif kind is not tuple:
+                tup = list(tup)
+            if len(tup) != arity:
+                raise host._arity_error(tup, stream, arity)
+            size = 0
+            for value in tup:
+                kind = type(value)
+                if kind is str or kind is bytes:
+                    size += len(value)
+            if size > max_tuple_bytes:
+                raise host._size_error(size, stream)
+            if const is not None:
+                batch = const
+            elif key_index is None:
+                batch = batches[choose(tup, None)[0]]
+            else:
+                key = tup[key_index]
+                hit = memo_get(key) if type(key) is str else None
+                batch = hit if hit is not None else chosen_batch(tup, key)
+            if not reliable:
+                batch.append(tup)
+                if tup_id is not None and immediate is not None:
+                    # heronpy acks a spout tuple with an id right after next_tuple
+                    immediate.append(tup_id)
+            elif tup_id is None or not is_spout:
+                batch.append([tup, []])  # not part of any tree
+            else:
+                root = rand(64) or 1
+                edge = rand(64) or 1
+                own_init.append(root)
+                own_init.append(edge)
+                in_flight[root] = (tup_id, clock())
+                batch.append([tup, [task_id, root, edge]])
+            host.emit_count += 1
+            if len(batch) >= limit:
+                flush_one(batch)
+            if size:
+                pending = host.pending_bytes + size
+                host.pending_bytes = pending
+                if pending > batch_max_bytes:
+                    host.flush()
+            return None
+
+        return emit
 
     def _emit_general(
         self,
@@ -211,30 +288,41 @@ class TaskHost:
         stream: str,
         direct_task: int | None,
         need_task_ids: bool,
+        anchors: Any = None,
     ) -> list[int] | None:
-        out, tup, chosen = self._destinations(tup, stream, direct_task)
-        batches = out.batches
-        limit = self.batch_max_tuples
-        for task in chosen:
-            batch = batches.get(task)
-            if batch is None:
-                batches[task] = batch = []
-            batch.append(tup)
-            if len(batch) >= limit:
-                self._flush_batch(stream, task, batch)
-                batches[task] = []
-        out.emitted += 1
-        self.emit_count += 1
-        if self._emit_bytes:
-            self._account_bytes(len(chosen))
+        """Any emit in ATMOST_ONCE (``anchors`` mean nothing there)."""
+        out, tup, chosen, size = self._destinations(tup, stream, direct_task)
+        self._deliver(out, chosen, [tup] * len(chosen), size)
         if tup_id is not None and self.is_spout:
             self.immediate_acks.append(tup_id)
         return list(chosen) if need_task_ids else None
 
+    def _deliver(self, out: _StreamOut, chosen: list[int], entries: list[Any], size: int) -> None:
+        """Append one emit's entries to the batches of ``chosen``; count; bound bytes."""
+        batches = out.batches
+        limit = self.batch_max_tuples
+        for task, entry in zip(chosen, entries, strict=True):
+            batch = batches[task]
+            batch.append(entry)
+            if len(batch) >= limit:
+                self._flush_one(batch)
+        out.emitted += 1
+        self.emit_count += 1
+        if size:
+            self.pending_bytes += size * len(chosen)
+            if self.pending_bytes > self.batch_max_bytes:
+                self.flush()
+
     @property
     def emitted(self) -> dict[str, int]:
-        """Tuples emitted, by stream (streams with none left out)."""
-        return {s: out.emitted for s, out in self._streams.items() if out.emitted}
+        """Tuples emitted, by stream (streams with none left out). The general paths
+        count per stream; every other emit went through the fast emitter, whose
+        stream is the default one."""
+        counts = {s: out.emitted for s, out in self._streams.items()}
+        fast = self.emit_count - sum(counts.values())
+        if fast:
+            counts["default"] += fast
+        return {s: n for s, n in counts.items() if n}
 
     def _arity_error(self, tup: Any, stream: str, arity: int) -> EmitError:
         return EmitError(
@@ -250,7 +338,7 @@ class TaskHost:
 
     def _destinations(
         self, tup: Any, stream: str, direct_task: int | None
-    ) -> tuple[_StreamOut, Any, list[int]]:
+    ) -> tuple[_StreamOut, Any, list[int], int]:
         """Validate an emit and choose every destination, before touching a batch:
         an emit that raises (arity, a DIRECT consumer without direct_task, a bad
         custom grouping) sends nothing."""
@@ -282,8 +370,7 @@ class TaskHost:
             chosen = routes[0].choose(tup, direct_task)
         else:
             chosen = [task for route in routes for task in route.choose(tup, direct_task)]
-        self._emit_bytes = size
-        return out, tup, chosen
+        return out, tup, chosen, size
 
     def _emit_reliable(
         self,
@@ -294,7 +381,7 @@ class TaskHost:
         need_task_ids: bool = False,
         anchors: Any = None,
     ) -> list[int] | None:
-        out, tup, chosen = self._destinations(tup, stream, direct_task)
+        out, tup, chosen, size = self._destinations(tup, stream, direct_task)
         rand = self._rand
         entries: list[list[Any]]
         if self.is_spout and tup_id is not None:
@@ -306,55 +393,37 @@ class TaskHost:
                 xor ^= edge
                 entries.append([tup, [self.task_id, root, edge]])
             if chosen:
-                self._acks_for(self.task_id).init.extend((root, xor))
+                self._own_init.extend((root, xor))
                 self.in_flight[root] = (tup_id, self.clock())
             else:
                 self.immediate_acks.append(tup_id)  # no consumer: the tree is complete
         elif anchors:
             entries = [[tup, self._anchor(anchors, rand)] for _ in chosen]
         else:
-            untracked = [tup, []]
-            entries = [untracked] * len(chosen)
-        batches = out.batches
-        limit = self.batch_max_tuples
-        for task, entry in zip(chosen, entries, strict=True):
-            batch = batches.get(task)
-            if batch is None:
-                batches[task] = batch = []
-            batch.append(entry)
-            if len(batch) >= limit:
-                self._flush_batch(stream, task, batch)
-                batches[task] = []
-        out.emitted += 1
-        self.emit_count += 1
-        if self._emit_bytes:
-            self._account_bytes(len(chosen))
+            entries = [[tup, []]] * len(chosen)
+        self._deliver(out, chosen, entries, size)
         return list(chosen) if need_task_ids else None
-
-    def _account_bytes(self, copies: int) -> None:
-        self.pending_bytes += self._emit_bytes * copies
-        self._emit_bytes = 0
-        if self.pending_bytes > self.batch_max_bytes:
-            self.flush()
 
     def _anchor(self, anchors: Any, rand: Callable[[int], int]) -> list[int]:
         """The anchors of one new tuple copy: a fresh edge id per anchor (Storm's scheme)."""
         ids: dict[tuple[int, int], int] = {}
         for a in anchors:
             roots = getattr(a, "roots", None)
-            if not isinstance(roots, Anchors) or not roots:
+            if type(roots) is not Anchors:
                 continue
             if roots.done:
                 self.logger.error("emit anchored to a tuple already acked or failed; not anchored")
                 continue
             edge = rand(64)
             roots.ack_val ^= edge
-            for i in range(0, len(roots), 3):
-                key = (roots[i], roots[i + 1])
+            flat = roots.flat
+            for i in range(0, len(flat), 3):
+                key = (flat[i], flat[i + 1])
                 ids[key] = ids.get(key, 0) ^ edge
         return [x for (task, root), edge in ids.items() for x in (task, root, edge)]
 
     def _acks_for(self, spout_task: int) -> AckBatch:
+        """The ack traffic to ``spout_task`` since the last flush."""
         batch = self._acks_out.get(spout_task)
         if batch is None:
             batch = self._acks_out[spout_task] = AckBatch()
@@ -365,19 +434,19 @@ class TaskHost:
             self.logger.error("ack() takes the HeronTuple given to process(), got %r", tup)
             return
         roots = tup.roots
-        if isinstance(roots, Anchors) and roots:
+        if type(roots) is Anchors:
             if roots.done:
                 self.logger.warning("a tuple was acked or failed twice; ignoring the repeat")
                 return
             roots.done = True
-            self.process_latency_count += 1
-            self.process_latency_sum += time.time() - tup.creation_time
-            ack_val = roots.ack_val
-            for i in range(0, len(roots), 3):
-                self._acks_for(roots[i]).update.extend((roots[i + 1], roots[i + 2] ^ ack_val))
-        else:
-            self.process_latency_count += 1
-            self.process_latency_sum += time.time() - tup.creation_time
+            flat, ack_val = roots.flat, roots.ack_val
+            if len(flat) == 3:  # one root: the common case
+                self._acks_for(flat[0]).update.extend((flat[1], flat[2] ^ ack_val))
+            else:
+                for i in range(0, len(flat), 3):
+                    self._acks_for(flat[i]).update.extend((flat[i + 1], flat[i + 2] ^ ack_val))
+        self.process_latency_count += 1
+        self.process_latency_sum += time.time() - tup.creation_time
         self.acked += 1
 
     def fail(self, tup: Any) -> None:
@@ -385,14 +454,26 @@ class TaskHost:
             self.logger.error("fail() takes the HeronTuple given to process(), got %r", tup)
             return
         roots = tup.roots
-        if isinstance(roots, Anchors) and roots:
+        if type(roots) is Anchors:
             if roots.done:
                 self.logger.warning("a tuple was acked or failed twice; ignoring the repeat")
                 return
             roots.done = True
-            for i in range(0, len(roots), 3):
-                self._acks_for(roots[i]).fail.append(roots[i + 1])
+            flat = roots.flat
+            for i in range(0, len(flat), 3):
+                self._acks_for(flat[i]).fail.append(flat[i + 1])
         self.failed += 1
+
+    def ack_immediately(self) -> None:
+        """Call the spout's ``ack`` for the ids emitted since the last call that need no
+        tree: every id in ATMOST_ONCE (heronpy's rule), an emit without consumers."""
+        if not self.immediate_acks:
+            return
+        ids = self.immediate_acks[:]
+        self.immediate_acks.clear()  # kept: the fast emitter holds this list
+        self.spout_acked += len(ids)
+        if getattr(type(self.component), "ack", None) is not Spout.ack:
+            self._call_each("ack", self.component.ack, ids)
 
     def log(self, message: str, level: str | None = None) -> None:
         if level not in _LOG_LEVELS:
@@ -403,18 +484,16 @@ class TaskHost:
 
     @property
     def has_pending(self) -> bool:
-        return self.emit_count != self._flushed_count or bool(self._acks_out)
+        return self.emit_count != self._flushed_count or bool(self._acks_out or self._own_init)
 
     def flush(self) -> None:
         """Turn every open batch into frames on ``outbox``."""
-        if self._acks_out:
+        if self._acks_out or self._own_init:
             self._flush_acks()
         for out in self._streams.values():
-            batches = out.batches
-            for task, batch in batches.items():
+            for batch in out.batches.values():
                 if batch:
-                    self._flush_batch(out.stream, task, batch)
-            batches.clear()
+                    self._flush_one(batch)
         self._flushed_count = self.emit_count
         self.pending_bytes = 0
 
@@ -425,12 +504,20 @@ class TaskHost:
         return frames
 
     def _flush_acks(self) -> None:
+        if self._own_init:
+            self._acks_for(self.task_id).init.extend(self._own_init)
+            self._own_init.clear()
         for spout_task, batch in self._acks_out.items():
             self.outbox.append(encode_ack(spout_task, self.task_id, batch.encode()))
         self._acks_out.clear()
 
+    def _flush_one(self, batch: _Batch) -> None:
+        """One open batch -> frame(s) on ``outbox``; the batch starts empty again."""
+        self._flush_batch(batch.stream, batch.task, batch)
+        batch.clear()
+
     def _flush_batch(self, stream: str, task: int, batch: list[Any]) -> None:
-        if self._acks_out:
+        if self._acks_out or self._own_init:
             self._flush_acks()  # a spout's init must reach its stmgr before the tree's tuples
         try:
             body = pack_batch(batch)
@@ -511,21 +598,41 @@ class TaskHost:
         self.executed[(component, stream)] += len(tuples)
 
     def on_verdicts(self, batch: AckBatch) -> None:
-        """The stmgr's verdicts on this spout's trees: call ``ack``/``fail``."""
+        """The stmgr's verdicts on this spout's trees: call ``ack``/``fail``. A spout
+        class that keeps heronpy's no-op ``ack`` is not called per tuple."""
         now = self.clock()
         spout = self.component
+        in_flight = self.in_flight
+        completed = 0
+        latency = 0.0
+        acked_ids = []
         for root in batch.acked:
-            entry = self.in_flight.pop(root, None)
+            entry = in_flight.pop(root, None)
             if entry is not None:
-                self.completed += 1
-                self.complete_latency_sum += now - entry[1]
-                self.spout_acked += 1
-                self.call_user("ack", spout.ack, entry[0])
+                completed += 1
+                latency += now - entry[1]
+                acked_ids.append(entry[0])
+        self.completed += completed
+        self.spout_acked += completed
+        self.complete_latency_sum += latency
+        if acked_ids and getattr(type(spout), "ack", None) is not Spout.ack:
+            self._call_each("ack", spout.ack, acked_ids)
         for root in batch.failed:
-            entry = self.in_flight.pop(root, None)
+            entry = in_flight.pop(root, None)
             if entry is not None:
                 self.spout_failed += 1
                 self.call_user("fail", spout.fail, entry[0])
+
+    def _call_each(self, what: str, fn: Callable[[Any], Any], args: list[Any]) -> None:
+        """``fn(arg)`` for every arg; an exception is reported and the rest still run."""
+        i, n = 0, len(args)
+        while i < n:
+            try:
+                for arg in args[i:] if i else args:
+                    i += 1
+                    fn(arg)
+            except Exception as exc:
+                self.user_exception(what, exc)
 
     def expire_in_flight(self) -> None:
         """Fail trees the stmgr never answered for (it died and forgot them)."""

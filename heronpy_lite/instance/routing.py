@@ -30,7 +30,8 @@ from heronpy_lite.api.stream import Grouping, grouping_name
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.errors import EmitError
 
-_MEMO_KEYS = 65536
+#: fields grouping: at most this many str keys remembered per route (then hashed each time)
+MEMO_KEYS = 65536
 
 
 def stable_hash(value: Any) -> int:
@@ -48,7 +49,7 @@ def stable_hash(value: Any) -> int:
 class Route:
     """Destinations of one consumer of one stream."""
 
-    __slots__ = ("choose", "component", "grouping", "is_direct", "tasks")
+    __slots__ = ("choose", "component", "grouping", "is_direct", "key_index", "one_task", "tasks")
 
     def __init__(
         self,
@@ -63,6 +64,17 @@ class Route:
         self.grouping = grouping
         self.tasks = sorted(tasks)
         self.is_direct = grouping == Grouping.DIRECT
+        #: every tuple goes to exactly one task (what the host's fast emitter needs)
+        self.one_task = len(self.tasks) == 1 or (
+            grouping in (Grouping.SHUFFLE, Grouping.NONE, Grouping.LOWEST)
+            or isinstance(grouping, Grouping.FIELDS)
+        )
+        if self.is_direct or isinstance(grouping, Grouping.CUSTOM):
+            self.one_task = False
+        #: the one grouped field's index (fields grouping on one field), else None
+        self.key_index: int | None = None
+        if isinstance(grouping, Grouping.FIELDS) and len(grouping.fields) == 1:
+            self.key_index = fields.index(grouping.fields[0])
         self.choose: Callable[[list[Any], int | None], list[int]] = self._build(
             grouping, fields, custom_context, source
         )
@@ -97,7 +109,7 @@ class Route:
                         hit = memo.get(key)
                         if hit is None:
                             hit = singles[stable_hash(key) % n]
-                            if len(memo) < _MEMO_KEYS:
+                            if len(memo) < MEMO_KEYS:
                                 memo[key] = hit
                         return hit
                     return singles[stable_hash(key) % n]

@@ -34,6 +34,7 @@ from heronpy_lite.api.api_constants import (
     TOPOLOGY_RELIABILITY_MODE,
     TOPOLOGY_TICK_TUPLE_FREQ_SECS,
 )
+from heronpy_lite.api.bolt.bolt import BaseBolt
 from heronpy_lite.api.metrics import CountMetric, MultiCountMetric
 from heronpy_lite.api.spout.spout import BaseSpout
 from heronpy_lite.api.topology import TopologyDefinition
@@ -42,7 +43,7 @@ from heronpy_lite.config import EngineConfig, component_config
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
-from heronpy_lite.process import MetricsReporter, safe_write
+from heronpy_lite.process import MetricsReporter, relax_gc, safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
@@ -55,6 +56,11 @@ from heronpy_lite.wire.tuples import unpack_batch
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
+#: ATMOST_ONCE: a spout whose next_tuple is quick is called this many times between
+#: checks of the round's limits (time budget, emit_batch_max_tuples, unsent bytes);
+#: each check costs about as much as a cheap next_tuple. ATLEAST_ONCE checks max
+#: spout pending before every call.
+_SPOUT_CHUNK = 16
 
 
 class InstanceRunner:
@@ -218,11 +224,17 @@ class InstanceRunner:
         if self.is_spout and getattr(type(component), "emit", None) is BaseSpout.emit:
             # the host's emit has Spout.emit's signature: skip the forwarding frame
             component.emit = self.host.emit
+        if not self.is_spout:
+            # likewise a bolt's ack and fail, unless its class overrides them
+            for name in ("ack", "fail"):
+                if getattr(type(component), name, None) is getattr(BaseBolt, name):
+                    setattr(component, name, getattr(self.host, name))
         component.initialize(config=config, context=context)
         freq = config.get(TOPOLOGY_TICK_TUPLE_FREQ_SECS)
         if freq and not self.is_spout:
             asyncio.get_running_loop().call_later(float(freq), self._tick, float(freq))
         log.info("task %d initialized", self.task_id)
+        relax_gc()  # what initialize built is frozen with the rest of start-up
 
     # -- metrics --
 
@@ -508,6 +520,7 @@ class InstanceRunner:
         idle = engine.spout_idle_sleep_ms / 1000
         out_limit = engine.instance_out_buffer_high_bytes
         monotonic = time.monotonic
+        chunk_below = budget / (4 * _SPOUT_CHUNK)  # a first call this quick: chunks
         # max spout pending applies in ATLEAST_ONCE only (heronpy's rule)
         max_pending = self.max_pending if self.reliable else 0
         in_flight = host.in_flight
@@ -533,28 +546,28 @@ class InstanceRunner:
             start = monotonic()
             emitted_before = host.emit_count
             calls = 0
+            step = 1
             while calls < max_calls:
                 if max_pending and len(in_flight) >= max_pending:
                     break
                 before = host.emit_count
-                try:
-                    next_tuple()
-                except Exception as exc:
-                    host.user_exception("next_tuple", exc)
-                calls += 1
+                for _ in range(step):
+                    try:
+                        next_tuple()
+                    except Exception as exc:
+                        host.user_exception("next_tuple", exc)
+                calls += step
                 if host.emit_count == before:
                     break  # nothing to emit right now
                 if host.outbox_bytes > out_limit:
                     break  # large tuples: write before emitting more
-                if calls & 31 == 0 and monotonic() - start > budget:
+                elapsed = monotonic() - start
+                if elapsed > budget:
                     break
-            if host.immediate_acks:
-                acks = host.immediate_acks
-                host.immediate_acks = []
-                host.spout_acked += len(acks)
-                ack = host.component.ack
-                for tup_id in acks:
-                    host.call_user("ack", ack, tup_id)
+                if step == 1 and not max_pending and elapsed < chunk_below:
+                    # a quick spout: check the limits every _SPOUT_CHUNK calls, not each
+                    step = _SPOUT_CHUNK
+            host.ack_immediately()
             now = monotonic()
             self.next_tuple_calls += calls
             produced = host.emit_count != emitted_before

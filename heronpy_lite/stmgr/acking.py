@@ -68,29 +68,27 @@ class XorTracker:
         generation = self.generation
         acked: list[int] = []
         failed: list[int] = []
-        init = batch.init
-        for i in range(0, len(init), 2):
-            root = init[i]
+        pairs = iter(batch.init)
+        for root, value in zip(pairs, pairs, strict=True):  # (root, init XOR) pairs
             entry = trees.get(root)
             if entry is None:
-                if init[i + 1]:
-                    trees[root] = [init[i + 1], 1, generation]
+                if value:
+                    trees[root] = [value, 1, generation]
                 else:
                     acked.append(root)  # a tree with no edge left: complete already
             else:
-                entry[_XOR] ^= init[i + 1]
+                entry[_XOR] ^= value
                 entry[_INIT] = 1
                 if not entry[_XOR]:
                     del trees[root]
                     acked.append(root)
-        update = batch.update
-        for i in range(0, len(update), 2):
-            root = update[i]
+        pairs = iter(batch.update)
+        for root, value in zip(pairs, pairs, strict=True):  # (root, XOR contribution) pairs
             entry = trees.get(root)
             if entry is None:
-                trees[root] = [update[i + 1], 0, generation]
+                trees[root] = [value, 0, generation]
             else:
-                entry[_XOR] ^= update[i + 1]
+                entry[_XOR] ^= value
                 if not entry[_XOR] and entry[_INIT]:
                     del trees[root]
                     acked.append(root)

@@ -30,7 +30,7 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
-from heronpy_lite.process import MetricsReporter, safe_write
+from heronpy_lite.process import MetricsReporter, relax_gc, safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.acking import XorTracker
@@ -112,6 +112,7 @@ class StreamManager:
             self.engine.bind_host,
             self.port,
         )
+        relax_gc()
         async with server, asyncio.TaskGroup() as tg:
             self._tg = tg
             tg.create_task(self._tmaster_loop())

@@ -188,12 +188,16 @@ class Clock:
 
 
 class Tree:
-    """spout (task 1) -> fanout (tasks 2, 3, all grouping) -> collect (task 4)."""
+    """spout (task 1) -> fanout (tasks 2, 3, all grouping) -> collect (task 4).
 
-    def __init__(self) -> None:
+    With ``fields=True`` the spout feeds fanout by a fields grouping (one copy per
+    tuple: the spout's fast emitter starts the tree)."""
+
+    def __init__(self, fields: bool = False, spout: type[Spout] | None = None) -> None:
         b = TopologyBuilder("T")
-        s = b.add_spout("spout", NumberSpout, par=1)
-        f = b.add_bolt("fanout", Fanout, par=2, inputs={s: Grouping.ALL})
+        s = b.add_spout("spout", spout or NumberSpout, par=1)
+        grouping = Grouping.fields("n") if fields else Grouping.ALL
+        f = b.add_bolt("fanout", Fanout, par=2, inputs={s: grouping})
         b.add_bolt("collect", Collect, par=1, inputs={f: Grouping.SHUFFLE})
         d = definition_of(b)
         packing = pack_round_robin("T", [(c.name, c.par) for c in d.components.values()], 1)
@@ -328,3 +332,72 @@ def test_many_trees_complete_with_random_ack_order() -> None:
     tree.pump()
     assert sorted(tree.spout.acked) == [i for i in range(200) if i != 13]
     assert tree.spout.failed == [13]
+
+
+def test_one_copy_trees_started_by_the_fast_emitter_complete_or_fail_once() -> None:
+    import random
+
+    tree = Tree(fields=True)
+    assert tree.hosts[1].emit is not tree.hosts[1]._emit_reliable  # the fast emitter
+    for i in range(100):
+        tree.hosts[1].emit([i], tup_id=f"id{i}")
+    tree.pump()
+    held = list(tree.collected)
+    assert sorted(t.values[0] for t in held) == sorted(
+        v for i in range(100) if i != 13 for v in (i, i + 1000)
+    )
+    assert tree.spout.acked == [] and tree.spout.failed == ["id13"]
+    random.Random(2).shuffle(held)
+    last = held.pop()
+    for tup in held:
+        tree.hosts[4].ack(tup)
+    tree.hosts[4].fail(last)
+    tree.pump()
+    failed_id = f"id{last.values[0] % 1000}"
+    assert sorted(tree.spout.acked) == sorted(
+        f"id{i}" for i in range(100) if f"id{i}" not in ("id13", failed_id)
+    )
+    assert sorted(tree.spout.failed) == sorted(["id13", failed_id])
+    assert tree.hosts[1].in_flight == {} and len(tree.tracker) == 0
+
+
+class AckRaisesOnce(NumberSpout):
+    def ack(self, tup_id: Any) -> None:
+        if not self.acked and not getattr(self, "raised", False):
+            self.raised = True
+            raise RuntimeError("first ack fails")
+        self.acked.append(tup_id)
+
+
+class QuietSpout(Spout):
+    """Keeps heronpy's no-op ack."""
+
+    outputs = ["n"]
+
+    def next_tuple(self) -> None:
+        pass
+
+
+def five_trees_acked(spout: type[Spout]) -> Tree:
+    """Trees with ids 0..4 through the fast emitter, every leaf acked."""
+    tree = Tree(fields=True, spout=spout)
+    for i in range(5):
+        tree.hosts[1].emit([i], tup_id=i)
+    tree.pump()
+    for tup in tree.collected:
+        tree.hosts[4].ack(tup)
+    tree.pump()
+    return tree
+
+
+def test_a_raising_spout_ack_is_reported_and_the_other_acks_still_run() -> None:
+    tree = five_trees_acked(AckRaisesOnce)
+    assert sorted(tree.spout.acked) == [1, 2, 3, 4]  # 0 raised
+    assert tree.hosts[1].exceptions == {"RuntimeError": 1}
+    assert tree.hosts[1].spout_acked == 5 and tree.hosts[1].in_flight == {}
+
+
+def test_trees_of_a_spout_with_heronpy_s_no_op_ack_are_still_counted() -> None:
+    tree = five_trees_acked(QuietSpout)
+    host = tree.hosts[1]
+    assert host.spout_acked == 5 and host.completed == 5 and host.in_flight == {}

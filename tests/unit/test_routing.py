@@ -358,6 +358,7 @@ def make_host(
     component: str,
     *,
     batch_max_tuples: int = 1024,
+    batch_max_bytes: int = 1 << 20,
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
 ) -> TaskHost:
     """A host built as the instance runner builds it, with the component attached."""
@@ -375,6 +376,7 @@ def make_host(
         router=OutputRouter(definition, component, tasks, None),
         task_components={t.task_id: t.component for t in plan.tasks},
         batch_max_tuples=batch_max_tuples,
+        batch_max_bytes=batch_max_bytes,
         max_frame_bytes=max_frame_bytes,
         logger=logging.getLogger("tests.unit.host"),
     )
@@ -526,8 +528,7 @@ def test_a_tuple_over_the_frame_limit_fails_at_emit_and_a_nested_one_at_flush():
 
 
 def test_open_batches_flush_when_they_hold_too_many_bytes():
-    host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout")
-    host.batch_max_bytes = 10_000
+    host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout", batch_max_bytes=10_000)
     for i in range(3):
         host.component.emit(["y" * 4000, i])
     assert len(host.outbox) == 1 and host.pending_bytes == 0  # flushed at 12,000 bytes
