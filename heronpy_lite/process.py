@@ -110,9 +110,9 @@ def relax_gc() -> None:
     """For processes on the tuple path (instances, stream managers), once start-up is
     done. Per tuple they allocate a few small containers and make no reference
     cycles, so CPython's default gen-0 threshold runs a collection every few
-    hundred tuples, and its older generations rescan every live tree and buffer:
-    measured, at-least-once word count went from 0.18 to 0.28 M tuples/s. Cycles
-    are still collected, less often; what start-up built is frozen (never scanned)."""
+    hundred tuples, and its older generations rescan every live tree and buffer
+    (benchmarks/README.md has the figures). Cycles are still collected, less
+    often; what start-up built is frozen (never scanned)."""
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
 
