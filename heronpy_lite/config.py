@@ -228,6 +228,14 @@ def component_config(
     return merged
 
 
+def message_timeout(topology_config: Mapping[str, Any]) -> float | None:
+    """``topology.message.timeout.secs``, or None with
+    ``topology.enable.message.timeouts`` off (trees then never time out)."""
+    if not topology_config.get(C.TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS, True):
+        return None
+    return float(topology_config[C.TOPOLOGY_MESSAGE_TIMEOUT_SECS])
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """The ``heron.*`` internals as typed attributes (see config/defaults.yaml)."""

@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -100,6 +101,24 @@ def die_with_parent() -> None:
     if _LIBC is not None:
         with contextlib.suppress(OSError, AttributeError):
             _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader sees the old file or the new
+    one, never half of one (port files, Prometheus' file_sd targets)."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def tune_socket(writer: asyncio.StreamWriter, size: int) -> None:
+    """Bound the kernel's send and receive buffers of a data connection to ``size``
+    bytes (``heron.network.socket.buffer.bytes``; 0 keeps the kernel's)."""
+    sock = writer.get_extra_info("socket")
+    if size and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 #: gen-0 collection every 50,000 net allocations instead of CPython's 700

@@ -1,10 +1,11 @@
-"""Helpers shared by the integration and ZooKeeper test suites (on the
-pytest ``pythonpath``, so both conftests import them)."""
+"""Helpers shared by every test suite (``tests`` is on the pytest ``pythonpath``;
+so are the suites' harnesses, `cli_harness` and `zk_harness`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,3 +38,10 @@ def pid_alive(pid: int) -> bool:
         if f.read().split(") ", 1)[1].startswith("Z"):
             return False
     return True
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -472,8 +472,7 @@ class TaskHost:
         ids = self.immediate_acks[:]
         self.immediate_acks.clear()  # kept: the fast emitter holds this list
         self.spout_acked += len(ids)
-        if getattr(type(self.component), "ack", None) is not Spout.ack:
-            self._call_each("ack", self.component.ack, ids)
+        self._ack_spout(ids)
 
     def log(self, message: str, level: str | None = None) -> None:
         if level not in _LOG_LEVELS:
@@ -598,8 +597,7 @@ class TaskHost:
         self.executed[(component, stream)] += len(tuples)
 
     def on_verdicts(self, batch: AckBatch) -> None:
-        """The stmgr's verdicts on this spout's trees: call ``ack``/``fail``. A spout
-        class that keeps heronpy's no-op ``ack`` is not called per tuple."""
+        """The stmgr's verdicts on this spout's trees: call ``ack``/``fail``."""
         now = self.clock()
         spout = self.component
         in_flight = self.in_flight
@@ -615,24 +613,24 @@ class TaskHost:
         self.completed += completed
         self.spout_acked += completed
         self.complete_latency_sum += latency
-        if acked_ids and getattr(type(spout), "ack", None) is not Spout.ack:
-            self._call_each("ack", spout.ack, acked_ids)
+        self._ack_spout(acked_ids)
         for root in batch.failed:
             entry = in_flight.pop(root, None)
             if entry is not None:
                 self.spout_failed += 1
                 self.call_user("fail", spout.fail, entry[0])
 
-    def _call_each(self, what: str, fn: Callable[[Any], Any], args: list[Any]) -> None:
-        """``fn(arg)`` for every arg; an exception is reported and the rest still run."""
-        i, n = 0, len(args)
-        while i < n:
+    def _ack_spout(self, tup_ids: list[Any]) -> None:
+        """The spout's ``ack`` for each id; not called when the class keeps heronpy's
+        no-op ``Spout.ack``. An exception is reported and the other ids still go."""
+        if not tup_ids or getattr(type(self.component), "ack", None) is Spout.ack:
+            return
+        ack = self.component.ack
+        for tup_id in tup_ids:
             try:
-                for arg in args[i:] if i else args:
-                    i += 1
-                    fn(arg)
+                ack(tup_id)
             except Exception as exc:
-                self.user_exception(what, exc)
+                self.user_exception("ack", exc)
 
     def expire_in_flight(self) -> None:
         """Fail trees the stmgr never answered for (it died and forgot them)."""

@@ -65,12 +65,9 @@ class Route:
         self.tasks = sorted(tasks)
         self.is_direct = grouping == Grouping.DIRECT
         #: every tuple goes to exactly one task (what the host's fast emitter needs)
-        self.one_task = len(self.tasks) == 1 or (
-            grouping in (Grouping.SHUFFLE, Grouping.NONE, Grouping.LOWEST)
-            or isinstance(grouping, Grouping.FIELDS)
+        self.one_task = not (self.is_direct or isinstance(grouping, Grouping.CUSTOM)) and (
+            grouping != Grouping.ALL or len(self.tasks) == 1
         )
-        if self.is_direct or isinstance(grouping, Grouping.CUSTOM):
-            self.one_task = False
         #: the one grouped field's index (fields grouping on one field), else None
         self.key_index: int | None = None
         if isinstance(grouping, Grouping.FIELDS) and len(grouping.fields) == 1:

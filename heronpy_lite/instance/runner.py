@@ -21,16 +21,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import sys
 import time
 from typing import Any
 
 from heronpy_lite.api._loader import load_topology
 from heronpy_lite.api.api_constants import (
-    TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS,
     TOPOLOGY_MAX_SPOUT_PENDING,
-    TOPOLOGY_MESSAGE_TIMEOUT_SECS,
     TOPOLOGY_RELIABILITY_MODE,
     TOPOLOGY_TICK_TUPLE_FREQ_SECS,
 )
@@ -39,11 +36,11 @@ from heronpy_lite.api.metrics import CountMetric, MultiCountMetric
 from heronpy_lite.api.spout.spout import BaseSpout
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
-from heronpy_lite.config import EngineConfig, component_config
+from heronpy_lite.config import EngineConfig, component_config, message_timeout
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
-from heronpy_lite.process import MetricsReporter, relax_gc, safe_write
+from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
@@ -56,10 +53,10 @@ from heronpy_lite.wire.tuples import unpack_batch
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
-#: ATMOST_ONCE: a spout whose next_tuple is quick is called this many times between
-#: checks of the round's limits (time budget, emit_batch_max_tuples, unsent bytes);
-#: each check costs about as much as a cheap next_tuple. ATLEAST_ONCE checks max
-#: spout pending before every call.
+#: A spout whose first next_tuple of a round is quick is then called this many times
+#: between checks of the round's limits (time budget, emit_batch_max_tuples, unsent
+#: bytes, something emitted); each check costs about as much as a cheap next_tuple.
+#: Max spout pending is checked after every call.
 _SPOUT_CHUNK = 16
 
 
@@ -124,8 +121,7 @@ class InstanceRunner:
         self.engine = EngineConfig.from_config(record["config"])
         topology_config = record["config"]
         self.reliable = topology_config.get(TOPOLOGY_RELIABILITY_MODE) == "ATLEAST_ONCE"
-        if topology_config.get(TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS, True):
-            self.message_timeout = float(topology_config[TOPOLOGY_MESSAGE_TIMEOUT_SECS])
+        self.message_timeout = message_timeout(topology_config)
         self.max_pending = int(topology_config[TOPOLOGY_MAX_SPOUT_PENDING])
         self.definition = load_topology(
             record["file"], record["attr"], self.topology, record.get("search_dir")
@@ -340,11 +336,7 @@ class InstanceRunner:
             writer.transport.set_write_buffer_limits(
                 high=self.engine.instance_out_buffer_high_bytes
             )
-            sock = writer.get_extra_info("socket")
-            if self.engine.socket_buffer_bytes and sock is not None:
-                with contextlib.suppress(OSError):
-                    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-                        sock.setsockopt(socket.SOL_SOCKET, option, self.engine.socket_buffer_bytes)
+            tune_socket(writer, self.engine.socket_buffer_bytes)
             writer.write(
                 m.encode(
                     m.RegisterInstance(
@@ -546,17 +538,19 @@ class InstanceRunner:
             start = monotonic()
             emitted_before = host.emit_count
             calls = 0
-            step = 1
+            step = 1  # calls between checks of the round's other limits
             while calls < max_calls:
-                if max_pending and len(in_flight) >= max_pending:
-                    break
                 before = host.emit_count
                 for _ in range(step):
                     try:
                         next_tuple()
                     except Exception as exc:
                         host.user_exception("next_tuple", exc)
-                calls += step
+                    calls += 1
+                    if max_pending and len(in_flight) >= max_pending:
+                        break  # checked after every call (heronpy's rule)
+                if max_pending and len(in_flight) >= max_pending:
+                    break
                 if host.emit_count == before:
                     break  # nothing to emit right now
                 if host.outbox_bytes > out_limit:
@@ -564,9 +558,8 @@ class InstanceRunner:
                 elapsed = monotonic() - start
                 if elapsed > budget:
                     break
-                if step == 1 and not max_pending and elapsed < chunk_below:
-                    # a quick spout: check the limits every _SPOUT_CHUNK calls, not each
-                    step = _SPOUT_CHUNK
+                if step == 1 and elapsed < chunk_below:
+                    step = _SPOUT_CHUNK  # a quick spout
             host.ack_immediately()
             now = monotonic()
             self.next_tuple_calls += calls

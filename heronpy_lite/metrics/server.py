@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -25,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
 from heronpy_lite.metrics.store import SnapshotStore
+from heronpy_lite.process import write_atomically
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
@@ -66,9 +66,7 @@ class MetricsManager:
             },
         )
         if port_file:
-            tmp = Path(port_file + ".tmp")
-            tmp.write_text(str(snapshot_port))
-            tmp.replace(port_file)
+            write_atomically(port_file, str(snapshot_port))
         log.info(
             "metrics manager of container %d: snapshots on %d, %s",
             self.container,

@@ -32,9 +32,6 @@ class SnapshotStore(Collector):
     def update(self, source: str, samples: list[Any]) -> None:
         self.snapshots[source] = samples
 
-    def forget(self, source: str) -> None:
-        self.snapshots.pop(source, None)
-
     def _values(self, labels: dict[str, str], names: list[str]) -> list[str]:
         full = {**self.base, **labels}
         return [full.get(k, "") for k in names]

@@ -23,6 +23,7 @@ from typing import Any
 
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import StateManagerError
+from heronpy_lite.process import write_atomically
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.supervisor import Child
 from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS, StateManager
@@ -138,9 +139,7 @@ async def _write_scrape_targets(statemgr: StateManager, topology: str) -> None:
                 for c, m in sorted(managers.items())
             ]
             if targets != written:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(targets, indent=2) + "\n")
-                tmp.replace(path)  # Prometheus must never read half a file
+                write_atomically(path, json.dumps(targets, indent=2) + "\n")
                 written = targets
         await asyncio.sleep(1.0)
 

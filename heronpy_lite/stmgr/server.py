@@ -17,20 +17,22 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from heronpy_lite.api.api_constants import (
     TOPOLOGY_BACKPRESSURE_STRATEGY,
-    TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS,
-    TOPOLOGY_MESSAGE_TIMEOUT_SECS,
 )
-from heronpy_lite.config import EngineConfig
+from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
-from heronpy_lite.process import MetricsReporter, relax_gc, safe_write
+from heronpy_lite.process import (
+    MetricsReporter,
+    relax_gc,
+    safe_write,
+    tune_socket,
+    write_atomically,
+)
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.acking import XorTracker
@@ -103,9 +105,7 @@ class StreamManager:
         )
         self.port = server.sockets[0].getsockname()[1]
         if port_file:
-            tmp = Path(port_file + ".tmp")
-            tmp.write_text(str(self.port))
-            tmp.replace(port_file)
+            write_atomically(port_file, str(self.port))
         log.info(
             "stmgr of container %d listening on %s:%d",
             self.container,
@@ -150,7 +150,7 @@ class StreamManager:
                 log.info("peer stmgr %d connected from %s", peer_container, peer)
             else:
                 raise RemoteProtocolError(f"unexpected first message {first[0].TYPE}")
-            self._tune_socket(writer)
+            tune_socket(writer, self.engine.socket_buffer_bytes)
             await self._pump(reader, decoder, first[1], task_id)
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: protocol error: %s", peer, exc)
@@ -323,7 +323,9 @@ class StreamManager:
                     outlet.write(frame)
 
     def stats(self) -> dict[str, Any]:
-        """What ``status`` shows of this stream manager (sent with each heartbeat)."""
+        """What ``status`` shows of this stream manager (sent with each heartbeat; only
+        what changes under backpressure, as a change makes the tmaster persist the
+        plan; queues and trees are in the metrics)."""
         bp = self.backpressure
         totals = bp.totals(time.monotonic())
         return {
@@ -334,11 +336,6 @@ class StreamManager:
                 "culprit_seconds": {k: round(v, 3) for k, v in totals["culprit"].items()},
                 "paused_seconds": {k: round(v, 3) for k, v in totals["paused"].items()},
             },
-            "outlets": {
-                **{f"task {t}": o.buffered for t, o in self.instance_outlets.items()},
-                **{f"stmgr {c}": o.buffered for c, o in self.peer_outlets.items()},
-            },
-            "xor_trees": len(self.tracker),
         }
 
     def collect_metrics(self) -> list[Any]:
@@ -369,15 +366,6 @@ class StreamManager:
             labels = {"component": self.routing.task_component[task], "instance_id": str(task)}
             out.append([names.TIMED_OUT, "counter", labels, n])
         return out
-
-    def _tune_socket(self, writer: asyncio.StreamWriter) -> None:
-        """Bound the kernel's buffers too (``heron.network.socket.buffer.bytes``)."""
-        size = self.engine.socket_buffer_bytes
-        sock = writer.get_extra_info("socket")
-        if size and sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def _track(self, spout_task: int, batch: AckBatch) -> None:
         self._send_verdicts(self.tracker.apply(spout_task, batch, time.monotonic()))
@@ -524,7 +512,7 @@ class StreamManager:
                 await asyncio.sleep(self.engine.reconnect_interval_secs)
                 continue
             writer.write(m.encode(m.HelloStmgr(self.topology, self.container)))
-            self._tune_socket(writer)
+            tune_socket(writer, self.engine.socket_buffer_bytes)
             for notice in self.backpressure.current_notices():
                 writer.write(
                     m.encode(m.BackpressureNotice(self.container, notice.component, notice.start))
@@ -541,13 +529,6 @@ class StreamManager:
                 writer.close()
             log.warning("peer stmgr %d connection lost; reconnecting", container)
             await asyncio.sleep(self.engine.reconnect_interval_secs)
-
-
-def message_timeout(config: dict[str, Any]) -> float | None:
-    """``topology.message.timeout.secs``, or None with message timeouts disabled."""
-    if not config.get(TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS, True):
-        return None
-    return float(config[TOPOLOGY_MESSAGE_TIMEOUT_SECS])
 
 
 async def main_async(args: Any) -> int:

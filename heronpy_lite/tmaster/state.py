@@ -86,6 +86,7 @@ class TopologyMasterState:
     def remove_stmgr(self, container: int) -> bool:
         """Forget a stmgr (it stopped heartbeating); True if it was registered."""
         self.last_seen.pop(container, None)
+        self.stmgr_stats.pop(container, None)
         return self.stmgrs.pop(container, None) is not None
 
     def instance_status(
@@ -101,12 +102,13 @@ class TopologyMasterState:
         return len(self.stmgrs) == self.packing.num_containers
 
     def plan(self) -> PhysicalPlan | None:
-        """The current physical plan; None until every stmgr has registered."""
+        """The physical plan for stmgrs and instances (no statistics: they do not read
+        them); None until every stmgr has registered."""
         if not self.complete:
             return None
-        return self.status_plan()
+        return self.status_plan(with_stats=False)
 
-    def status_plan(self) -> PhysicalPlan:
+    def status_plan(self, with_stats: bool = True) -> PhysicalPlan:
         """The plan as far as it is known, for status (may lack stmgrs)."""
         state = "PAUSED" if self.state == TopologyState.PAUSED else "RUNNING"
         return PhysicalPlan(
@@ -114,7 +116,7 @@ class TopologyMasterState:
             dict(self.stmgrs),
             state,
             {k: dict(v) for k, v in self.instances.items()},
-            {k: v for k, v in self.stmgr_stats.items() if k in self.stmgrs},
+            dict(self.stmgr_stats) if with_stats else {},
         )
 
     def update_stats(self, container: int, stats: dict[str, Any]) -> bool:

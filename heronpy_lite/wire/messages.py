@@ -69,7 +69,7 @@ class Rejected(Message):
 @dataclass(frozen=True, slots=True)
 class Heartbeat(Message):
     """stmgr -> tmaster, periodically, with the stmgr's statistics for ``status``
-    (backpressure: culprits, paused components, seconds of each; outlets)."""
+    (backpressure: culprits, paused components, seconds of each)."""
 
     TYPE: ClassVar[str] = "heartbeat"
     container: int
@@ -112,12 +112,12 @@ class SpoutThrottle(Message):
 @_message
 @dataclass(frozen=True, slots=True)
 class MetricsSnapshot(Message):
-    """any process -> its container's metrics manager, periodically.
+    """a stmgr or instance -> its container's metrics manager, periodically.
 
-    ``source`` identifies the process (``stmgr``, ``tmaster``, ``task-<id>``); a
+    ``source`` identifies the process (``stmgr``, ``task-<id>``); a
     newer snapshot of a source replaces the older one. Each sample is
     ``[name, kind, labels, value]``: kind ``counter`` or ``gauge`` with a
-    number, or ``summary`` with ``[count, sum]`` (see `metrics/names.py`).
+    number, or ``summary`` with ``[count, sum]`` (see `wire/metric_names.py`).
     """
 
     TYPE: ClassVar[str] = "metrics"

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TOPOLOGIES, Cli
+from cli_harness import TOPOLOGIES, Cli
 from support import wait_for
 
 RUN_SECS = 20

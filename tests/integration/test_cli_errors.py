@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TOPOLOGIES, Cli
+from cli_harness import EXAMPLES, TOPOLOGIES, Cli
 
 BAD = TOPOLOGIES / "bad" / "unknown_input.py"
 
@@ -76,7 +76,7 @@ def test_bad_commands_fail_with_one_line(cli: Cli, args: list[str], message: str
 
 
 def test_submit_of_an_existing_name_fails_and_leaves_it_running(cli: Cli) -> None:
-    example = TOPOLOGIES.parents[2] / "topologies" / "exclamation.py"
+    example = EXAMPLES / "exclamation.py"
     with cli.submitted(example, "ExclamationTopology") as name:
         proc = cli.run("submit", "local", str(example), "ExclamationTopology", check=False)
         assert proc.returncode == 1

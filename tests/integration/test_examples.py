@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import EXAMPLES, Cli
+from cli_harness import EXAMPLES, Cli
 from support import wait_for
 
 

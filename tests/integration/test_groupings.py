@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import TOPOLOGIES, Cli, count_lines, read_sinks
+from cli_harness import TOPOLOGIES, Cli, count_lines, read_sinks
 from support import wait_for
 
 N = 600

@@ -7,7 +7,7 @@ import json
 import zlib
 from pathlib import Path
 
-from conftest import TOPOLOGIES, Cli, count_lines
+from cli_harness import TOPOLOGIES, Cli, count_lines
 from support import wait_for
 
 SIZES = [1_000, 1_000_000, 8 * 2**20, 8 * 2**20, 20 * 2**20, 40 * 2**20, 10]

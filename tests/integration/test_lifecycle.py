@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOPOLOGIES, Cli, count_lines, read_sinks
+from cli_harness import TOPOLOGIES, Cli, count_lines, read_sinks
 from support import pid_alive, wait_for
 
-from heronpy_lite.wire.frames import encode_data
-from heronpy_lite.wire.messages import HelloStmgr, RegisterInstance, encode
+from heronpy_lite.wire.frames import ControlFrame, FrameDecoder, encode_data
+from heronpy_lite.wire.messages import HelloStmgr, RegisterInstance, Rejected, decode, encode
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,9 @@ def test_garbage_on_a_stmgr_port_closes_that_connection_only(
     sink_task = instance(cli.status(name), "sink")["task_id"]
     with socket.create_connection((stmgr["host"], stmgr["port"]), timeout=5) as sock:
         sock.sendall(encode(RegisterInstance(name, 999, "intruder", 1, 0)))
-        assert sock.recv(1000)  # rejected: task 999 is not in this container
+        (reply,) = FrameDecoder().feed(sock.recv(1000))
+        assert isinstance(reply, ControlFrame)
+        assert isinstance(decode(reply.payload), Rejected)  # task 999 is not in this container
     with socket.create_connection((stmgr["host"], stmgr["port"]), timeout=5) as sock:
         sock.sendall(encode(HelloStmgr(name, 2)))
         sock.sendall(encode_data(sink_task, 1, "default", b"\xc1\xc1 not msgpack"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOPOLOGIES, Cli, count_lines, read_sinks
+from cli_harness import TOPOLOGIES, Cli, count_lines, read_sinks
 from support import wait_for
 
 RELIABLE = TOPOLOGIES / "reliable.py"

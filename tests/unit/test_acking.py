@@ -300,6 +300,7 @@ def test_untracked_emits_and_a_spout_with_no_consumer_root() -> None:
     tree = Tree()
     tree.hosts[1].emit([2])  # no tup_id: untracked
     tree.pump()
+    assert len(tree.collected) == 4  # [2] and [1002], to both fanout tasks
     assert all(t.roots is None and t.id is None for t in tree.collected)
     assert tree.hosts[1].in_flight == {} and len(tree.tracker) == 0
 

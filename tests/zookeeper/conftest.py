@@ -1,45 +1,18 @@
-"""The ZooKeeper harness: a real server, and the CLI pointed at it.
+"""Fixtures of the ZooKeeper suite (the harness is `zk_harness`).
 
-A session fixture starts Debian's ``zookeeper`` package (the JVM, on a free
-loopback port, with its own data directory), waits until it answers
-``ruok``, and stops it at the end; `ZooKeeperServer.stop`/`start` let a test
-take it away for a while (same port, same data). Each test uses its own root
-path, so nothing it leaves can confuse another. Without the package the
-tests skip, except under ``CI=true``, where that is a failure.
-
-`ZkCli` runs ``python -m heronpy_lite`` against the ``localzk`` cluster with
-the server's address and the test's root on every command, as a user would.
-`wait_for` polls a condition with a deadline (no sleeps as synchronisation).
+A session fixture starts the server and stops it at the end. Each test uses
+its own root path, so nothing it leaves can confuse another. Without the
+package the tests skip, except under ``CI=true``, where that is a failure.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pytest
-from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
-
-TOPOLOGIES = Path(__file__).parent / "topologies"
-JAVA_LIB = Path("/usr/share/java")
-ZOOKEEPER_JAR = JAVA_LIB / "zookeeper.jar"
-#: zookeeper.jar's manifest names the rest of its runtime (netty, jute,
-#: metrics, ...); these are listed too so the class path is explicit, and
-#: slf4j-simple makes the server log to its output file.
-CLASSPATH_JARS = ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar")
+from zk_harness import ZkCli, ZooKeeperServer, root_for, zookeeper_available
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,141 +22,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.zookeeper)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ZooKeeperServer:
-    """One standalone ZooKeeper, started and stopped by the tests."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = _free_port()
-        self.data = folder / "data"
-        self.data.mkdir(parents=True, exist_ok=True)
-        self.config = folder / "zoo.cfg"
-        # tickTime 500 ms: sessions may be as short as 1 s, expiry is checked
-        # every 0.5 s; the 4-letter words are how we know it is up
-        self.config.write_text(
-            "tickTime=500\n"
-            f"dataDir={self.data}\n"
-            f"clientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\n"
-            "maxClientCnxns=0\n"
-            "admin.enableServer=false\n"
-            "4lw.commands.whitelist=ruok,srvr\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def connection(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def ruok(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"ruok")
-                return s.recv(16) == b"imok"
-        except OSError:
-            return False
-
-    def start(self, timeout: float = 60.0) -> None:
-        classpath = ":".join(
-            str(JAVA_LIB / jar) for jar in CLASSPATH_JARS if (JAVA_LIB / jar).exists()
-        )
-        java = shutil.which("java") or "java"
-        with open(self.folder / "zookeeper.out", "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    java,
-                    "-Xmx256m",
-                    "-cp",
-                    classpath,
-                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                    str(self.config),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-            )
-        proc = self.proc
-        deadline = time.monotonic() + timeout
-        while not self.ruok():
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"ZooKeeper exited with {proc.returncode}: "
-                    f"{(self.folder / 'zookeeper.out').read_text()[-2000:]}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"ZooKeeper did not answer ruok within {timeout}s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    @contextlib.contextmanager
-    def client(self, timeout: float = 10.0) -> Iterator[KazooClient]:
-        zk = KazooClient(self.connection, timeout=timeout)
-        zk.start(timeout=timeout)
-        try:
-            yield zk
-        finally:
-            zk.stop()
-            zk.close()
-
-    def tree(self, root: str) -> dict[str, dict[str, Any]]:
-        """Every node under ``root``: relative path -> {"data": JSON or None, "ephemeral": bool}."""
-        result: dict[str, dict[str, Any]] = {}
-        with self.client() as zk:
-
-            def walk(path: str) -> None:
-                try:
-                    children = zk.get_children(path)
-                except NoNodeError:
-                    return
-                for child in children:
-                    full = f"{path}/{child}"
-                    try:
-                        raw, stat = zk.get(full)
-                    except NoNodeError:
-                        continue
-                    try:
-                        data = json.loads(raw) if raw else None
-                    except ValueError:
-                        data = raw
-                    result[full[len(root) + 1 :]] = {
-                        "data": data,
-                        "ephemeral": stat.ephemeralOwner != 0,
-                    }
-                    walk(full)
-
-            walk(root)
-        return result
-
-
-def _zookeeper_available() -> str:
-    """Why ZooKeeper cannot run here, or '' if it can."""
-    if not ZOOKEEPER_JAR.exists():
-        return f"{ZOOKEEPER_JAR} not found (apt-get install zookeeper)"
-    if shutil.which("java") is None:
-        return "java not found (apt-get install zookeeper pulls it in)"
-    return ""
-
-
 @pytest.fixture(scope="session")
 def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
-    missing = _zookeeper_available()
+    missing = zookeeper_available()
     if missing:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"ZooKeeper is required under CI=true: {missing}")
@@ -196,71 +37,10 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperSer
         server.stop()
 
 
-def root_for(request: pytest.FixtureRequest) -> str:
-    return "/heronpy_lite_tests/" + re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
-
-
 @pytest.fixture
 def zk_root(request: pytest.FixtureRequest) -> str:
     """A root path of this test's own."""
     return root_for(request)
-
-
-class ZkCli:
-    """``heronpy-lite`` against the ``localzk`` cluster, under one root."""
-
-    def __init__(self, home: Path, server: ZooKeeperServer, root: str) -> None:
-        self.home = home
-        self.server = server
-        self.root = root
-        self.env = {**os.environ, "HERONPY_LITE_HOME": str(home)}
-
-    @property
-    def cluster_args(self) -> list[str]:
-        return [
-            "--config-property",
-            f"heron.statemgr.connection.string={self.server.connection}",
-            "--config-property",
-            f"heron.statemgr.root.path={self.root}",
-        ]
-
-    def run(
-        self, verb: str, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "heronpy_lite", verb, "localzk", *args]
-        command += self.cluster_args
-        proc = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"heronpy-lite {verb} {' '.join(args)} exited {proc.returncode}:\n"
-                f"{proc.stdout}\n{proc.stderr}"
-            )
-        return proc
-
-    def status(self, name: str) -> dict[str, Any]:
-        return json.loads(self.run("status", name, "--format", "json").stdout)
-
-    def tree(self) -> dict[str, dict[str, Any]]:
-        return self.server.tree(self.root)
-
-    def nodes_of(self, name: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.tree().items() if k.split("/")[1:2] == [name]}
-
-    @contextlib.contextmanager
-    def submitted(
-        self, file: Path, attr: str, *extra: str, name: str, output: Path | None = None
-    ) -> Iterator[str]:
-        props = ["--config-property", f"test.output.dir={output}"] if output else []
-        self.run("submit", str(file), attr, "--name", name, *props, *extra)
-        try:
-            yield name
-        finally:
-            self.run("kill", name, check=False)
-
-    def log_dir(self, name: str) -> Path:
-        return self.home / "topologies" / name / "log"
 
 
 @pytest.fixture
@@ -268,36 +48,3 @@ def zkcli(
     zookeeper: ZooKeeperServer, zk_root: str, tmp_path_factory: pytest.TempPathFactory
 ) -> ZkCli:
     return ZkCli(tmp_path_factory.mktemp("home"), zookeeper, zk_root)
-
-
-def open_gate(folder: Path, count: int) -> None:
-    """Let the gated spouts emit up to ``count`` tuples in all (see topologies/gated.py)."""
-    tmp = folder / "gate.tmp"
-    tmp.write_text(str(count))
-    tmp.replace(folder / "gate")
-
-
-def received(folder: Path, component: str = "sink") -> list[list[Any]]:
-    """Every [spout task, seq] the sink tasks recorded, in file order."""
-    rows: list[list[Any]] = []
-    for path in sorted(folder.glob(f"{component}-*.jsonl")):
-        with open(path) as f:
-            rows.extend(json.loads(line) for line in f if line.endswith("\n"))
-    return rows
-
-
-def seqs(folder: Path) -> list[int]:
-    return sorted(seq for _, seq in received(folder))
-
-
-def kill_all(processes: list[psutil.Process]) -> None:
-    """``kill -9`` a group of processes as if their host died: all at once.
-
-    They are stopped first, so none reacts to another's death (an executor
-    removing its dead child's node, a child's SIGTERM on its parent's death)
-    before it is killed too.
-    """
-    for p in processes:
-        p.send_signal(signal.SIGSTOP)
-    for p in processes:
-        p.kill()

@@ -11,29 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from conftest import TOPOLOGIES, ZkCli, open_gate, received, seqs
 from support import pid_alive, wait_for
+from zk_harness import TOPOLOGIES, ZkCli, every_pid, open_gate, received, seqs, tmaster_processes
 
 GATED = TOPOLOGIES / "gated.py"
 
 
 def tmaster_pids(info: dict[str, Any]) -> list[int]:
-    """The tmaster processes of container 0 (active and standby)."""
-    executor = psutil.Process(info["containers"][0]["executor_pid"])
-    return sorted(
-        p.pid for p in executor.children() if "heronpy_lite.tmaster" in " ".join(p.cmdline())
-    )
-
-
-def every_pid(info: dict[str, Any]) -> list[int]:
-    pids = [info["scheduler_pid"]]
-    for c in info["containers"]:
-        with_children = psutil.Process(c["executor_pid"])
-        pids.append(with_children.pid)
-        pids.extend(p.pid for p in with_children.children(recursive=True))
-    return pids
+    return sorted(p.pid for p in tmaster_processes(info))
 
 
 def test_submit_list_status_control_restart_and_kill_through_localzk(

@@ -13,8 +13,8 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TOPOLOGIES, ZkCli, ZooKeeperServer, kill_all, open_gate, received, seqs
 from support import pid_alive, wait_for
+from zk_harness import TOPOLOGIES, ZkCli, ZooKeeperServer, kill_all, open_gate, received, seqs
 
 HEARTBEAT_TIMEOUT = 2
 

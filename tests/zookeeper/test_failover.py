@@ -12,17 +12,21 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TOPOLOGIES, ZkCli, ZooKeeperServer, kill_all, open_gate, received, seqs
 from support import pid_alive, wait_for
+from zk_harness import (
+    TOPOLOGIES,
+    ZkCli,
+    ZooKeeperServer,
+    kill_all,
+    open_gate,
+    received,
+    seqs,
+    tmaster_processes,
+)
 
 #: the topology's session timeout: how long the node of a tmaster whose whole
 #: container died outlives it
 SESSION_TIMEOUT = 3
-
-
-def tmaster_processes(cli: ZkCli, name: str) -> list[psutil.Process]:
-    executor = psutil.Process(cli.status(name)["containers"][0]["executor_pid"])
-    return [p for p in executor.children() if "heronpy_lite.tmaster" in " ".join(p.cmdline())]
 
 
 def active_tmaster(cli: ZkCli, name: str) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def topo(zookeeper: ZooKeeperServer, tmp_path_factory: pytest.TempPathFactory) -
 def test_kill_9_of_the_active_tmaster_hands_over_to_the_standby(topo: dict[str, Any]) -> None:
     cli, name, out = topo["cli"], topo["name"], topo["out"]
     active = active_tmaster(cli, name)["pid"]
-    pids = [p.pid for p in tmaster_processes(cli, name)]
+    pids = [p.pid for p in tmaster_processes(cli.status(name))]
     assert active in pids and len(pids) == 2
     (standby,) = [p for p in pids if p != active]
     assert "standby tmaster of Failover" in log_of(cli, name, standby)
@@ -91,12 +95,13 @@ def test_kill_9_of_the_active_tmaster_hands_over_to_the_standby(topo: dict[str, 
     # the killed one comes back, as the new standby; the new active answers control
     wait_for(
         lambda: (
-            len(procs := tmaster_processes(cli, name)) == 2 and active not in [p.pid for p in procs]
+            len(procs := tmaster_processes(cli.status(name))) == 2
+            and active not in [p.pid for p in procs]
         ),
         20,
         "a new standby",
     )
-    (new_standby,) = [p.pid for p in tmaster_processes(cli, name) if p.pid != standby]
+    (new_standby,) = [p.pid for p in tmaster_processes(cli.status(name)) if p.pid != standby]
     wait_for(lambda: "standby tmaster" in log_of(cli, name, new_standby), 20, "it waits")
     assert "deactivated" in cli.run("deactivate", name).stdout
     assert cli.status(name)["state"] == "PAUSED"

@@ -9,21 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import psutil
-from conftest import TOPOLOGIES, ZkCli, ZooKeeperServer, open_gate, received, seqs
 from support import pid_alive, wait_for
+from zk_harness import TOPOLOGIES, ZkCli, ZooKeeperServer, every_pid, open_gate, received, seqs
 
 OUTAGE_SECS = 10
-
-
-def every_pid(cli: ZkCli, name: str) -> set[int]:
-    info = cli.status(name)
-    pids = {info["scheduler_pid"]}
-    for c in info["containers"]:
-        executor = psutil.Process(c["executor_pid"])
-        pids.add(executor.pid)
-        pids.update(p.pid for p in executor.children(recursive=True))
-    return pids
 
 
 def test_tuples_keep_flowing_while_zookeeper_is_down_and_state_is_back_after(
@@ -40,7 +29,7 @@ def test_tuples_keep_flowing_while_zookeeper_is_down_and_state_is_back_after(
     ) as name:
         open_gate(out, 300)
         wait_for(lambda: len(received(out)) >= 300, 30, "300 tuples")
-        pids = every_pid(zkcli, name)
+        pids = every_pid(zkcli.status(name))
         # scheduler, executors, tmasters, stmgrs, tasks, metrics managers
         assert len(pids) == 1 + 3 + 2 + 2 + 3 + 3
         tmaster = zkcli.nodes_of(name)[f"tmasters/{name}"]["data"]
@@ -71,7 +60,7 @@ def test_tuples_keep_flowing_while_zookeeper_is_down_and_state_is_back_after(
         )
         assert zkcli.nodes_of(name)[f"tmasters/{name}"]["ephemeral"]
         assert all(pid_alive(p) for p in pids)
-        assert every_pid(zkcli, name) == pids
+        assert every_pid(zkcli.status(name)) == pids
         assert "deactivated" in zkcli.run("deactivate", name).stdout
         assert zkcli.nodes_of(name)[f"executionstate/{name}"]["data"]["state"] == "PAUSED"
         assert "activated" in zkcli.run("activate", name).stdout

@@ -10,9 +10,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import ZooKeeperServer
 from kazoo.client import KazooClient
 from support import wait_for
+from zk_harness import ZooKeeperServer
 
 from heronpy_lite.errors import ConfigError, StateManagerError, TopologyNotFoundError
 from heronpy_lite.statemgr import open_state_manager
