@@ -1,12 +1,14 @@
 """Raw per-tuple costs of the hot path, in one process (no sockets, no event loop).
 
-    python benchmarks/micro.py [--repeat 7] [--json]
+    python benchmarks/micro.py [--repeat 7] [--scale 1.0] [--json]
 
 Each line is ns per tuple (best and median of ``--repeat`` runs; the machine
-is shared, so "best" is the cleaner number). The end compares what the spout
-process and the bolt process spend per tuple with the budget the targets
-imply (1.5 M tuples/s at-most-once: 667 ns per tuple per process; 0.85 M/s
-at-least-once: 1176 ns).
+is shared, so "best" is the cleaner number). Every engine line is measured on
+both tuple paths (``c``: the extension, ``python``: the pure-Python reference,
+see docs/decisions/0015-compiled-tuple-path.md) and both XOR trackers, in the
+same run. The end compares what the spout process and the bolt process spend
+per tuple with the budget the targets imply (1.5 M tuples/s at most once:
+667 ns per tuple per process; 0.85 M/s at least once: 1176 ns).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import random
 import statistics
 import sys
 import time
-from array import array
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import msgpack
@@ -28,16 +30,18 @@ from harness import TOPOLOGY_FILE
 
 from heronpy_lite.api._loader import load_topology
 from heronpy_lite.api.tuple import HeronTuple
+from heronpy_lite.instance import tuplepath
 from heronpy_lite.instance.host import TaskHost
-from heronpy_lite.instance.routing import OutputRouter, stable_hash
-from heronpy_lite.stmgr.acking import XorTracker
+from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.stmgr import acking
 from heronpy_lite.wire.acking import AckBatch
-from heronpy_lite.wire.frames import DataFrame, FrameDecoder, encode_data
-from heronpy_lite.wire.tuples import pack_batch, unpack_batch
+from heronpy_lite.wire.frames import FrameDecoder
+from heronpy_lite.wire.tuples import unpack_batch
 
-BATCH = 1000
-_SIZED = (str, bytes)
+BATCH = 1024
 RESULTS: list[dict[str, Any]] = []
+AMO = {"topology.reliability.mode": "ATMOST_ONCE"}
+ALO = {"topology.reliability.mode": "ATLEAST_ONCE"}
 
 
 def bench(name: str, fn: Callable[[int], None], per_call: int, repeat: int, n: int) -> float:
@@ -54,75 +58,43 @@ def bench(name: str, fn: Callable[[int], None], per_call: int, repeat: int, n: i
     return best
 
 
-def words_and_batch(n: int = BATCH) -> tuple[list[str], list[list[Any]]]:
-    bench_mod = load_bench()
-    words = bench_mod.vocabulary(1000)
-    now = time.time()
-    return words, [[words[i % len(words)], now + i * 1e-6] for i in range(n)]
-
-
-def make_host(reliable: bool, component: str = "spout", task: int = 1) -> TaskHost:
+def make_host(path: ModuleType, component: str, config: dict[str, Any]) -> TaskHost:
+    """A word-count task on ``path``, its component built and initialized."""
+    reliable = config is ALO
     definition = load_topology(TOPOLOGY_FILE, "WordCount", "micro")
-    component_tasks = {"spout": [1], "count": [2]}
-    router = OutputRouter(definition, component, component_tasks, None)
-    return TaskHost(
+    router = OutputRouter(definition, component, {"spout": [1], "count": [2]}, None)
+    task = 1 if component == "spout" else 2
+    host = TaskHost(
         topology="micro",
         task_id=task,
         component=component,
         is_spout=component == "spout",
         router=router,
         task_components={1: "spout", 2: "count"},
-        batch_max_tuples=1024,
+        batch_max_tuples=BATCH,
         max_frame_bytes=32 * 1024 * 1024,
         logger=logging.getLogger("micro"),
         reliable=reliable,
         message_timeout_secs=30 if reliable else None,
+        path=path,
     )
+    cls = definition.components[component].python_class
+    host.component = cls(delegate=host)
+    host.component.emit = host.emit  # as the runner installs it
+    if component != "spout":
+        host.component.ack = host.ack
+    host.component.initialize(config=config, context=_Context(component, task, config))
+    return host
 
 
-def _lean_emit_prototype(host: TaskHost) -> Callable[..., None]:
-    """What ``TaskHost.emit`` could cost for the common case (default stream, one
-    fields route): same checks (arity, str/bytes size bound, list copy), the route
-    memoized per key (bounded), the batch appended inline, plain int counters, and
-    installed as the component's ``emit`` (no ``Spout.emit`` frame). Anything else
-    would fall back to the general path."""
-    out = host._streams["default"]
-    tasks = out.routes[0].tasks
-    n_tasks = len(tasks)
-    batches: dict[int, list[Any]] = {t: [] for t in tasks}
-    memo: dict[Any, list[Any]] = {}
-    arity = out.arity
-    limit = host.batch_max_tuples
-    state = [0, 0]  # emitted, pending bytes
-
-    def emit(
-        tup: Any,
-        tup_id: Any = None,
-        stream: str = "default",
-        direct_task: Any = None,
-        need_task_ids: bool = False,
-    ) -> None:
-        if stream != "default" or tup_id is not None or len(tup) != arity:
-            raise NotImplementedError("slow path")
-        tup = list(tup)
-        size = 0
-        for value in tup:
-            if type(value) in _SIZED:
-                size += len(value)
-        key = tup[0]
-        batch = memo.get(key)
-        if batch is None:
-            batch = batches[tasks[stable_hash(key) % n_tasks]]
-            if len(memo) < 65536:
-                memo[key] = batch
-        batch.append(tup)
-        state[0] += 1
-        state[1] += size
-        if len(batch) >= limit:
-            pack_batch(batch)
-            batch.clear()
-
-    return emit
+def spout_frames(path: ModuleType, config: dict[str, Any], batches: int) -> list[Any]:
+    """DATA frames of ``batches`` full batches from a spout on ``path``."""
+    host = make_host(path, "spout", config)
+    for _ in range(batches * BATCH):
+        host.component.next_tuple()
+    host.flush()
+    frames = FrameDecoder(64 << 20).feed(b"".join(host.take_outbox()))
+    return [f for f in frames if hasattr(f, "stream")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,21 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         return max(1, int(base * args.scale))
 
     bench_mod = load_bench()
-    words, batch = words_and_batch()
-    body = pack_batch(batch)
-    config_amo = {"topology.reliability.mode": "ATMOST_ONCE"}
-    config_alo = {"topology.reliability.mode": "ATLEAST_ONCE"}
-    print(f"{'best ns':>9} {'median':>9}  per tuple (batches of {BATCH}; body {len(body)} B)")
+    paths = tuplepath.IMPLEMENTATIONS
+    print(f"tuple paths: {', '.join(sorted(paths))}; {'best ns':>9} {'median':>9} per tuple")
 
-    # ---- user code ----
-    print("-- user code")
-    clock = time.time
-
-    def t_time(k: int) -> None:
-        for _ in range(k):
-            clock()
-
-    bench("time.time()", t_time, 1, r, n(500_000))
+    print("-- user code (stub delegate: the in-process baseline's)")
 
     def user_spout(config: dict[str, Any]) -> Callable[[int], None]:
         spout = bench_mod.BenchSpout(delegate=_Stub("spout", 1))
@@ -164,18 +125,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return run
 
-    spout_user = bench(
-        "BenchSpout.next_tuple, stub emit (AMO)", user_spout(config_amo), 1, r, n(300_000)
-    )
-    bench(
-        "BenchSpout.next_tuple, stub emit (ALO, tup_id)", user_spout(config_alo), 1, r, n(300_000)
-    )
+    spout_user = bench("BenchSpout.next_tuple (AMO)", user_spout(AMO), 1, r, n(300_000))
+    bench("BenchSpout.next_tuple (ALO, tup_id)", user_spout(ALO), 1, r, n(300_000))
 
     def user_bolt(config: dict[str, Any]) -> Callable[[int], None]:
         bolt = bench_mod.CountBolt(delegate=_Stub("count", 2))
         bolt.initialize(config=config, context=_Context("count", 2, config))
-        new = tuple.__new__
-        tuples = [new(HeronTuple, (None, "spout", "default", 1, v, 0.0, None)) for v in batch]
+        now = time.time()
+        words = bench_mod.vocabulary(1000)
+        tuples = [
+            tuple.__new__(
+                HeronTuple, (None, "spout", "default", 1, [words[i % 1000], now], now, None)
+            )
+            for i in range(BATCH)
+        ]
         process = bolt.process
 
         def run(k: int) -> None:
@@ -185,303 +148,105 @@ def main(argv: list[str] | None = None) -> int:
 
         return run
 
-    bolt_user = bench("CountBolt.process (AMO)", user_bolt(config_amo), BATCH, r, n(300))
-    bench("CountBolt.process (ALO, stub ack)", user_bolt(config_alo), BATCH, r, n(300))
+    bolt_user = bench("CountBolt.process (AMO)", user_bolt(AMO), BATCH, r, n(300))
 
-    # ---- engine pieces ----
-    print("-- engine pieces")
+    print("-- packing and unpacking")
+    words = bench_mod.vocabulary(1000)
+    values = [[words[i % 1000], 1.5 + i] for i in range(BATCH)]
+    for name, path in sorted(paths.items()):
+        pack = path.pack
 
-    def t_pack(k: int) -> None:
-        for _ in range(k):
-            pack_batch(batch)
+        def t_pack(k: int, pack: Any = pack) -> None:
+            for _ in range(k):
+                for v in values:
+                    pack(v)
 
-    pack = bench("pack_batch (msgpack.Packer.pack of 1000 [word, float])", t_pack, BATCH, r, n(300))
+        bench(f"[{name}] pack([word, float]) one tuple at a time", t_pack, BATCH, r, n(300))
+    body = msgpack.packb(values, use_bin_type=True)
 
     def t_unpack(k: int) -> None:
         for _ in range(k):
             unpack_batch(body)
 
-    unpack = bench("unpack_batch (msgpack.unpackb)", t_unpack, BATCH, r, n(300))
-    entries = [[v, [1, 0x1234567890ABCDEF, 0x0FEDCBA987654321]] for v in batch]
-    body_alo = pack_batch(entries)
+    bench("unpack_batch (msgpack.unpackb, 1024 tuples)", t_unpack, BATCH, r, n(300))
 
-    def t_pack_alo(k: int) -> None:
-        for _ in range(k):
-            pack_batch(entries)
+    spout_cost: dict[tuple[str, str], float] = {}
+    bolt_cost: dict[tuple[str, str], float] = {}
+    for mode, config in (("AMO", AMO), ("ALO", ALO)):
+        print(f"-- TaskHost in process, {mode} (next_tuple/emit/flush; unpack/deliver/process)")
+        for name, path in sorted(paths.items()):
 
-    bench("pack_batch ALO entries [values, [task, root, edge]]", t_pack_alo, BATCH, r, n(300))
+            def t_spout(k: int, path: ModuleType = path, config: dict[str, Any] = config) -> None:
+                host = make_host(path, "spout", config)
+                nt = host.component.next_tuple
+                for _ in range(k):
+                    for _ in range(BATCH):
+                        nt()
+                    host.flush()
+                    host.take_outbox()
+                    host.immediate_acks.clear()
+                    host.in_flight.clear()
 
-    def t_unpack_alo(k: int) -> None:
-        for _ in range(k):
-            unpack_batch(body_alo)
+            spout_cost[(mode, name)] = bench(
+                f"[{name}] BenchSpout.next_tuple + emit + flush", t_spout, BATCH, r, n(200)
+            )
+            frames = spout_frames(path, config, 8)
 
-    bench("unpack_batch ALO entries", t_unpack_alo, BATCH, r, n(300))
+            def t_bolt(
+                k: int,
+                path: ModuleType = path,
+                config: dict[str, Any] = config,
+                frames: list[Any] = frames,
+            ) -> None:
+                host = make_host(path, "count", config)
+                deliver = host.process_batch_reliable if config is ALO else host.process_batch
+                for _ in range(k):
+                    for f in frames:
+                        deliver(f.src_task, f.stream, unpack_batch(f.body))
+                    host.flush()
+                    host.take_outbox()
 
-    def t_unpack_nolist(k: int) -> None:
-        for _ in range(k):
-            msgpack.unpackb(body, raw=False, use_list=False)
-
-    bench("  (alternative) msgpack.unpackb use_list=False", t_unpack_nolist, BATCH, r, n(300))
-
-    def t_tuple_call(k: int) -> None:
-        make = HeronTuple
-        for _ in range(k):
-            for v in batch:
-                make(None, "spout", "default", 1, v, 0.0, None)
-
-    heron_tuple = bench("HeronTuple(...) (namedtuple __new__)", t_tuple_call, BATCH, r, n(300))
-
-    def t_tuple_new(k: int) -> None:
-        new = tuple.__new__
-        for _ in range(k):
-            for v in batch:
-                new(HeronTuple, (None, "spout", "default", 1, v, 0.0, None))
-
-    bench("  (alternative) tuple.__new__(HeronTuple, (...))", t_tuple_new, BATCH, r, n(300))
-
-    def t_tuple_map(k: int) -> None:
-        from itertools import repeat
-
-        new = tuple.__new__
-        for _ in range(k):
-            list(
-                map(
-                    new,
-                    repeat(HeronTuple),
-                    [(None, "spout", "default", 1, v, 0.0, None) for v in batch],
-                )
+            bolt_cost[(mode, name)] = bench(
+                f"[{name}] unpack + deliver + CountBolt.process (+ ack)",
+                t_bolt,
+                8 * BATCH,
+                r,
+                n(25),
             )
 
-    bench("  (alternative) batch via map(tuple.__new__)", t_tuple_map, BATCH, r, n(300))
-
-    def t_hash(k: int) -> None:
-        for _ in range(k):
-            for w in words:
-                stable_hash(w)
-
-    bench("stable_hash(word) (crc32 of utf-8)", t_hash, len(words), r, n(300))
-
-    def t_hash_cached(k: int) -> None:
-        cache = {w: stable_hash(w) % 1 for w in words}
-        get = cache.get
-        for _ in range(k):
-            for w in words:
-                get(w)
-
-    bench("  (alternative) dict cache of word -> task", t_hash_cached, len(words), r, n(300))
-
-    frame = encode_data(2, 1, "default", body)
-
-    def t_encode(k: int) -> None:
-        for _ in range(k):
-            encode_data(2, 1, "default", body)
-
-    bench("encode_data (1000-tuple frame)", t_encode, BATCH, r, n(3000))
-
-    def t_decode(k: int) -> None:
-        dec = FrameDecoder()
-        chunk = frame * 8
-        for _ in range(k):
-            dec.feed(chunk)
-
-    decode = bench(
-        "FrameDecoder.feed (8 frames per read; stmgr + bolt)", t_decode, 8 * BATCH, r, n(300)
-    )
-
-    # ---- TaskHost in process ----
-    print("-- TaskHost (in process: emit + grouping + batching + pack + frame)")
-
-    def host_emit(reliable: bool, via_component: bool) -> Callable[[int], None]:
-        host = make_host(reliable)
-        spout = bench_mod.BenchSpout(delegate=host)
-        host.component = spout
-        emit = spout.emit if via_component else host.emit
-        vals = batch
-
-        def run(k: int) -> None:
-            for _ in range(k):
-                if reliable:
-                    for i, v in enumerate(vals):
-                        emit(v, tup_id=i)
-                else:
-                    for v in vals:
-                        emit(v)
-                host.flush()
-                host.take_outbox()
-                host.immediate_acks.clear()
-                host.in_flight.clear()
-
-        return run
-
-    host_direct = bench(
-        "TaskHost.emit (AMO), called directly", host_emit(False, False), BATCH, r, n(300)
-    )
-    host_via = bench("Spout.emit -> TaskHost.emit (AMO)", host_emit(False, True), BATCH, r, n(300))
-    host_alo = bench(
-        "Spout.emit(tup_id) -> TaskHost._emit_reliable (ALO)",
-        host_emit(True, True),
-        BATCH,
-        r,
-        n(300),
-    )
-
-    def spout_full(config: dict[str, Any]) -> Callable[[int], None]:
-        host = make_host(config is config_alo)
-        spout = bench_mod.BenchSpout(delegate=host)
-        host.component = spout
-        spout.initialize(config=config, context=_Context("spout", 1, config))
-        nt = spout.next_tuple
-
-        def run(k: int) -> None:
-            for _ in range(k):
-                for _ in range(BATCH):
-                    nt()
-                host.flush()
-                host.take_outbox()
-                host.immediate_acks.clear()
-                host.in_flight.clear()
-
-        return run
-
-    spout_amo = bench(
-        "BenchSpout.next_tuple + engine emit path (AMO)", spout_full(config_amo), BATCH, r, n(300)
-    )
-    spout_alo = bench(
-        "BenchSpout.next_tuple + engine emit path (ALO)", spout_full(config_alo), BATCH, r, n(300)
-    )
-
-    def bolt_full(reliable: bool) -> Callable[[int], None]:
-        host = make_host(reliable, "count", 2)
-        bolt = bench_mod.CountBolt(delegate=host)
-        host.component = bolt
-        config = config_alo if reliable else config_amo
-        bolt.initialize(config=config, context=_Context("count", 2, config))
-        frames = [DataFrame(2, 1, "default", memoryview(body_alo if reliable else body), b"")]
-        process = host.process_batch_reliable if reliable else host.process_batch
-
-        def run(k: int) -> None:
-            for _ in range(k):
-                for f in frames:
-                    process(f.src_task, f.stream, unpack_batch(f.body))
-                host.flush()
-                host.take_outbox()
-
-        return run
-
-    bolt_amo = bench(
-        "unpack + process_batch + CountBolt.process (AMO)", bolt_full(False), BATCH, r, n(300)
-    )
-    bolt_alo = bench(
-        "unpack + process_batch_reliable + process + ack (ALO)", bolt_full(True), BATCH, r, n(300)
-    )
-
-    # ---- at-least-once bookkeeping ----
-    print("-- at-least-once bookkeeping (per tuple: one init + one update per tree)")
+    print("-- XOR tracker (per tuple: one init, one update, completed)")
     rand = random.Random(1).getrandbits
-    roots = [rand(64) for _ in range(BATCH)]
-    edges = [rand(64) for _ in range(BATCH)]
-    init = AckBatch(init=[x for pair in zip(roots, edges, strict=True) for x in pair])
-    update = AckBatch(update=[x for pair in zip(roots, edges, strict=True) for x in pair])
-    init_body, update_body = init.encode(), update.encode()
+    roots = [rand(64) or 1 for _ in range(BATCH)]
+    edges = [rand(64) or 1 for _ in range(BATCH)]
+    pairs = [x for pair in zip(roots, edges, strict=True) for x in pair]
+    init_body, update_body = AckBatch(init=pairs).encode(), AckBatch(update=pairs).encode()
+    trackers = {"python": acking.PyXorTracker, **({"c": acking.NATIVE} if acking.NATIVE else {})}
+    for name, cls in sorted(trackers.items()):
 
-    def t_ack_codec(k: int) -> None:
-        for _ in range(k):
-            AckBatch.decode(AckBatch(init=init.init).encode())
-            AckBatch.decode(AckBatch(update=update.update).encode())
+        def t_tracker(k: int, cls: Any = cls) -> None:
+            for _ in range(k):
+                tracker = cls(30, 0.0)
+                tracker.apply_body(1, init_body, 1.0)
+                tracker.apply_body(1, update_body, 1.0)
 
-    bench("AckBatch encode+decode (init + update)", t_ack_codec, BATCH, r, n(100))
+        bench(
+            f"[{name}] XorTracker.apply_body (init + update -> acked)", t_tracker, BATCH, r, n(100)
+        )
 
-    def t_ack_decode_only(k: int) -> None:
-        for _ in range(k):
-            msgpack.unpackb(init_body, raw=False)
-            msgpack.unpackb(update_body, raw=False)
-
-    bench("  of which msgpack.unpackb alone", t_ack_decode_only, BATCH, r, n(100))
-
-    def t_ack_array(k: int) -> None:
-        for _ in range(k):
-            for flat in (init.init, update.update):
-                raw = array("Q", flat).tobytes()
-                array("Q").frombytes(raw)
-
-    bench("  (alternative) array('Q') tobytes/frombytes", t_ack_array, BATCH, r, n(100))
-
-    def t_tracker(k: int) -> None:
-        for _ in range(k):
-            tracker = XorTracker(30, 0.0)
-            tracker.apply(1, init, 1.0)
-            tracker.apply(1, update, 1.0)
-
-    bench("XorTracker.apply (init + update -> acked)", t_tracker, BATCH, r, n(100))
-
-    # ---- prototypes of the suggested changes (not in the package) ----
-    print("-- prototypes of suggested changes (benchmarks only)")
-    lean_emit = _lean_emit_prototype(make_host(False))
-
-    def t_lean(k: int) -> None:
-        for _ in range(k):
-            for v in batch:
-                lean_emit(v)
-
-    lean = bench(
-        "lean emit: memoized fields route, inline batch, no extra frames", t_lean, BATCH, r, n(300)
-    )
-
-    def t_spout_lean(k: int) -> None:
-        host = make_host(False)
-        spout = bench_mod.BenchSpout(delegate=host)
-        spout.initialize(config=config_amo, context=_Context("spout", 1, config_amo))
-        spout.emit = _lean_emit_prototype(host)  # installed on the component: no wrapper
-        nt = spout.next_tuple
-        for _ in range(k):
-            for _ in range(BATCH):
-                nt()
-
-    spout_lean = bench(
-        "BenchSpout.next_tuple + lean emit installed as spout.emit", t_spout_lean, BATCH, r, n(300)
-    )
-
-    def t_lean_batch(k: int) -> None:
-        bolt = bench_mod.CountBolt(delegate=_Stub("count", 2))
-        bolt.initialize(config=config_amo, context=_Context("count", 2, config_amo))
-        process = bolt.process
-        new = tuple.__new__
-        for _ in range(k):
-            tuples = unpack_batch(body)
-            now = time.time()
-            for values in tuples:
-                process(new(HeronTuple, (None, "spout", "default", 1, values, now, None)))
-
-    lean_bolt = bench(
-        "lean process_batch: tuple.__new__ (+ unpack + CountBolt)", t_lean_batch, BATCH, r, n(300)
-    )
-
-    print("-- budget (ns per tuple, per process; target 1.5 M/s AMO = 667, 0.85 M/s ALO = 1176)")
-    rows = [
-        ("spout process, AMO (next_tuple+emit+pack+frame; no socket)", spout_amo, 667),
-        ("  of which user code", spout_user, 667),
-        ("  of which engine", spout_amo - spout_user, 667),
-        ("bolt process, AMO (unpack+HeronTuple+process; no socket)", bolt_amo + decode, 667),
-        ("  of which user code", bolt_user, 667),
-        ("  of which engine", bolt_amo + decode - bolt_user, 667),
-        ("spout process, ALO", spout_alo, 1176),
-        ("bolt process, ALO", bolt_alo + decode, 1176),
-        ("spout process, AMO with lean emit (prototype)", spout_lean, 667),
-        ("bolt process, AMO with tuple.__new__ (prototype)", lean_bolt + decode, 667),
-    ]
-    for label, ns, budget in rows:
-        print(f"{ns:9.1f} {budget:9d}  {label}")
-    summary = {
-        "emit_direct_ns": host_direct,
-        "emit_via_component_ns": host_via,
-        "emit_alo_ns": host_alo,
-        "pack_ns": pack,
-        "unpack_ns": unpack,
-        "heron_tuple_ns": heron_tuple,
-        "lean_emit_ns": lean,
-    }
+    print("-- budget (ns per tuple, per process; 1.5 M/s AMO = 667, 0.85 M/s ALO = 1176)")
+    for name in sorted(paths):
+        rows = [
+            (f"[{name}] spout process, AMO (no socket)", spout_cost[("AMO", name)], 667),
+            (f"[{name}]   of which engine", spout_cost[("AMO", name)] - spout_user, 667),
+            (f"[{name}] bolt process, AMO (no socket)", bolt_cost[("AMO", name)], 667),
+            (f"[{name}]   of which engine", bolt_cost[("AMO", name)] - bolt_user, 667),
+            (f"[{name}] spout process, ALO", spout_cost[("ALO", name)], 1176),
+            (f"[{name}] bolt process, ALO", bolt_cost[("ALO", name)], 1176),
+        ]
+        for label, ns, budget in rows:
+            print(f"{ns:9.1f} {budget:9d}  {label}")
     if args.json:
-        print(json.dumps({"results": RESULTS, "summary": summary}, indent=2))
+        print(json.dumps({"results": RESULTS}, indent=2))
     return 0
 
 

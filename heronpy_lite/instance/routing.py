@@ -49,7 +49,7 @@ def stable_hash(value: Any) -> int:
 class Route:
     """Destinations of one consumer of one stream."""
 
-    __slots__ = ("choose", "component", "grouping", "is_direct", "key_index", "one_task", "tasks")
+    __slots__ = ("choose", "component", "grouping", "is_direct", "key_indexes", "kind", "tasks")
 
     def __init__(
         self,
@@ -64,14 +64,21 @@ class Route:
         self.grouping = grouping
         self.tasks = sorted(tasks)
         self.is_direct = grouping == Grouping.DIRECT
-        #: every tuple goes to exactly one task (what the host's fast emitter needs)
-        self.one_task = not (self.is_direct or isinstance(grouping, Grouping.CUSTOM)) and (
-            grouping != Grouping.ALL or len(self.tasks) == 1
-        )
-        #: the one grouped field's index (fields grouping on one field), else None
-        self.key_index: int | None = None
-        if isinstance(grouping, Grouping.FIELDS) and len(grouping.fields) == 1:
-            self.key_index = fields.index(grouping.fields[0])
+        #: the grouped fields' indexes (fields grouping), else empty
+        self.key_indexes: list[int] = []
+        if isinstance(grouping, Grouping.FIELDS):
+            self.key_indexes = [fields.index(f) for f in grouping.fields]
+        #: how the task's emitter evaluates this route itself (see tuplepath), or None
+        #: when only ``choose`` can (DIRECT, custom)
+        self.kind: str | None = None
+        if len(self.tasks) == 1 or grouping == Grouping.LOWEST:
+            self.kind = None if self.is_direct or isinstance(grouping, Grouping.CUSTOM) else "one"
+        elif grouping in (Grouping.SHUFFLE, Grouping.NONE):
+            self.kind = "shuffle"
+        elif isinstance(grouping, Grouping.FIELDS):
+            self.kind = "fields"
+        elif grouping == Grouping.ALL:
+            self.kind = "all"
         self.choose: Callable[[list[Any], int | None], list[int]] = self._build(
             grouping, fields, custom_context, source
         )

@@ -45,7 +45,6 @@ from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
-from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
 from heronpy_lite.wire.tuples import unpack_batch
@@ -54,10 +53,10 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
 #: A spout whose first next_tuple of a round is quick is then called this many times
-#: between checks of the round's limits (time budget, emit_batch_max_tuples, unsent
-#: bytes, something emitted); each check costs about as much as a cheap next_tuple.
-#: Max spout pending is checked after every call.
-_SPOUT_CHUNK = 16
+#: (by the tuple path's call_repeatedly) between checks of the round's limits (time
+#: budget, emit_batch_max_tuples, unsent bytes, something emitted). Max spout pending
+#: is checked after every call.
+_SPOUT_CHUNK = 32
 
 
 class InstanceRunner:
@@ -217,14 +216,14 @@ class InstanceRunner:
         )
         component = me.python_class(delegate=self.host)
         self.host.component = component
-        if self.is_spout and getattr(type(component), "emit", None) is BaseSpout.emit:
-            # the host's emit has Spout.emit's signature: skip the forwarding frame
-            component.emit = self.host.emit
-        if not self.is_spout:
-            # likewise a bolt's ack and fail, unless its class overrides them
-            for name in ("ack", "fail"):
-                if getattr(type(component), name, None) is getattr(BaseBolt, name):
-                    setattr(component, name, getattr(self.host, name))
+        # The host's emit takes the positional order of the component's own emit
+        # (Spout's or Bolt's), as do its ack and fail: a component that keeps the
+        # base class's forwarding methods gets the host's, one call less per tuple.
+        base: type[Any] = BaseSpout if self.is_spout else BaseBolt
+        forwarded = ("emit",) if self.is_spout else ("emit", "ack", "fail")
+        for name in forwarded:
+            if getattr(type(component), name, None) is getattr(base, name):
+                setattr(component, name, getattr(self.host, name))
         component.initialize(config=config, context=context)
         freq = config.get(TOPOLOGY_TICK_TUPLE_FREQ_SECS)
         if freq and not self.is_spout:
@@ -379,20 +378,19 @@ class InstanceRunner:
                         continue
                     try:
                         tuples = unpack_batch(frame.body)
+                        if self.reliable:
+                            self.host.process_batch_reliable(frame.src_task, frame.stream, tuples)
+                        else:
+                            self.host.process_batch(frame.src_task, frame.stream, tuples)
                     except RemoteProtocolError as exc:
                         # The stmgr forwards bodies unread: a bad one costs that batch only.
                         self.bad_batches += 1
                         log.error("dropped a batch from task %d: %s", frame.src_task, exc)
-                        continue
-                    if self.reliable:
-                        self.host.process_batch_reliable(frame.src_task, frame.stream, tuples)
-                    else:
-                        self.host.process_batch(frame.src_task, frame.stream, tuples)
                 elif type(frame) is AckFrame:
                     if self.host is None or not self.is_spout:
                         log.warning("acking frame for a task that is not a running spout")
                         continue
-                    self.host.on_verdicts(AckBatch.decode(frame.body))
+                    self.host.on_verdicts(frame.body)
                     self._room.set()
                 else:
                     assert isinstance(frame, ControlFrame)
@@ -516,6 +514,8 @@ class InstanceRunner:
         # max spout pending applies in ATLEAST_ONCE only (heronpy's rule)
         max_pending = self.max_pending if self.reliable else 0
         in_flight = host.in_flight
+        pending = in_flight if max_pending else None  # what call_repeatedly watches
+        call_repeatedly = host.path.call_repeatedly
         while True:
             if not self.active.is_set():
                 host.flush()
@@ -541,16 +541,12 @@ class InstanceRunner:
             step = 1  # calls between checks of the round's other limits
             while calls < max_calls:
                 before = host.emit_count
-                for _ in range(step):
-                    try:
-                        next_tuple()
-                    except Exception as exc:
-                        host.user_exception("next_tuple", exc)
-                    calls += 1
-                    if max_pending and len(in_flight) >= max_pending:
-                        break  # checked after every call (heronpy's rule)
+                done, exc = call_repeatedly(next_tuple, step, pending, max_pending)
+                calls += done
+                if exc is not None:
+                    host.user_exception("next_tuple", exc)
                 if max_pending and len(in_flight) >= max_pending:
-                    break
+                    break  # checked after every call (heronpy's rule)
                 if host.emit_count == before:
                     break  # nothing to emit right now
                 if host.outbox_bytes > out_limit:

@@ -19,13 +19,22 @@ create an orphan entry that expires the same way (it is never reported,
 having no init).
 
 Everything takes ``now`` and returns what to tell the spouts:
-``{spout_task: AckBatch(acked=[...], failed=[...])}``.
+``{spout_task: AckBatch(acked=[...], failed=[...])}``; the stream manager
+uses the same calls on encoded bodies (`apply_body`, `expire_bodies`).
+
+`PyXorTracker` here is the reference; `_ctracker.c` does the same in C and is
+what `make_tracker` returns where it was built (see
+docs/decisions/0015-compiled-tuple-path.md).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
+from typing import Any
 
+from heronpy_lite.config import extensions_enabled
+from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.wire.acking import AckBatch
 
 _XOR = 0
@@ -33,7 +42,7 @@ _INIT = 1
 _GEN = 2
 
 
-class XorTracker:
+class PyXorTracker:
     def __init__(self, timeout_secs: float | None, now: float, buckets: int = 3) -> None:
         if buckets < 2:
             raise ValueError("XorTracker needs at least 2 buckets")
@@ -131,3 +140,31 @@ class XorTracker:
     def drop_task(self, task: int) -> None:
         """Forget every tree of ``task`` (its instance restarted: it has forgotten them)."""
         self.trees.pop(task, None)
+
+    def apply_body(self, task: int, body: bytes | memoryview, now: float) -> bytes | None:
+        """`apply` on an encoded acking body: the verdict body for ``task``, or None."""
+        verdict = self.apply(task, AckBatch.decode(body), now).get(task)
+        return None if verdict is None else verdict.encode()
+
+    def expire_bodies(self, now: float) -> list[tuple[int, bytes]]:
+        """`expire`, as (spout task, verdict body) pairs."""
+        return [(task, batch.encode()) for task, batch in self.expire(now).items()]
+
+
+def _load_native() -> Any:
+    try:
+        native = importlib.import_module("heronpy_lite.stmgr._ctracker")
+    except ImportError:
+        return None
+    native.configure(RemoteProtocolError)
+    return native.XorTracker
+
+
+#: the C tracker, or None where it was not built
+NATIVE: Any = _load_native()
+
+
+def make_tracker(timeout_secs: float | None, now: float, buckets: int = 3) -> Any:
+    """The tracker a stream manager uses: C where built and not switched off."""
+    cls = NATIVE if NATIVE is not None and extensions_enabled() else PyXorTracker
+    return cls(timeout_secs, now, buckets)

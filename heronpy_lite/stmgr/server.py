@@ -35,13 +35,12 @@ from heronpy_lite.process import (
 )
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
-from heronpy_lite.stmgr.acking import XorTracker
+from heronpy_lite.stmgr.acking import make_tracker
 from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
 from heronpy_lite.stmgr.outlet import Outlet
 from heronpy_lite.stmgr.routing import RoutingTable
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
-from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder, encode_ack
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
 
@@ -95,7 +94,7 @@ class StreamManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.unroutable_frames = 0
         self.metrics_port = 0
-        self.tracker = XorTracker(message_timeout_secs, time.monotonic())
+        self.tracker = make_tracker(message_timeout_secs, time.monotonic())
 
     # -- lifecycle --
 
@@ -254,7 +253,7 @@ class StreamManager:
                                 blocked.append(outlet)
                 elif type(frame) is AckFrame:
                     if frame.dst_task in self.routing.local_tasks:
-                        self._track(frame.dst_task, AckBatch.decode(frame.body))
+                        self._track(frame.dst_task, frame.body)
                     else:
                         outlet = route(frame.dst_task)
                         if outlet is not None:
@@ -367,12 +366,14 @@ class StreamManager:
             out.append([names.TIMED_OUT, "counter", labels, n])
         return out
 
-    def _track(self, spout_task: int, batch: AckBatch) -> None:
-        self._send_verdicts(self.tracker.apply(spout_task, batch, time.monotonic()))
+    def _track(self, spout_task: int, body: memoryview) -> None:
+        verdict = self.tracker.apply_body(spout_task, body, time.monotonic())
+        if verdict is not None:
+            self.instance_outlets[spout_task].write(encode_ack(spout_task, 0, verdict))
 
-    def _send_verdicts(self, verdicts: dict[int, AckBatch]) -> None:
-        for spout_task, verdict in verdicts.items():
-            self.instance_outlets[spout_task].write(encode_ack(spout_task, 0, verdict.encode()))
+    def _send_verdicts(self, verdicts: list[tuple[int, bytes]]) -> None:
+        for spout_task, verdict in verdicts:
+            self.instance_outlets[spout_task].write(encode_ack(spout_task, 0, verdict))
 
     async def _expiry_loop(self) -> None:
         """Fail timed-out trees (the tracker's buckets rotate on this clock)."""
@@ -381,7 +382,7 @@ class StreamManager:
             return
         while True:
             await asyncio.sleep(min(period / 4, 1.0))
-            self._send_verdicts(self.tracker.expire(time.monotonic()))
+            self._send_verdicts(self.tracker.expire_bodies(time.monotonic()))
 
     def _route(self, task: int) -> Outlet | None:
         container = self.routing.task_container.get(task)

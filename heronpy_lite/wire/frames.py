@@ -128,6 +128,11 @@ def encode_control(payload: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTE
     return _LENGTH.pack(length) + bytes((KIND_CONTROL,)) + payload
 
 
+def data_body_limit(stream: str, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> int:
+    """The largest body a DATA frame on ``stream`` can carry."""
+    return max_frame_bytes - _DATA_HEADER.size - len(stream.encode())
+
+
 def data_frame_dst(frame: bytes) -> int:
     """The destination task of an encoded DATA frame, read at its fixed offset."""
     return int.from_bytes(frame[_DST_OFFSET : _DST_OFFSET + 4], "big")

@@ -82,7 +82,7 @@ DEFINITIONS = (
         DROPPED,
         "counter",
         TASK,
-        "tuples dropped at flush (not msgpack, or too large)",
+        "emits refused: values not msgpack-serializable, or a tuple too large for a frame",
         "",
     ),
     MetricDef(

@@ -1,9 +1,13 @@
 """Tuple batches: the body of a DATA frame.
 
-A body is one msgpack array whose items are the tuples' value lists. Values
-must be msgpack types (None, bool, int, float, str, bytes, list, dict);
-tuples arrive as lists. Batches are packed once at flush time and unpacked
-once at the receiving instance; nothing in between looks inside.
+A body is one msgpack array of entries, one per tuple. At most once an entry
+is the tuple's values array; at least once it is the values followed by one
+more item, the tuple's anchors: a binary string of little-endian u64 (spout
+task, root, edge id) triples, empty for a tuple outside any tree. Values must
+be msgpack types (None, bool, int, float, str, bytes, list, dict); tuples
+arrive as lists. Each entry is packed when its tuple is emitted
+(`heronpy_lite.instance.tuplepath`) and the batch is unpacked once at the
+receiving instance; nothing in between looks inside.
 """
 
 from __future__ import annotations
@@ -13,18 +17,6 @@ from typing import Any
 import msgpack
 
 from heronpy_lite.errors import RemoteProtocolError
-
-_packer = msgpack.Packer(use_bin_type=True, autoreset=True)
-
-
-def pack_batch(tuples: list[Any]) -> bytes:
-    """msgpack body for a list of value lists; TypeError for a foreign type."""
-    return _packer.pack(tuples)  # type: ignore[no-any-return]
-
-
-def pack_one(values: Any) -> bytes:
-    """Pack one tuple's values alone (used to find the culprit of a failed batch)."""
-    return _packer.pack(values)  # type: ignore[no-any-return]
 
 
 def unpack_batch(body: bytes | memoryview) -> list[Any]:

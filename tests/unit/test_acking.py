@@ -1,6 +1,8 @@
 """The XOR acking scheme, without processes: the tracker with time passed in,
 the acking wire body, and a spout -> bolt -> bolt tree driven through real
-TaskHosts, their frames decoded and fed to the tracker by hand."""
+TaskHosts, their frames decoded and fed to the tracker by hand. Tracker tests
+run against both trackers (``tracker_impl``), tree tests against both tuple
+paths as well (``tuple_path``), see conftest.py."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
 from heronpy_lite.scheduler.packing import pack_round_robin
-from heronpy_lite.stmgr.acking import XorTracker
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import AckFrame, DataFrame, FrameDecoder, encode_ack
 from heronpy_lite.wire.tuples import unpack_batch
@@ -24,32 +25,53 @@ from heronpy_lite.wire.tuples import unpack_batch
 # ------------------------------------------------------------------ tracker
 
 
-def test_a_tree_completes_when_its_xor_returns_to_zero() -> None:
-    t = XorTracker(30, now=0.0)
+class Tracker:
+    """The tracker's AckBatch-level calls, made through either implementation's
+    body-level ones (what the stream manager calls)."""
+
+    def __init__(self, impl: Any, timeout: float | None, now: float) -> None:
+        self.impl = impl(timeout, now)
+
+    def apply(self, task: int, batch: AckBatch, now: float) -> dict[int, AckBatch]:
+        body = self.impl.apply_body(task, batch.encode(), now)
+        return {} if body is None else {task: AckBatch.decode(body)}
+
+    def expire(self, now: float) -> dict[int, AckBatch]:
+        return {task: AckBatch.decode(body) for task, body in self.impl.expire_bodies(now)}
+
+    def __len__(self) -> int:
+        return len(self.impl)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.impl, name)
+
+
+def test_a_tree_completes_when_its_xor_returns_to_zero(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 30, now=0.0)
     assert t.apply(7, AckBatch(init=[100, 0b1010]), 0.0) == {}
     assert t.apply(7, AckBatch(update=[100, 0b1000]), 1.0) == {}
     assert t.apply(7, AckBatch(update=[100, 0b0010]), 2.0) == {7: AckBatch(acked=[100])}
     assert len(t) == 0 and t.acked == 1
 
 
-def test_updates_before_the_init_do_not_complete_a_tree() -> None:
-    t = XorTracker(30, now=0.0)
+def test_updates_before_the_init_do_not_complete_a_tree(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 30, now=0.0)
     # a bolt's ack can overtake the spout's init: XOR commutes, completion waits
     assert t.apply(7, AckBatch(update=[100, 5]), 0.0) == {}
     assert t.apply(7, AckBatch(update=[100, 5]), 0.0) == {}  # XOR back to 0, but no init
     assert t.apply(7, AckBatch(init=[100, 3], update=[100, 3]), 0.0) == {7: AckBatch(acked=[100])}
 
 
-def test_a_fail_reports_once_and_forgets_the_tree() -> None:
-    t = XorTracker(30, now=0.0)
+def test_a_fail_reports_once_and_forgets_the_tree(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 30, now=0.0)
     t.apply(7, AckBatch(init=[1, 9, 2, 9]), 0.0)
     assert t.apply(7, AckBatch(fail=[1, 1]), 0.0) == {7: AckBatch(failed=[1])}
     assert t.apply(7, AckBatch(update=[1, 9]), 0.0) == {}  # late ack of a failed tree
     assert t.apply(7, AckBatch(update=[2, 9]), 0.0) == {7: AckBatch(acked=[2])}
 
 
-def test_trees_of_different_spout_tasks_are_independent() -> None:
-    t = XorTracker(30, now=0.0)
+def test_trees_of_different_spout_tasks_are_independent(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 30, now=0.0)
     t.apply(1, AckBatch(init=[5, 3]), 0.0)
     t.apply(2, AckBatch(init=[5, 3]), 0.0)
     assert t.apply(2, AckBatch(update=[5, 3]), 0.0) == {2: AckBatch(acked=[5])}
@@ -57,9 +79,11 @@ def test_trees_of_different_spout_tasks_are_independent() -> None:
 
 
 @pytest.mark.parametrize("created", [0.0, 4.9, 5.0, 9.99])
-def test_a_tree_times_out_between_1x_and_1_5x_the_timeout(created: float) -> None:
+def test_a_tree_times_out_between_1x_and_1_5x_the_timeout(
+    created: float, tracker_impl: Any
+) -> None:
     timeout = 10.0
-    t = XorTracker(timeout, now=0.0)
+    t = Tracker(tracker_impl, timeout, now=0.0)
     t.apply(1, AckBatch(init=[42, 1]), created)
     now = created
     expired_at = None
@@ -72,8 +96,8 @@ def test_a_tree_times_out_between_1x_and_1_5x_the_timeout(created: float) -> Non
     assert t.timed_out == 1 and len(t) == 0
 
 
-def test_expiry_skips_finished_trees_and_orphans_are_never_reported() -> None:
-    t = XorTracker(10, now=0.0)
+def test_expiry_skips_finished_trees_and_orphans_are_never_reported(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 10, now=0.0)
     t.apply(1, AckBatch(init=[1, 4]), 0.0)
     t.apply(1, AckBatch(update=[1, 4]), 1.0)  # complete
     t.apply(1, AckBatch(update=[2, 4]), 1.0)  # orphan: no init ever
@@ -81,20 +105,20 @@ def test_expiry_skips_finished_trees_and_orphans_are_never_reported() -> None:
     assert len(t) == 0
 
 
-def test_a_late_expiry_catches_up_every_missed_rotation() -> None:
-    t = XorTracker(10, now=0.0)
+def test_a_late_expiry_catches_up_every_missed_rotation(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 10, now=0.0)
     t.apply(1, AckBatch(init=[1, 4]), 0.0)
     assert t.expire(1000.0) == {1: AckBatch(failed=[1])}
 
 
-def test_without_a_timeout_nothing_expires() -> None:
-    t = XorTracker(None, now=0.0)
+def test_without_a_timeout_nothing_expires(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, None, now=0.0)
     t.apply(1, AckBatch(init=[1, 4]), 0.0)
     assert t.expire(1e9) == {} and len(t) == 1
 
 
-def test_drop_task_forgets_only_that_task() -> None:
-    t = XorTracker(10, now=0.0)
+def test_drop_task_forgets_only_that_task(tracker_impl: Any) -> None:
+    t = Tracker(tracker_impl, 10, now=0.0)
     t.apply(1, AckBatch(init=[1, 4]), 0.0)
     t.apply(2, AckBatch(init=[1, 4]), 0.0)
     t.drop_task(1)
@@ -130,9 +154,13 @@ EIGHT = b"\x01" * 8
     ],
     ids=["not-msgpack", "short", "nil-part", "odd-init", "not-8-byte-ints", "list-not-bytes"],
 )
-def test_malformed_ack_bodies_are_remote_protocol_errors(body: bytes) -> None:
+def test_malformed_ack_bodies_are_remote_protocol_errors(body: bytes, tracker_impl: Any) -> None:
     with pytest.raises(RemoteProtocolError):
         AckBatch.decode(body)
+    tracker = tracker_impl(30, 0.0)
+    with pytest.raises(RemoteProtocolError):
+        tracker.apply_body(1, body, 0.0)
+    assert len(tracker) == 0
 
 
 # ------------------------------------------- a whole tree through real hosts
@@ -193,7 +221,9 @@ class Tree:
     With ``fields=True`` the spout feeds fanout by a fields grouping (one copy per
     tuple: the spout's fast emitter starts the tree)."""
 
-    def __init__(self, fields: bool = False, spout: type[Spout] | None = None) -> None:
+    def __init__(
+        self, tracker_impl: Any, fields: bool = False, spout: type[Spout] | None = None
+    ) -> None:
         b = TopologyBuilder("T")
         s = b.add_spout("spout", spout or NumberSpout, par=1)
         grouping = Grouping.fields("n") if fields else Grouping.ALL
@@ -224,7 +254,7 @@ class Tree:
             host.component = comp.python_class(delegate=host)
             host.component.initialize({}, None)
             self.hosts[t.task_id] = host
-        self.tracker = XorTracker(10, now=0.0)
+        self.tracker = tracker_impl(10, 0.0)
 
     def pump(self) -> None:
         """Deliver every frame every host wrote until all outboxes are empty."""
@@ -243,11 +273,9 @@ class Tree:
                         )
                     else:
                         assert isinstance(frame, AckFrame)
-                        verdicts = self.tracker.apply(
-                            frame.dst_task, AckBatch.decode(frame.body), self.clock()
-                        )
-                        for task, verdict in verdicts.items():
-                            self.hosts[task].on_verdicts(verdict)
+                        verdict = self.tracker.apply_body(frame.dst_task, frame.body, self.clock())
+                        if verdict is not None:
+                            self.hosts[frame.dst_task].on_verdicts(verdict)
 
     @property
     def spout(self) -> Any:
@@ -258,8 +286,15 @@ class Tree:
         return self.hosts[4].component.held  # type: ignore[no-any-return]
 
 
-def test_a_tree_is_acked_only_when_its_last_tuple_is_acked() -> None:
-    tree = Tree()
+@pytest.fixture
+def new_tree(tuple_path: Any, tracker_impl: Any) -> Any:
+    """Build a `Tree` on the tuple path and tracker under test (every pairing: the
+    two implementations must also understand each other's bytes)."""
+    return lambda **kw: Tree(tracker_impl, **kw)
+
+
+def test_a_tree_is_acked_only_when_its_last_tuple_is_acked(new_tree: Any) -> None:
+    tree = new_tree()
     tree.hosts[1].emit([5], tup_id="five")
     tree.pump()
     held = tree.collected
@@ -276,15 +311,15 @@ def test_a_tree_is_acked_only_when_its_last_tuple_is_acked() -> None:
     assert tree.hosts[1].completed == 1
 
 
-def test_a_fail_anywhere_fails_the_tree_once() -> None:
-    tree = Tree()
+def test_a_fail_anywhere_fails_the_tree_once(new_tree: Any) -> None:
+    tree = new_tree()
     tree.hosts[1].emit([13], tup_id="thirteen")  # both fanout tasks fail it
     tree.pump()
     assert tree.spout.failed == ["thirteen"] and tree.spout.acked == []
 
 
-def test_a_leaf_failing_after_siblings_acked_fails_the_tree() -> None:
-    tree = Tree()
+def test_a_leaf_failing_after_siblings_acked_fails_the_tree(new_tree: Any) -> None:
+    tree = new_tree()
     tree.hosts[1].emit([1], tup_id="one")
     tree.pump()
     *ok, bad = tree.collected
@@ -296,8 +331,8 @@ def test_a_leaf_failing_after_siblings_acked_fails_the_tree() -> None:
     assert tree.spout.failed == ["one"] and tree.spout.acked == []
 
 
-def test_untracked_emits_and_a_spout_with_no_consumer_root() -> None:
-    tree = Tree()
+def test_untracked_emits_and_a_spout_with_no_consumer_root(new_tree: Any) -> None:
+    tree = new_tree()
     tree.hosts[1].emit([2])  # no tup_id: untracked
     tree.pump()
     assert len(tree.collected) == 4  # [2] and [1002], to both fanout tasks
@@ -305,8 +340,8 @@ def test_untracked_emits_and_a_spout_with_no_consumer_root() -> None:
     assert tree.hosts[1].in_flight == {} and len(tree.tracker) == 0
 
 
-def test_the_spout_expires_trees_its_stmgr_forgot() -> None:
-    tree = Tree()
+def test_the_spout_expires_trees_its_stmgr_forgot(new_tree: Any) -> None:
+    tree = new_tree()
     tree.hosts[1].emit([3], tup_id="three")
     tree.hosts[1].flush()
     tree.hosts[1].outbox.clear()  # the stmgr died with the frames
@@ -319,10 +354,10 @@ def test_the_spout_expires_trees_its_stmgr_forgot() -> None:
     assert tree.spout.failed == ["three"] and tree.hosts[1].timed_out == 1
 
 
-def test_many_trees_complete_with_random_ack_order() -> None:
+def test_many_trees_complete_with_random_ack_order(new_tree: Any) -> None:
     import random
 
-    tree = Tree()
+    tree = new_tree()
     for i in range(200):
         tree.hosts[1].emit([i], tup_id=i)
     tree.pump()
@@ -335,11 +370,10 @@ def test_many_trees_complete_with_random_ack_order() -> None:
     assert tree.spout.failed == [13]
 
 
-def test_one_copy_trees_started_by_the_fast_emitter_complete_or_fail_once() -> None:
+def test_one_copy_trees_started_by_the_fast_emitter_complete_or_fail_once(new_tree: Any) -> None:
     import random
 
-    tree = Tree(fields=True)
-    assert tree.hosts[1].emit is not tree.hosts[1]._emit_reliable  # the fast emitter
+    tree = new_tree(fields=True)
     for i in range(100):
         tree.hosts[1].emit([i], tup_id=f"id{i}")
     tree.pump()
@@ -379,9 +413,9 @@ class QuietSpout(Spout):
         pass
 
 
-def five_trees_acked(spout: type[Spout]) -> Tree:
+def five_trees_acked(new_tree: Any, spout: type[Spout]) -> Tree:
     """Trees with ids 0..4 through the fast emitter, every leaf acked."""
-    tree = Tree(fields=True, spout=spout)
+    tree = new_tree(fields=True, spout=spout)
     for i in range(5):
         tree.hosts[1].emit([i], tup_id=i)
     tree.pump()
@@ -391,14 +425,14 @@ def five_trees_acked(spout: type[Spout]) -> Tree:
     return tree
 
 
-def test_a_raising_spout_ack_is_reported_and_the_other_acks_still_run() -> None:
-    tree = five_trees_acked(AckRaisesOnce)
+def test_a_raising_spout_ack_is_reported_and_the_other_acks_still_run(new_tree: Any) -> None:
+    tree = five_trees_acked(new_tree, AckRaisesOnce)
     assert sorted(tree.spout.acked) == [1, 2, 3, 4]  # 0 raised
     assert tree.hosts[1].exceptions == {"RuntimeError": 1}
     assert tree.hosts[1].spout_acked == 5 and tree.hosts[1].in_flight == {}
 
 
-def test_trees_of_a_spout_with_heronpy_s_no_op_ack_are_still_counted() -> None:
-    tree = five_trees_acked(QuietSpout)
+def test_trees_of_a_spout_with_heronpy_s_no_op_ack_are_still_counted(new_tree: Any) -> None:
+    tree = five_trees_acked(new_tree, QuietSpout)
     host = tree.hosts[1]
     assert host.spout_acked == 5 and host.completed == 5 and host.in_flight == {}

@@ -1,0 +1,48 @@
+"""Unit-test fixtures: the hot path's two implementations, side by side.
+
+``tuple_path`` runs a test once per tuple path (`tuplepath.IMPLEMENTATIONS`:
+the pure-Python reference and, where it was built, the C extension); every
+`TaskHost` built during the test uses it. ``tracker_impl`` does the same for
+the stream manager's XOR tracker. Under ``CI=true`` a missing C extension
+fails these tests instead of leaving them to the reference alone.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from heronpy_lite.instance import tuplepath
+from heronpy_lite.stmgr import acking
+
+_CI = os.environ.get("CI") == "true"
+
+
+def _require_native(name: str, built: bool) -> None:
+    if not built and _CI:
+        pytest.fail(f"the C {name} was not built (pip install -e . compiles it)")
+
+
+@pytest.fixture(params=["python", "c"])
+def tuple_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    if request.param == "c":
+        _require_native("tuple path", tuplepath.NATIVE is not None)
+        if tuplepath.NATIVE is None:
+            pytest.skip("the C tuple path is not built")
+    path = tuplepath.IMPLEMENTATIONS[request.param]
+    monkeypatch.setattr(tuplepath, "default", lambda: path)
+    return path
+
+
+@pytest.fixture(params=["python", "c"])
+def tracker_impl(request: pytest.FixtureRequest) -> Any:
+    """The XOR tracker class under test (both take the same arguments)."""
+    if request.param == "c":
+        _require_native("XOR tracker", acking.NATIVE is not None)
+        if acking.NATIVE is None:
+            pytest.skip("the C XOR tracker is not built")
+        return acking.NATIVE
+    return acking.PyXorTracker

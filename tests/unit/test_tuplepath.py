@@ -1,0 +1,423 @@
+"""The tuple path's contract, on both implementations (the ``tuple_path``
+fixture): packing byte for byte as msgpack-python does, fields routing as
+`Route.choose` does, the emit call's arguments, delivery, acks, verdicts."""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+import struct
+from collections import OrderedDict
+from types import ModuleType
+from typing import Any
+
+import msgpack
+import msgpack.fallback
+import pytest
+from routing_components import Sink, WordSpout, make_host, one_consumer, router_for
+
+from heronpy_lite.api import Bolt, Grouping, HeronTuple, TopologyBuilder
+from heronpy_lite.errors import EmitError, RemoteProtocolError
+from heronpy_lite.instance.host import TaskHost
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import FrameDecoder
+from heronpy_lite.wire.tuples import unpack_batch
+
+# ------------------------------------------------------------------- packing
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Name(str):
+    pass
+
+
+EDGE_INTS = [
+    0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1,
+    -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63),
+]  # fmt: skip
+SIZES = [0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536]
+
+
+def edge_values() -> list[Any]:
+    values: list[Any] = [None, True, False, 0.0, -0.0, 1.5, 1e308, math.inf, -math.inf]
+    values += EDGE_INTS
+    values += ["x" * n for n in SIZES] + [b"y" * n for n in SIZES]
+    values += [list(range(n)) for n in (0, 15, 16, 70000)] + [tuple(range(16))]
+    values += [{str(i): i for i in range(n)} for n in (0, 15, 16, 70000)]
+    values += ["héllo wörld ✓", "\U0001f600" * 40, {1: "int key", None: [b"", {}]}]
+    values += [Color.RED, Name("sub"), OrderedDict(a=1), [[[[]]]], {"n": [1, {"m": (2, 3)}]}]
+    return values
+
+
+def random_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(9 if depth < 4 else 6)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.randint(-(2**63), 2**64 - 1) >> rng.randrange(64)
+    if kind == 2:
+        return rng.uniform(-1e6, 1e6)
+    if kind == 3:
+        return "".join(chr(rng.randrange(32, 0x2FF)) for _ in range(rng.randrange(40)))
+    if kind == 4:
+        return rng.randbytes(rng.randrange(300))
+    if kind == 5:
+        return -rng.randrange(2**40)
+    if kind == 6:
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(20))]
+    if kind == 7:
+        return tuple(random_value(rng, depth + 1) for _ in range(rng.randrange(5)))
+    return {
+        str(random_value(rng, 4)): random_value(rng, depth + 1) for _ in range(rng.randrange(6))
+    }
+
+
+def reference(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("value", edge_values(), ids=lambda v: type(v).__name__)
+def test_pack_writes_exactly_what_msgpack_writes(tuple_path: ModuleType, value: Any) -> None:
+    assert tuple_path.pack(value) == reference(value)
+    assert tuple_path.pack([value, value]) == reference([value, value])
+
+
+def test_pack_matches_msgpack_on_random_nested_values(tuple_path: ModuleType) -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        value = random_value(rng)
+        assert tuple_path.pack(value) == reference(value), value
+    assert tuple_path.pack(math.nan) == reference(math.nan)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (object(), TypeError),
+        ({1, 2}, TypeError),
+        (2**64, OverflowError),
+        (-(2**63) - 1, OverflowError),
+    ],
+    ids=["object", "set", "too-big", "too-small"],
+)
+def test_pack_refuses_what_msgpack_refuses(tuple_path: ModuleType, value: Any, error: type) -> None:
+    with pytest.raises(error):
+        tuple_path.pack([1, value])
+    assert tuple_path.pack([1]) == reference([1])  # and goes on
+
+
+def test_pack_refuses_nesting_deeper_than_msgpack_allows(tuple_path: ModuleType) -> None:
+    limit = msgpack.fallback.DEFAULT_RECURSE_LIMIT
+    for depth, ok in ((limit, True), (limit + 1, False)):
+        deep: list[Any] = [1]
+        for _ in range(depth - 1):
+            deep = [deep]
+        if ok:
+            assert tuple_path.pack(deep) == reference(deep)
+        else:
+            with pytest.raises(ValueError):
+                reference(deep)
+            with pytest.raises(ValueError):
+                tuple_path.pack(deep)
+
+
+def test_a_batch_holds_packed_entries_and_gives_one_body(tuple_path: ModuleType) -> None:
+    batch = tuple_path.Batch("s", 7)
+    assert (len(batch), batch.nbytes, batch.stream, batch.task) == (0, 0, "s", 7)
+    entries = [reference(["w", i]) for i in range(20)]
+    for entry in entries:
+        batch.add(entry)
+    assert len(batch) == 20 and batch.nbytes == sum(map(len, entries))
+    assert unpack_batch(batch.take()) == [["w", i] for i in range(20)]
+    assert len(batch) == 0 and batch.nbytes == 0
+    assert unpack_batch(batch.take()) == []
+
+
+# ----------------------------------------------------------- emit and routing
+
+
+def sent(host: TaskHost) -> dict[int, list[Any]]:
+    host.flush()
+    out: dict[int, list[Any]] = {}
+    for frame in FrameDecoder().feed(b"".join(host.take_outbox())):
+        out.setdefault(frame.dst_task, []).extend(unpack_batch(frame.body))  # type: ignore[union-attr]
+    return out
+
+
+KEYS = ["word", "", "ünïcode", 0, 1, -1, 2**47, 2**48 + 3, -(2**62), 2**63, b"raw", 1.5, None,
+        True, [1, 2], Name("sub"), Color.RED]  # fmt: skip
+
+
+def test_fields_grouping_sends_every_key_where_route_choose_does(tuple_path: ModuleType) -> None:
+    builder = one_consumer(Grouping.fields("word"), par=5)
+    host = make_host(builder, "spout")
+    router = router_for(builder)
+    expected: dict[int, list[Any]] = {}
+    for i, key in enumerate(KEYS * 3):
+        host.emit([key, i])
+        (task,) = router.destinations("default", [key, i])
+        expected.setdefault(task, []).append([key, i])
+    got = sent(host)
+    assert {t: [v[1] for v in vs] for t, vs in got.items()} == {
+        t: [v[1] for v in vs] for t, vs in expected.items()
+    }
+
+
+def test_fields_grouping_on_two_fields_agrees_with_route_choose(tuple_path: ModuleType) -> None:
+    builder = one_consumer(Grouping.fields("count", "word"), par=7)
+    host = make_host(builder, "spout")
+    router = router_for(builder)
+    rng = random.Random(3)
+    emitted = [[rng.choice(KEYS[:9]), rng.choice(KEYS[:9])] for _ in range(300)]
+    for values in emitted:
+        host.emit(values)
+    got = sent(host)
+    for values in emitted:
+        (task,) = router.destinations("default", values)
+        assert values in got[task]
+
+
+def test_shuffle_is_round_robin_and_all_copies_to_every_task(tuple_path: ModuleType) -> None:
+    b = TopologyBuilder("t")
+    s = b.add_spout("spout", WordSpout, par=1)
+    b.add_bolt("shuf", Sink, par=3, inputs={s: Grouping.SHUFFLE})  # tasks 2-4
+    b.add_bolt("all", Sink, par=2, inputs={s: Grouping.ALL})  # tasks 5-6
+    host = make_host(b, "spout")
+    for i in range(9):
+        assert host.emit(["w", i], need_task_ids=True)[-2:] == [5, 6]
+    got = sent(host)
+    assert [len(got[t]) for t in (2, 3, 4)] == [3, 3, 3]
+    assert got[5] == got[6] == [["w", i] for i in range(9)]
+
+
+class Nothing(WordSpout):
+    pass
+
+
+def test_spout_emit_takes_spout_emit_s_order_and_every_keyword(tuple_path: ModuleType) -> None:
+    host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout")
+    host.emit(["a", 1], "id-a")  # tup_id is the second positional, as in Spout.emit
+    host.emit(["b", 2], None, "default", None, True)
+    host.emit(["c", 3], stream="default", tup_id="id-c", need_task_ids=False)
+    assert host.emit(["d", 4], need_task_ids=1) == [2]
+    host.emit(x for x in ("e", 5))  # any iterable, through the general path
+    with pytest.raises(TypeError):
+        host.emit(["f", 6], stream="default", bogus=1)
+    with pytest.raises(TypeError):
+        host.emit(["f", 6], "id", tup_id="twice")
+    assert host.immediate_acks == ["id-a", "id-c"]
+    assert sent(host) == {2: [["a", 1], ["b", 2], ["c", 3], ["d", 4], ["e", 5]]}
+
+
+class Relay(Bolt):
+    outputs = ["word", "count"]
+
+    def process(self, tup: Any) -> None:
+        pass
+
+
+def test_bolt_emit_takes_bolt_emit_s_order(tuple_path: ModuleType) -> None:
+    b = TopologyBuilder("t")
+    s = b.add_spout("spout", WordSpout, par=1)
+    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
+    b.add_bolt("sink", Sink, par=1, inputs=[r])
+    host = make_host(b, "relay")
+    host.emit(["a", 1], "default", None)  # (tup, stream, anchors, ...), as in Bolt.emit
+    assert host.emit(["b", 2], "default", [], None, True) == [3]
+    host.emit(["c", 3], tup_id="ignored on a bolt")
+    with pytest.raises(EmitError, match="'other'"):
+        host.emit(["d", 4], "other")
+    assert host.immediate_acks == []
+    assert sent(host) == {3: [["a", 1], ["b", 2], ["c", 3]]}
+
+
+def test_emit_checks_arity_before_anything_is_sent(tuple_path: ModuleType) -> None:
+    host = make_host(one_consumer(Grouping.fields("word"), par=2), "spout")
+    with pytest.raises(
+        EmitError, match="spout emits 3 values on stream 'default', which declares 2"
+    ):
+        host.emit(["a", 1, 2], tup_id="x")
+    assert host.immediate_acks == [] and not host.has_pending and host.emit_count == 0
+
+
+def test_full_batches_leave_at_emit_and_bytes_bound_the_open_ones(tuple_path: ModuleType) -> None:
+    host = make_host(one_consumer(Grouping.SHUFFLE, par=2), "spout", batch_max_tuples=4)
+    for i in range(8):
+        host.emit(["w", i])
+    assert len(host.outbox) == 2  # each destination's batch left as it reached 4
+    assert sorted(v[1] for vs in sent(host).values() for v in vs) == list(range(8))
+    host2 = make_host(one_consumer(Grouping.SHUFFLE, par=2), "spout", batch_max_bytes=3000)
+    for i in range(4):
+        host2.emit(["z" * 1000, i])
+    assert len(host2.outbox) == 2 and host2.pending_bytes == 1005  # flushed at 3015 bytes
+    assert sorted(v[1] for vs in sent(host2).values() for v in vs) == [0, 1, 2, 3]
+
+
+# ----------------------------------------------------------------- delivery
+
+
+def test_deliver_builds_heron_tuples_and_reports_exceptions(tuple_path: ModuleType) -> None:
+    seen: list[Any] = []
+    errors: list[tuple[str, Any]] = []
+
+    def process(tup: Any) -> None:
+        if tup.values[0] == "bad":
+            raise ValueError("boom")
+        seen.append(tup)
+
+    tuples = [["a", 1], ["bad", 2], ["c", 3]]
+    tuple_path.deliver(
+        process, tuples, "src", "s", 4, 12.5, lambda e, t: errors.append((str(e), t))
+    )
+    assert [tuple(t) for t in seen] == [
+        (None, "src", "s", 4, ["a", 1], 12.5, None),
+        (None, "src", "s", 4, ["c", 3], 12.5, None),
+    ]
+    assert all(type(t) is HeronTuple for t in seen)
+    assert [(e, t.values) for e, t in errors] == [("boom", ["bad", 2])]
+
+
+def test_tuples_kept_by_process_keep_their_values_the_rest_read_right(
+    tuple_path: ModuleType,
+) -> None:
+    kept: list[Any] = []
+    read: list[Any] = []
+
+    def process(tup: Any) -> None:
+        read.append((tup.values[1], tup.id, tup.roots))
+        if tup.values[1] % 3 == 0:
+            kept.append(tup)
+
+    tuple_path.deliver(process, [["w", i] for i in range(10)], "c", "s", 1, 0.0, print)
+    assert read == [(i, None, None) for i in range(10)]
+    assert [t.values for t in kept] == [["w", 0], ["w", 3], ["w", 6], ["w", 9]]
+    read.clear()
+    kept.clear()
+    entries = [["w", i, TRIPLE.pack(1, 100 + i, 7 + i) if i % 2 else b""] for i in range(10)]
+    tuple_path.deliver_reliable(process, entries, "c", "s", 1, 0.0, print)
+    assert [(v, tid) for v, tid, _ in read] == [(i, 7 + i if i % 2 else None) for i in range(10)]
+    assert [r is None for _, _, r in read] == [i % 2 == 0 for i in range(10)]
+    assert [(t.values, t.id) for t in kept] == [(["w", 0], None), (["w", 3], 10), (["w", 6], None),
+                                                (["w", 9], 16)]  # fmt: skip
+    assert kept[1].roots.flat == TRIPLE.pack(1, 103, 10)
+
+
+def test_deliver_lets_keyboard_interrupt_through(tuple_path: ModuleType) -> None:
+    def process(tup: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tuple_path.deliver(process, [["a"]], "c", "s", 1, 0.0, lambda e, t: None)
+
+
+TRIPLE = struct.Struct("<QQQ")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [["no anchors"], [], "not a list", ["v", b"short"], ["v", "str anchors"]],
+    ids=["values-only", "empty", "not-a-list", "short-anchors", "str-anchors"],
+)
+def test_deliver_reliable_refuses_a_malformed_batch_before_processing(
+    tuple_path: ModuleType, entry: Any
+) -> None:
+    seen: list[Any] = []
+    with pytest.raises(RemoteProtocolError):
+        tuple_path.deliver_reliable(
+            seen.append, [["ok", b""], entry], "c", "s", 1, 0.0, lambda e, t: None
+        )
+    assert seen == []
+
+
+def test_deliver_reliable_gives_tracked_tuples_anchors_and_ids(tuple_path: ModuleType) -> None:
+    seen: list[Any] = []
+    flat = TRIPLE.pack(1, 99, 12345)
+    tuple_path.deliver_reliable(
+        seen.append, [["a", 1, flat], ["b", 2, b""]], "c", "s", 1, 0.0, lambda e, t: None
+    )
+    tracked, untracked = seen
+    assert tracked.values == ["a", 1] and tracked.id == 12345
+    assert (tracked.roots.flat, tracked.roots.ack_val, tracked.roots.done) == (flat, 0, False)
+    assert untracked.values == ["b", 2] and untracked.id is None and untracked.roots is None
+
+
+def test_ack_out_sends_updates_per_spout_task_and_complains_once(tuple_path: ModuleType) -> None:
+    complaints: list[str] = []
+    acks = tuple_path.AckOut(lambda what, tup: complaints.append(what))
+    seen: list[Any] = []
+    flat = TRIPLE.pack(1, 10, 0b1100) + TRIPLE.pack(2, 20, 0b0011)
+    tuple_path.deliver_reliable(seen.append, [["a", flat]], "c", "s", 1, 0.0, print)
+    (tup,) = seen
+    tup.roots.ack_val = 0b0101
+    assert not acks
+    acks.ack(tup)
+    acks.ack(tup)
+    acks.fail(tup)
+    acks.ack("not a tuple")
+    assert complaints == ["twice", "twice", "ack"]
+    assert acks and (acks.acked, acks.failed, acks.latency_count) == (1, 0, 1)
+    bodies = dict(acks.take())
+    assert AckBatch.decode(bodies[1]) == AckBatch(update=[10, 0b1001])
+    assert AckBatch.decode(bodies[2]) == AckBatch(update=[20, 0b0110])
+    assert not acks and acks.take() == []
+
+
+def test_resolve_pops_verdicts_and_skips_roots_no_longer_in_flight(tuple_path: ModuleType) -> None:
+    in_flight = {5: ("five", 1.0), 6: ("six", 2.0), 7: ("seven", 3.0)}
+    body = AckBatch(acked=[5, 6, 99], failed=[7, 98]).encode()
+    acked, latency, failed = tuple_path.resolve(in_flight, body, 4.0)
+    assert (acked, latency, failed, in_flight) == (["five", "six"], 5.0, ["seven"], {})
+    with pytest.raises(RemoteProtocolError):
+        tuple_path.resolve(in_flight, b"\x95", 0.0)
+
+
+def test_an_anchored_emit_merges_roots_and_xors_each_input(tuple_path: ModuleType) -> None:
+    b = TopologyBuilder("t")
+    s = b.add_spout("spout", WordSpout, par=1)
+    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
+    b.add_bolt("sink", Sink, par=1, inputs=[r])
+    host = make_host(b, "relay", reliable=True)
+    inputs: list[Any] = []
+    one = TRIPLE.pack(1, 10, 111)
+    two = TRIPLE.pack(1, 10, 222) + TRIPLE.pack(1, 20, 333)
+    tuple_path.deliver_reliable(
+        inputs.append, [["a", 1, one], ["b", 2, two]], "spout", "default", 1, 0.0, print
+    )
+    host.emit(["x", 0], anchors=inputs)
+    host.emit(["y", 0], anchors=inputs[0])  # one tuple, not a list: anchored all the same
+    (x, y) = sent(host)[3]
+    edges = {(task, root): edge for task, root, edge in TRIPLE.iter_unpack(x[2])}
+    assert set(edges) == {(1, 10), (1, 20)}
+    e1, e2 = inputs[0].roots.ack_val, inputs[1].roots.ack_val
+    ((_, _, e1y),) = TRIPLE.iter_unpack(y[2])
+    assert edges == {(1, 10): (e1 ^ e1y) ^ e2, (1, 20): e2}
+    assert x[:2] == ["x", 0] and y[:2] == ["y", 0]
+
+
+def test_call_repeatedly_stops_at_an_exception_or_at_max_pending(tuple_path: ModuleType) -> None:
+    calls: list[int] = []
+
+    def fn() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("third")
+
+    done, exc = tuple_path.call_repeatedly(fn, 10, None, 0)
+    assert done == 3 and isinstance(exc, ValueError) and str(exc) == "third"
+    done, exc = tuple_path.call_repeatedly(fn, 4, None, 0)
+    assert (done, exc, len(calls)) == (4, None, 7)
+    in_flight: dict[int, Any] = {}
+    done, exc = tuple_path.call_repeatedly(
+        lambda: in_flight.setdefault(len(in_flight), 0), 10, in_flight, 4
+    )
+    assert (done, exc, len(in_flight)) == (4, None, 4)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tuple_path.call_repeatedly(interrupt, 5, None, 0)
