@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(k):
             unpack_batch(body)
 
-    bench("unpack_batch (msgpack.unpackb, 1024 tuples)", t_unpack, BATCH, r, n(300))
+    bench("unpack_batch (msgpack.unpackb of 1024 tuples)", t_unpack, BATCH, r, n(300))
 
     spout_cost: dict[tuple[str, str], float] = {}
     bolt_cost: dict[tuple[str, str], float] = {}

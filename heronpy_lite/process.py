@@ -122,7 +122,7 @@ def tune_socket(writer: asyncio.StreamWriter, size: int) -> None:
 
 
 #: gen-0 collection every 50,000 net allocations instead of CPython's 700
-_GC_THRESHOLDS = (50_000, 20, 20)
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def relax_gc() -> None:
@@ -133,7 +133,7 @@ def relax_gc() -> None:
     (benchmarks/README.md has the figures). Cycles are still collected, less
     often; what start-up built is frozen (never scanned)."""
     gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:

@@ -16,7 +16,7 @@
  *   Emitter               a task's emit; send() for batches chosen elsewhere
  *   Anchors, AckOut       at-least-once bookkeeping of a bolt
  *   deliver, deliver_reliable
- *   resolve               a spout's verdicts into its tuple ids
+ *   InFlight              a spout's trees in flight; its verdicts into tuple ids
  *   call_repeatedly       the spout loop's calls of next_tuple
  *
  * `configure(heron_tuple, emit_error, protocol_error, fallback_pack, nest_limit)` must be
@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../_u64_table.h"
 #include "../wire/_acking_body.h"
 
 /* ------------------------------------------------------------ module state */
@@ -45,6 +46,7 @@ static PyObject *s_default, *s_tup_id, *s_stream, *s_direct_task, *s_need_task_i
 
 static int nest_limit = 1024;           /* msgpack's DEFAULT_RECURSE_LIMIT, from configure() */
 #define TRIPLE 24      /* (spout task, root, edge) as u64 little-endian */
+#define LATENCY_SAMPLE 16 /* process latency is timed on the first ack and every 16th */
 
 static int
 check_configured(void)
@@ -833,12 +835,13 @@ ackout_settle(AckOutObject *self, PyObject *tup, int failing)
         self->failed++;
         Py_RETURN_NONE;
     }
-    double created = PyFloat_AsDouble(PyTuple_GET_ITEM(tup, 5));
-    if (created == -1.0 && PyErr_Occurred())
-        return NULL;
-    self->latency_count++;
-    self->latency_sum += wall_clock() - created;
-    self->acked++;
+    if (!(self->acked++ % LATENCY_SAMPLE)) {
+        double created = PyFloat_AsDouble(PyTuple_GET_ITEM(tup, 5));
+        if (created == -1.0 && PyErr_Occurred())
+            return NULL;
+        self->latency_count++;
+        self->latency_sum += wall_clock() - created;
+    }
     Py_RETURN_NONE;
 }
 
@@ -960,6 +963,188 @@ static PyTypeObject AckOut_Type = {
     .tp_as_number = &AckOut_as_number,
 };
 
+/* ------------------------------------------------------------ InFlight */
+
+typedef struct {
+    uint64_t root;
+    uint8_t used;
+    double emitted;
+    PyObject *tup_id; /* owned */
+} Flight;
+
+U64_TABLE(Flights, Flight)
+
+typedef struct {
+    PyObject_HEAD
+    Flights table;
+} InFlightObject;
+
+static PyTypeObject InFlight_Type;
+
+/* Record a new tree. */
+static int
+inflight_add(InFlightObject *self, uint64_t root, PyObject *tup_id, double emitted)
+{
+    Flight *f = Flights_find(&self->table, root, 1);
+    if (f == NULL)
+        return -1;
+    PyObject *old = f->tup_id;
+    f->tup_id = Py_NewRef(tup_id);
+    f->emitted = emitted;
+    Py_XDECREF(old); /* a root drawn twice: the older tree is forgotten */
+    return 0;
+}
+
+static int
+InFlight_traverse(InFlightObject *self, visitproc visit, void *arg)
+{
+    for (size_t i = 0; i < self->table.cap; i++)
+        if (self->table.slots[i].used)
+            Py_VISIT(self->table.slots[i].tup_id);
+    return 0;
+}
+
+static int
+InFlight_clear(InFlightObject *self)
+{
+    Flights table = self->table;
+    memset(&self->table, 0, sizeof(self->table));
+    for (size_t i = 0; i < table.cap; i++)
+        if (table.slots[i].used)
+            Py_DECREF(table.slots[i].tup_id);
+    Flights_free(&table);
+    return 0;
+}
+
+static void
+InFlight_dealloc(InFlightObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    InFlight_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t
+InFlight_len(InFlightObject *self)
+{
+    return (Py_ssize_t)self->table.len;
+}
+
+static PyObject *
+InFlight_add(InFlightObject *self, PyObject *args)
+{
+    unsigned long long root;
+    PyObject *tup_id;
+    double emitted;
+    if (!PyArg_ParseTuple(args, "KOd:add", &root, &tup_id, &emitted))
+        return NULL;
+    if (inflight_add(self, root, tup_id, emitted) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Remove root's tree: its id appended to ids, its age added to *latency. */
+static int
+inflight_take(InFlightObject *self, uint64_t root, PyObject *ids, double now, double *latency)
+{
+    Flight *f = Flights_find(&self->table, root, 0);
+    if (f == NULL)
+        return 0;
+    PyObject *tup_id = f->tup_id;
+    double emitted = f->emitted;
+    Flights_remove(&self->table, f);
+    int rc = PyList_Append(ids, tup_id);
+    if (latency != NULL)
+        *latency += now - emitted;
+    Py_DECREF(tup_id);
+    return rc;
+}
+
+static PyObject *
+InFlight_resolve(InFlightObject *self, PyObject *args)
+{
+    Py_buffer body;
+    double now;
+    if (!PyArg_ParseTuple(args, "y*d:resolve", &body, &now))
+        return NULL;
+    AckPart parts[ACK_PARTS];
+    PyObject *acked = NULL, *failed = NULL, *result = NULL;
+    double latency = 0;
+    if (ack_parse_body(body.buf, body.len, parts) < 0) {
+        PyErr_SetString(RemoteProtocolError, "malformed acking body");
+        goto done;
+    }
+    if ((acked = PyList_New(0)) == NULL || (failed = PyList_New(0)) == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < parts[ACK_ACKED].n; i++)
+        if (inflight_take(self, ack_get_u64le(parts[ACK_ACKED].data + 8 * i), acked, now,
+                          &latency) < 0)
+            goto done;
+    for (Py_ssize_t i = 0; i < parts[ACK_FAILED].n; i++)
+        if (inflight_take(self, ack_get_u64le(parts[ACK_FAILED].data + 8 * i), failed, now,
+                          NULL) < 0)
+            goto done;
+    result = Py_BuildValue("(OdO)", acked, latency, failed);
+done:
+    Py_XDECREF(acked);
+    Py_XDECREF(failed);
+    PyBuffer_Release(&body);
+    return result;
+}
+
+static PyObject *
+InFlight_expire(InFlightObject *self, PyObject *arg)
+{
+    double deadline = PyFloat_AsDouble(arg);
+    if (deadline == -1.0 && PyErr_Occurred())
+        return NULL;
+    PyObject *ids = PyList_New(0);
+    for (size_t i = 0; ids != NULL && i < self->table.cap;) {
+        Flight *f = &self->table.slots[i];
+        if (f->used && f->emitted < deadline) {
+            /* the backward shift may move an unseen entry into slot i: look again */
+            if (inflight_take(self, f->root, ids, 0, NULL) < 0)
+                Py_CLEAR(ids);
+            continue;
+        }
+        i++;
+    }
+    return ids;
+}
+
+static PyObject *
+InFlight_clear_method(InFlightObject *self, PyObject *unused)
+{
+    InFlight_clear(self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef InFlight_methods[] = {
+    {"add", (PyCFunction)InFlight_add, METH_VARARGS, "add(root, tup_id, emitted): a new tree"},
+    {"resolve", (PyCFunction)InFlight_resolve, METH_VARARGS,
+     "resolve(body, now) -> (acked ids, their summed latency, failed ids)"},
+    {"expire", (PyCFunction)InFlight_expire, METH_O,
+     "expire(deadline) -> ids of the trees emitted before deadline, removed"},
+    {"clear", (PyCFunction)InFlight_clear_method, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static PySequenceMethods InFlight_as_sequence = {.sq_length = (lenfunc)InFlight_len};
+
+static PyTypeObject InFlight_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "heronpy_lite.instance._cpath.InFlight",
+    .tp_basicsize = sizeof(InFlightObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A spout's trees in flight: root -> (tuple id, emitted at).",
+    .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)InFlight_traverse,
+    .tp_clear = (inquiry)InFlight_clear,
+    .tp_dealloc = (destructor)InFlight_dealloc,
+    .tp_methods = InFlight_methods,
+    .tp_as_sequence = &InFlight_as_sequence,
+};
+
 /* ------------------------------------------------------------ Emitter */
 
 enum { R_ONE, R_SHUFFLE, R_ALL, R_FIELDS };
@@ -996,6 +1181,7 @@ typedef struct {
     long long count, rejected;
     int bolt, reliable, busy;
     uint64_t task_id;
+    uint64_t next_root; /* roots: consecutive from a random start (see _u64_table.h) */
     Rng rng;
     Buf scratch;   /* the packed values of the emit in progress */
     Buf anchors;   /* the anchors of one copy */
@@ -1102,7 +1288,7 @@ Emitter_init(EmitterObject *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOUnnppKOO!O!OO", kwlist, &PyList_Type,
                                      &streams, &general, &flush_one, &flush_all, &component,
                                      &limit, &batch_max_bytes, &bolt, &reliable, &task_id,
-                                     &immediate, &PyDict_Type, &in_flight, &AckOut_Type, &acks,
+                                     &immediate, &InFlight_Type, &in_flight, &AckOut_Type, &acks,
                                      &clock, &anchor_done))
         return -1;
     if (self->streams != NULL) {
@@ -1183,6 +1369,7 @@ Emitter_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return NULL;
     }
+    self->next_root = rng_next(&self->rng);
     PyObject *time = PyImport_ImportModule("time");
     if (time != NULL) {
         self->monotonic = PyObject_GetAttrString(time, "monotonic");
@@ -1481,16 +1668,12 @@ emitter_send(EmitterObject *self, StreamOut *s, PyObject *tup, PyObject *tup_id,
             PyErr_NoMemory();
             return -1;
         }
-        root = rng_next(&self->rng);
+        root = self->next_root++;
         for (Py_ssize_t i = 0; i < copies; i++)
             xor ^= (edges[i] = rng_next(&self->rng));
         int error = 0;
         double now = monotonic_now(self, &error);
-        PyObject *key = error ? NULL : PyLong_FromUnsignedLongLong(root);
-        PyObject *value = key ? Py_BuildValue("(Od)", tup_id, now) : NULL;
-        int rc = value ? PyDict_SetItem(self->in_flight, key, value) : -1;
-        Py_XDECREF(key);
-        Py_XDECREF(value);
+        int rc = error ? -1 : inflight_add((InFlightObject *)self->in_flight, root, tup_id, now);
         if (rc == 0)
             rc = ackout_init(self->acks, self->task_id, root, xor);
         if (rc < 0) {
@@ -1936,64 +2119,6 @@ cpath_deliver_reliable(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* ------------------------------------------------------------ verdicts */
-
-/* A spout's verdicts: pop each acked and failed root from in_flight
- * ({root: (tup_id, emitted at)}); returns (acked ids, summed latency, failed
- * ids). Roots no longer in flight (expired here already) are skipped. */
-static PyObject *
-cpath_resolve(PyObject *module, PyObject *args)
-{
-    PyObject *in_flight;
-    Py_buffer body;
-    double now;
-    if (!PyArg_ParseTuple(args, "O!y*d:resolve", &PyDict_Type, &in_flight, &body, &now))
-        return NULL;
-    AckPart parts[ACK_PARTS];
-    PyObject *lists[2] = {NULL, NULL}, *result = NULL;
-    double latency = 0;
-    if (ack_parse_body(body.buf, body.len, parts) < 0) {
-        PyErr_SetString(RemoteProtocolError, "malformed acking body");
-        goto done;
-    }
-    for (int which = 0; which < 2; which++) {
-        AckPart *part = &parts[which ? ACK_FAILED : ACK_ACKED];
-        if ((lists[which] = PyList_New(0)) == NULL)
-            goto done;
-        for (Py_ssize_t i = 0; i < part->n; i++) {
-            PyObject *key = PyLong_FromUnsignedLongLong(ack_get_u64le(part->data + 8 * i));
-            if (key == NULL)
-                goto done;
-            PyObject *entry = PyDict_GetItemWithError(in_flight, key);
-            int rc = 0;
-            if (entry != NULL) {
-                Py_INCREF(entry);
-                rc = PyDict_DelItem(in_flight, key);
-                if (rc == 0 && PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == 2) {
-                    rc = PyList_Append(lists[which], PyTuple_GET_ITEM(entry, 0));
-                    double t = PyFloat_AsDouble(PyTuple_GET_ITEM(entry, 1));
-                    if (t == -1.0 && PyErr_Occurred())
-                        rc = -1;
-                    else if (!which)
-                        latency += now - t;
-                }
-                Py_DECREF(entry);
-            }
-            else if (PyErr_Occurred())
-                rc = -1;
-            Py_DECREF(key);
-            if (rc < 0)
-                goto done;
-        }
-    }
-    result = Py_BuildValue("(OdO)", lists[0], latency, lists[1]);
-done:
-    Py_XDECREF(lists[0]);
-    Py_XDECREF(lists[1]);
-    PyBuffer_Release(&body);
-    return result;
-}
-
 /* ------------------------------------------------------------ spout calls */
 
 /* Call fn() up to `times` times; stop after a call that raises an Exception
@@ -2006,8 +2131,8 @@ cpath_call_repeatedly(PyObject *module, PyObject *args)
     Py_ssize_t times, max_pending;
     if (!PyArg_ParseTuple(args, "OnOn:call_repeatedly", &fn, &times, &in_flight, &max_pending))
         return NULL;
-    if (in_flight != Py_None && !PyDict_Check(in_flight)) {
-        PyErr_SetString(PyExc_TypeError, "in_flight is a dict or None");
+    if (in_flight != Py_None && !Py_IS_TYPE(in_flight, &InFlight_Type)) {
+        PyErr_SetString(PyExc_TypeError, "in_flight is an InFlight or None");
         return NULL;
     }
     int watch = in_flight != Py_None;
@@ -2028,7 +2153,7 @@ cpath_call_repeatedly(PyObject *module, PyObject *args)
             return Py_BuildValue("(nN)", calls, value);
         }
         Py_DECREF(r);
-        if (watch && PyDict_GET_SIZE(in_flight) >= max_pending)
+        if (watch && (Py_ssize_t)((InFlightObject *)in_flight)->table.len >= max_pending)
             break;
     }
     return Py_BuildValue("(nO)", calls, Py_None);
@@ -2069,8 +2194,6 @@ static PyMethodDef cpath_methods[] = {
      "deliver_reliable(process, tuples, component, stream, task, now, on_error)"},
     {"call_repeatedly", (PyCFunction)cpath_call_repeatedly, METH_VARARGS,
      "call_repeatedly(fn, times, in_flight, max_pending) -> (calls, exception or None)"},
-    {"resolve", (PyCFunction)cpath_resolve, METH_VARARGS,
-     "resolve(in_flight, body, now) -> (acked ids, latency, failed ids)"},
     {NULL},
 };
 
@@ -2086,7 +2209,8 @@ PyMODINIT_FUNC
 PyInit__cpath(void)
 {
     crc_init();
-    PyTypeObject *types[] = {&Batch_Type, &Anchors_Type, &AckOut_Type, &Emitter_Type};
+    PyTypeObject *types[] = {&Batch_Type, &Anchors_Type, &AckOut_Type, &InFlight_Type,
+                             &Emitter_Type};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
@@ -2102,7 +2226,7 @@ PyInit__cpath(void)
     PyObject *m = PyModule_Create(&cpath_module);
     if (m == NULL)
         return NULL;
-    const char *type_names[] = {"Batch", "Anchors", "AckOut", "Emitter"};
+    const char *type_names[] = {"Batch", "Anchors", "AckOut", "InFlight", "Emitter"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyModule_AddObjectRef(m, type_names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(m);

@@ -22,9 +22,9 @@ does work per tuple:
   ``batch_max_bytes`` the emitter asks the host to flush them all.
 - `AckOut`: the bolt's ``ack``/``fail`` and the task's acking traffic, per
   spout task, until `take`.
+- `InFlight`: a spout's trees in flight, and its verdicts into tuple ids.
 - `deliver` / `deliver_reliable`: one received batch into ``process`` calls;
-  `resolve`: a spout's verdicts into its tuple ids; `call_repeatedly`: the
-  spout loop's calls of ``next_tuple``.
+  `call_repeatedly`: the spout loop's calls of ``next_tuple``.
 
 Entries on the wire: at most once, an entry is the tuple's values array. At
 least once it is the values followed by one more item, the tuple's anchors:
@@ -54,8 +54,12 @@ _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 _pack: Callable[[Any], bytes] = _packer.pack
 _random64: Callable[[int], int] = random.Random().getrandbits
 
-#: kinds of route the emitter evaluates itself (see `tuplepath.route_spec`)
+#: kinds of route the emitter evaluates itself (see `host._StreamOut.spec`)
 ONE, SHUFFLE, ALL, FIELDS = "one", "shuffle", "all", "fields"
+#: process latency is timed on a bolt's first ack and every 16th (Storm samples its
+#: latency statistics the same way, topology.stats.sample.rate)
+LATENCY_SAMPLE = 16
+_MASK64 = (1 << 64) - 1
 
 
 def array_header(n: int) -> bytes:
@@ -104,6 +108,46 @@ class Batch:
         parts.clear()
         self.nbytes = 0
         return body
+
+
+class InFlight:
+    """A spout's trees in flight: root -> (tuple id, emitted at)."""
+
+    __slots__ = ("_trees",)
+
+    def __init__(self) -> None:
+        self._trees: dict[int, tuple[Any, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._trees)
+
+    def add(self, root: int, tup_id: Any, emitted: float) -> None:
+        """A new tree."""
+        self._trees[root] = (tup_id, emitted)
+
+    def resolve(self, body: bytes | memoryview, now: float) -> tuple[list[Any], float, list[Any]]:
+        """A spout's verdicts (an acking body): remove each acked and failed root;
+        returns (acked ids, their summed latency, failed ids). Roots no longer in
+        flight (expired here already) are skipped."""
+        batch = AckBatch.decode(body)
+        trees = self._trees
+        acked: list[Any] = []
+        latency = 0.0
+        for root in batch.acked:
+            entry = trees.pop(root, None)
+            if entry is not None:
+                acked.append(entry[0])
+                latency += now - entry[1]
+        failed = [entry[0] for root in batch.failed if (entry := trees.pop(root, None))]
+        return acked, latency, failed
+
+    def expire(self, deadline: float) -> list[Any]:
+        """Remove the trees emitted before ``deadline``; their tuple ids."""
+        expired = [root for root, (_, emitted) in self._trees.items() if emitted < deadline]
+        return [self._trees.pop(root)[0] for root in expired]
+
+    def clear(self) -> None:
+        self._trees.clear()
 
 
 class Anchors:
@@ -157,7 +201,7 @@ class Emitter:
         reliable: bool,
         task_id: int,
         immediate: list[Any] | None,
-        in_flight: dict[int, tuple[Any, float]],
+        in_flight: InFlight,
         acks: AckOut,
         clock: Callable[[], float],
         anchor_done: Callable[[], None],
@@ -177,6 +221,8 @@ class Emitter:
         self._acks = acks
         self._clock = clock
         self._anchor_done = anchor_done
+        #: roots: consecutive from a random start (what the C tables index by)
+        self._next_root = _random64(64)
         #: tuples emitted (every stream); emits rejected for their values
         self.count = 0
         self.rejected = 0
@@ -296,7 +342,8 @@ class Emitter:
             self._packed(out, tup, b"", True)  # checked all the same
             self._immediate.append(tup_id)  # type: ignore[union-attr]  # no consumer: complete
             return []
-        root = _random64(64) or 1
+        root = self._next_root
+        self._next_root = (root + 1) & _MASK64
         xor = 0
         entries = []
         for _ in range(copies):
@@ -304,7 +351,7 @@ class Emitter:
             xor ^= edge
             entries.append(self._packed(out, tup, _TRIPLE.pack(self._task_id, root, edge), True))
         self._acks.init(self._task_id, root, xor)
-        self._in_flight[root] = (tup_id, self._clock())
+        self._in_flight.add(root, tup_id, self._clock())
         return entries
 
     def _anchor(self, anchors: Any) -> bytes:
@@ -378,8 +425,9 @@ class AckOut:
 
     def ack(self, tup: Any) -> None:
         if self._settle(tup, "ack"):
-            self.latency_count += 1
-            self.latency_sum += time.time() - tup.creation_time
+            if not self.acked % LATENCY_SAMPLE:
+                self.latency_count += 1
+                self.latency_sum += time.time() - tup.creation_time
             self.acked += 1
 
     def fail(self, tup: Any) -> None:
@@ -414,7 +462,7 @@ class AckOut:
 
 
 def call_repeatedly(
-    fn: Callable[[], Any], times: int, in_flight: dict[int, Any] | None, max_pending: int
+    fn: Callable[[], Any], times: int, in_flight: InFlight | None, max_pending: int
 ) -> tuple[int, Exception | None]:
     """Call ``fn()`` up to ``times`` times; stop after a call that raises (the
     exception is returned) or once ``in_flight`` (if not None) holds ``max_pending``
@@ -427,24 +475,6 @@ def call_repeatedly(
         if in_flight is not None and len(in_flight) >= max_pending:
             return calls, None
     return times, None
-
-
-def resolve(
-    in_flight: dict[int, tuple[Any, float]], body: bytes | memoryview, now: float
-) -> tuple[list[Any], float, list[Any]]:
-    """A spout's verdicts (an acking body): pop each acked and failed root from
-    ``in_flight``; (acked ids, their summed latency, failed ids). Roots no longer
-    in flight (expired here already) are skipped."""
-    batch = AckBatch.decode(body)
-    acked: list[Any] = []
-    latency = 0.0
-    for root in batch.acked:
-        entry = in_flight.pop(root, None)
-        if entry is not None:
-            acked.append(entry[0])
-            latency += now - entry[1]
-    failed = [entry[0] for root in batch.failed if (entry := in_flight.pop(root, None))]
-    return acked, latency, failed
 
 
 def deliver(

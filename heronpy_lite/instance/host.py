@@ -157,8 +157,8 @@ class TaskHost:
         # ATLEAST_ONCE
         self.reliable = reliable
         self.clock = clock
-        #: spout: root -> (tup_id, emitted at)
-        self.in_flight: dict[int, tuple[Any, float]] = {}
+        #: spout: its trees in flight, root -> (tup_id, emitted at)
+        self.in_flight: Any = self.path.InFlight()
         self.instance_timeout = 2 * message_timeout_secs + 1 if message_timeout_secs else None
         self._next_expiry = clock() + (self.instance_timeout or 0) / 2
         self.completed = 0
@@ -392,7 +392,7 @@ class TaskHost:
     def on_verdicts(self, body: bytes | memoryview) -> None:
         """The stmgr's verdicts on this spout's trees (an acking body): call
         ``ack``/``fail``. A malformed body raises `RemoteProtocolError`."""
-        acked, latency, failed = self.path.resolve(self.in_flight, body, self.clock())
+        acked, latency, failed = self.in_flight.resolve(body, self.clock())
         self.completed += len(acked)
         self.spout_acked += len(acked)
         self.complete_latency_sum += latency
@@ -415,16 +415,13 @@ class TaskHost:
 
     def expire_in_flight(self) -> None:
         """Fail trees the stmgr never answered for (it died and forgot them)."""
-        if self.instance_timeout is None or not self.in_flight:
+        if self.instance_timeout is None or not len(self.in_flight):
             return
         now = self.clock()
         if now < self._next_expiry:
             return
         self._next_expiry = now + self.instance_timeout / 2
-        deadline = now - self.instance_timeout
-        expired = [root for root, (_, t) in self.in_flight.items() if t < deadline]
-        for root in expired:
-            tup_id, _ = self.in_flight.pop(root)
+        for tup_id in self.in_flight.expire(now - self.instance_timeout):
             self.timed_out += 1
             self.spout_failed += 1
             self.call_user("fail", self.component.fail, tup_id)

@@ -7,8 +7,7 @@
  * several int objects. Here the acking body is read as the u64 arrays it is,
  * and entries live in an open-addressing table of plain structs.
  *
- * Table: linear probing, deletion by backward shift (no tombstones); grows
- * at 70% load and never shrinks below what max spout pending needs.
+ * Entries live in a u64 table per spout task (_u64_table.h).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -16,20 +15,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../_u64_table.h"
 #include "../wire/_acking_body.h"
 
 typedef struct {
     uint64_t root;
+    uint8_t used, init;
     uint64_t xor;
     int64_t generation;
-    uint8_t used, init;
 } Entry;
+
+U64_TABLE(Trees, Entry)
 
 typedef struct {
     uint64_t task;
-    Entry *slots;
-    size_t cap; /* a power of 2 */
-    size_t len;
+    Trees trees;
 } Table;
 
 typedef struct {
@@ -45,87 +45,6 @@ typedef struct {
 } TrackerObject;
 
 static PyObject *RemoteProtocolError;
-
-static inline size_t
-home_of(uint64_t root, size_t cap)
-{
-    return (size_t)((root * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
-}
-
-static int
-table_grow(Table *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    Entry *slots = PyMem_Calloc(cap, sizeof(Entry));
-    if (slots == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (size_t i = 0; i < t->cap; i++) {
-        Entry *e = &t->slots[i];
-        if (!e->used)
-            continue;
-        size_t j = home_of(e->root, cap);
-        while (slots[j].used)
-            j = (j + 1) & (cap - 1);
-        slots[j] = *e;
-    }
-    PyMem_Free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    return 0;
-}
-
-/* The entry of root, or NULL; with create, a new zeroed entry if absent. */
-static Entry *
-table_find(Table *t, uint64_t root, int create)
-{
-    if (t->cap) {
-        size_t i = home_of(root, t->cap);
-        while (t->slots[i].used) {
-            if (t->slots[i].root == root)
-                return &t->slots[i];
-            i = (i + 1) & (t->cap - 1);
-        }
-        if (!create)
-            return NULL;
-    }
-    else if (!create)
-        return NULL;
-    if ((t->len + 1) * 10 > t->cap * 7) {
-        if (table_grow(t) < 0)
-            return NULL;
-    }
-    size_t i = home_of(root, t->cap);
-    while (t->slots[i].used)
-        i = (i + 1) & (t->cap - 1);
-    Entry *e = &t->slots[i];
-    memset(e, 0, sizeof(*e));
-    e->used = 1;
-    e->root = root;
-    t->len++;
-    return e;
-}
-
-static void
-table_remove(Table *t, Entry *e)
-{
-    size_t mask = t->cap - 1, i = (size_t)(e - t->slots), j = i;
-    t->slots[i].used = 0;
-    t->len--;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!t->slots[j].used)
-            return;
-        size_t k = home_of(t->slots[j].root, t->cap);
-        /* move j back to i unless its home lies cyclically in (i, j] */
-        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-            continue;
-        t->slots[i] = t->slots[j];
-        t->slots[j].used = 0;
-        i = j;
-    }
-}
 
 static Table *
 tracker_table(TrackerObject *self, uint64_t task, int create)
@@ -230,7 +149,7 @@ static void
 Tracker_dealloc(TrackerObject *self)
 {
     for (Py_ssize_t i = 0; i < self->ntables; i++)
-        PyMem_Free(self->tables[i].slots);
+        Trees_free(&self->tables[i].trees);
     PyMem_Free(self->tables);
     Py_XDECREF(self->timed_out_by_task);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -259,14 +178,14 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
     const unsigned char *p = parts[ACK_INIT].data; /* init: (root, XOR of first edges) */
     for (Py_ssize_t i = 0; i < parts[ACK_INIT].n; i += 2, p += 16) {
         uint64_t root = ack_get_u64le(p), value = ack_get_u64le(p + 8);
-        Entry *e = table_find(t, root, 0);
+        Entry *e = Trees_find(&t->trees, root, 0);
         if (e == NULL) {
             if (!value) { /* no edge left: complete already */
                 if (out_put(&acked, root) < 0)
                     goto done;
                 continue;
             }
-            if ((e = table_find(t, root, 1)) == NULL)
+            if ((e = Trees_find(&t->trees, root, 1)) == NULL)
                 goto done;
             e->xor = value;
             e->init = 1;
@@ -276,7 +195,7 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
         e->xor ^= value;
         e->init = 1;
         if (!e->xor) {
-            table_remove(t, e);
+            Trees_remove(&t->trees, e);
             if (out_put(&acked, root) < 0)
                 goto done;
         }
@@ -284,9 +203,9 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
     p = parts[ACK_UPDATE].data; /* update: (root, XOR contribution) */
     for (Py_ssize_t i = 0; i < parts[ACK_UPDATE].n; i += 2, p += 16) {
         uint64_t root = ack_get_u64le(p), value = ack_get_u64le(p + 8);
-        Entry *e = table_find(t, root, 0);
+        Entry *e = Trees_find(&t->trees, root, 0);
         if (e == NULL) {
-            if ((e = table_find(t, root, 1)) == NULL)
+            if ((e = Trees_find(&t->trees, root, 1)) == NULL)
                 goto done;
             e->xor = value;
             e->generation = generation;
@@ -294,7 +213,7 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
         }
         e->xor ^= value;
         if (!e->xor && e->init) {
-            table_remove(t, e);
+            Trees_remove(&t->trees, e);
             if (out_put(&acked, root) < 0)
                 goto done;
         }
@@ -302,11 +221,11 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
     p = parts[ACK_FAIL].data; /* fail: root */
     for (Py_ssize_t i = 0; i < parts[ACK_FAIL].n; i++, p += 8) {
         uint64_t root = ack_get_u64le(p);
-        Entry *e = table_find(t, root, 0);
+        Entry *e = Trees_find(&t->trees, root, 0);
         if (e == NULL)
             continue;
         int init = e->init;
-        table_remove(t, e);
+        Trees_remove(&t->trees, e);
         if (init && out_put(&failed, root) < 0)
             goto done;
     }
@@ -337,19 +256,19 @@ Tracker_expire_bodies(TrackerObject *self, PyObject *arg)
     for (Py_ssize_t ti = 0; ti < self->ntables; ti++) {
         Table *t = &self->tables[ti];
         Out expired = {0}, failed = {0}, none = {0};
-        for (size_t i = 0; i < t->cap; i++) {
-            Entry *e = &t->slots[i];
+        for (size_t i = 0; i < t->trees.cap; i++) {
+            Entry *e = &t->trees.slots[i];
             if (e->used && e->generation < oldest_alive && out_put(&expired, e->root) < 0)
                 goto error;
         }
         long long timed_out = 0;
         for (Py_ssize_t k = 0; k < expired.len; k += 8) {
-            Entry *e = table_find(t, ack_get_u64le(expired.data + k), 0);
+            Entry *e = Trees_find(&t->trees, ack_get_u64le(expired.data + k), 0);
             if (e == NULL)
                 continue;
             int init = e->init;
             uint64_t root = e->root;
-            table_remove(t, e);
+            Trees_remove(&t->trees, e);
             if (init) {
                 timed_out++;
                 if (out_put(&failed, root) < 0)
@@ -391,11 +310,8 @@ Tracker_drop_task(TrackerObject *self, PyObject *arg)
     if (task == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
     Table *t = tracker_table(self, task, 0);
-    if (t != NULL) {
-        PyMem_Free(t->slots);
-        t->slots = NULL;
-        t->cap = t->len = 0;
-    }
+    if (t != NULL)
+        Trees_free(&t->trees);
     Py_RETURN_NONE;
 }
 
@@ -405,8 +321,8 @@ Tracker_entries(TrackerObject *self, void *unused)
     PyObject *d = PyDict_New();
     for (Py_ssize_t ti = 0; d != NULL && ti < self->ntables; ti++) {
         Table *t = &self->tables[ti];
-        for (size_t i = 0; i < t->cap; i++) {
-            Entry *e = &t->slots[i];
+        for (size_t i = 0; i < t->trees.cap; i++) {
+            Entry *e = &t->trees.slots[i];
             if (!e->used)
                 continue;
             PyObject *key = Py_BuildValue("(KK)", (unsigned long long)t->task,
@@ -429,7 +345,7 @@ Tracker_len(TrackerObject *self)
 {
     size_t n = 0;
     for (Py_ssize_t i = 0; i < self->ntables; i++)
-        n += self->tables[i].len;
+        n += self->tables[i].trees.len;
     return (Py_ssize_t)n;
 }
 

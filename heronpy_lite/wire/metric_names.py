@@ -71,7 +71,11 @@ DEFINITIONS = (
         EXECUTE_LATENCY, "summary", TASK, "time in process(), per tuple", "__execute-latency"
     ),
     MetricDef(
-        PROCESS_LATENCY, "summary", TASK, "tuple arrival to its ack, per tuple", "__process-latency"
+        PROCESS_LATENCY,
+        "summary",
+        TASK,
+        "tuple arrival to its ack, timed on one ack in 16",
+        "__process-latency",
     ),
     MetricDef(COMPLETE_LATENCY, "summary", TASK, "spout emit to tree acked", "__complete-latency"),
     MetricDef(

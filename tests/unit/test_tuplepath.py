@@ -366,13 +366,36 @@ def test_ack_out_sends_updates_per_spout_task_and_complains_once(tuple_path: Mod
     assert not acks and acks.take() == []
 
 
-def test_resolve_pops_verdicts_and_skips_roots_no_longer_in_flight(tuple_path: ModuleType) -> None:
-    in_flight = {5: ("five", 1.0), 6: ("six", 2.0), 7: ("seven", 3.0)}
+def test_in_flight_resolves_verdicts_and_skips_roots_no_longer_in_flight(
+    tuple_path: ModuleType,
+) -> None:
+    in_flight = tuple_path.InFlight()
+    for root, tup_id, emitted in [(5, "five", 1.0), (6, "six", 2.0), (7, "seven", 3.0)]:
+        in_flight.add(root, tup_id, emitted)
     body = AckBatch(acked=[5, 6, 99], failed=[7, 98]).encode()
-    acked, latency, failed = tuple_path.resolve(in_flight, body, 4.0)
-    assert (acked, latency, failed, in_flight) == (["five", "six"], 5.0, ["seven"], {})
+    acked, latency, failed = in_flight.resolve(body, 4.0)
+    assert (acked, latency, failed, len(in_flight)) == (["five", "six"], 5.0, ["seven"], 0)
     with pytest.raises(RemoteProtocolError):
-        tuple_path.resolve(in_flight, b"\x95", 0.0)
+        in_flight.resolve(b"\x95", 0.0)
+
+
+def test_in_flight_expires_exactly_the_trees_emitted_before_the_deadline(
+    tuple_path: ModuleType,
+) -> None:
+    in_flight = tuple_path.InFlight()
+    rng = random.Random(5)
+    roots = list(dict.fromkeys(rng.getrandbits(64) | 1 for _ in range(5100)))[:5000]
+    for i, root in enumerate(roots):
+        in_flight.add(root, ("id", i), float(i % 100))
+    expired = in_flight.expire(50.0)
+    assert sorted(i for _, i in expired) == [i for i in range(5000) if i % 100 < 50]
+    assert len(in_flight) == 2500
+    body = AckBatch(acked=roots).encode()
+    acked, _, _ = in_flight.resolve(body, 100.0)
+    assert sorted(i for _, i in acked) == [i for i in range(5000) if i % 100 >= 50]
+    in_flight.add(1, "x", 0.0)
+    in_flight.clear()
+    assert len(in_flight) == 0 and in_flight.expire(1e9) == []
 
 
 def test_an_anchored_emit_merges_roots_and_xors_each_input(tuple_path: ModuleType) -> None:
@@ -410,9 +433,9 @@ def test_call_repeatedly_stops_at_an_exception_or_at_max_pending(tuple_path: Mod
     assert done == 3 and isinstance(exc, ValueError) and str(exc) == "third"
     done, exc = tuple_path.call_repeatedly(fn, 4, None, 0)
     assert (done, exc, len(calls)) == (4, None, 7)
-    in_flight: dict[int, Any] = {}
+    in_flight = tuple_path.InFlight()
     done, exc = tuple_path.call_repeatedly(
-        lambda: in_flight.setdefault(len(in_flight), 0), 10, in_flight, 4
+        lambda: in_flight.add(len(in_flight) + 1, "id", 0.0), 10, in_flight, 4
     )
     assert (done, exc, len(in_flight)) == (4, None, 4)
 
@@ -421,3 +444,43 @@ def test_call_repeatedly_stops_at_an_exception_or_at_max_pending(tuple_path: Mod
 
     with pytest.raises(KeyboardInterrupt):
         tuple_path.call_repeatedly(interrupt, 5, None, 0)
+
+
+def test_in_flight_agrees_with_a_dict_on_random_traffic(tuple_path: ModuleType) -> None:
+    """Consecutive roots (what an emitter draws), stragglers and random roots, added,
+    resolved and expired in random order: the table must agree with a dict."""
+    rng = random.Random(11)
+    in_flight = tuple_path.InFlight()
+    model: dict[int, tuple[int, float]] = {}
+    next_root = 2**64 - 3000  # the sequence wraps past 2**64 during the test
+    for step in range(30_000):
+        op = rng.random()
+        if op < 0.55:
+            if rng.random() < 0.9:
+                root, next_root = next_root, (next_root + 1) % 2**64
+            else:
+                root = rng.getrandbits(64)
+            if root in model:
+                continue
+            model[root] = (step, float(step))
+            in_flight.add(root, step, float(step))
+        elif op < 0.95 and model:
+            roots = rng.sample(sorted(model), min(len(model), rng.randrange(1, 40)))
+            roots.append(rng.getrandbits(64))  # one that is not in flight
+            half = len(roots) // 2
+            acked, latency, failed = in_flight.resolve(
+                AckBatch(acked=roots[:half], failed=roots[half:]).encode(), 1e6
+            )
+            assert acked == [model[r][0] for r in roots[:half] if r in model]
+            assert failed == [model[r][0] for r in roots[half:] if r in model]
+            assert latency == pytest.approx(
+                sum(1e6 - model[r][1] for r in roots[:half] if r in model)
+            )
+            for r in roots:
+                model.pop(r, None)
+        elif model:
+            deadline = float(step - rng.randrange(2000))
+            expired = in_flight.expire(deadline)
+            assert sorted(expired) == sorted(i for i, t in model.values() if t < deadline)
+            model = {r: v for r, v in model.items() if v[1] >= deadline}
+        assert len(in_flight) == len(model)
