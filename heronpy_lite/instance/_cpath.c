@@ -12,6 +12,8 @@
  *   pack(values)          msgpack, byte for byte what msgpack-python's Packer
  *                         (use_bin_type=True) writes; types other than the
  *                         exact builtins are handed to that Packer
+ *   unpack(body)          a received batch, as wire.tuples.unpack_batch decodes it,
+ *                         recent short strings shared
  *   Batch                 packed entries of one destination task
  *   Emitter               a task's emit; send() for batches chosen elsewhere
  *   Anchors, AckOut       at-least-once bookkeeping of a bolt
@@ -19,7 +21,8 @@
  *   InFlight              a spout's trees in flight; its verdicts into tuple ids
  *   call_repeatedly       the spout loop's calls of next_tuple
  *
- * `configure(heron_tuple, emit_error, protocol_error, fallback_pack, nest_limit)` must be
+ * `configure(heron_tuple, emit_error, protocol_error, fallback_pack, fallback_unpack,
+ * nest_limit)` must be
  * called once before use (tuplepath.py does).
  *
  * Every entry point holds the GIL throughout; nothing here blocks.
@@ -41,6 +44,7 @@ static PyTypeObject *HeronTuple_type;   /* heronpy_lite.api.tuple.HeronTuple */
 static PyObject *EmitError;
 static PyObject *RemoteProtocolError;
 static PyObject *fallback_pack;         /* msgpack.Packer(use_bin_type=True).pack */
+static PyObject *fallback_unpack;       /* wire.tuples.unpack_batch */
 
 static PyObject *s_default, *s_tup_id, *s_stream, *s_direct_task, *s_need_task_ids, *s_anchors;
 
@@ -2119,6 +2123,206 @@ cpath_deliver_reliable(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------ unpacking */
+
+/* unpack(body) -> list: what wire.tuples.unpack_batch returns, for the bodies
+ * the tuple path writes. Anything else (ext types, a malformed body, a top
+ * level that is not an array) is handed whole to unpack_batch, which returns
+ * or raises as it always did: this decoder need only be right when it
+ * succeeds. Short ASCII strings come from a small cache of recent ones, so a
+ * key seen again is the same str object: hashed once, found by identity. */
+
+#define UNPACK_NEST_LIMIT 1024 /* msgpack-python's unpacker stack */
+#define STR_CACHE_SLOTS 4096
+#define STR_CACHE_MAX_LEN 32
+
+static PyObject *str_cache[STR_CACHE_SLOTS];
+
+typedef struct {
+    const unsigned char *p, *end;
+} Reader;
+
+static inline int
+has(Reader *r, Py_ssize_t n)
+{
+    return r->end - r->p >= n;
+}
+
+static inline uint64_t
+take_be(Reader *r, int width)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < width; i++)
+        v = (v << 8) | *r->p++;
+    return v;
+}
+
+static PyObject *
+cached_str(const char *s, Py_ssize_t n)
+{
+    if (n > STR_CACHE_MAX_LEN)
+        return PyUnicode_DecodeUTF8(s, n, NULL);
+    uint32_t h = 2166136261U; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619U;
+    PyObject **slot = &str_cache[h & (STR_CACHE_SLOTS - 1)];
+    PyObject *c = *slot;
+    if (c != NULL && PyUnicode_GET_LENGTH(c) == n && memcmp(PyUnicode_DATA(c), s, n) == 0)
+        return Py_NewRef(c);
+    PyObject *u = PyUnicode_DecodeUTF8(s, n, NULL);
+    if (u != NULL && PyUnicode_IS_ASCII(u))
+        Py_XSETREF(*slot, Py_NewRef(u));
+    return u;
+}
+
+/* NULL: this decoder does not take the body (the caller asks unpack_batch) */
+static PyObject *
+unpack_obj(Reader *r, int depth)
+{
+    if (!has(r, 1))
+        return NULL;
+    unsigned char c = *r->p++;
+    Py_ssize_t n;
+    if (c <= 0x7f)
+        return PyLong_FromLong(c);
+    if (c >= 0xe0)
+        return PyLong_FromLong((long)(signed char)c);
+    if ((c & 0xe0) == 0xa0) {
+        n = c & 0x1f;
+        goto str;
+    }
+    if ((c & 0xf0) == 0x90) {
+        n = c & 0x0f;
+        goto array;
+    }
+    if ((c & 0xf0) == 0x80) {
+        n = c & 0x0f;
+        goto map;
+    }
+    switch (c) {
+    case 0xc0:
+        return Py_NewRef(Py_None);
+    case 0xc2:
+        return Py_NewRef(Py_False);
+    case 0xc3:
+        return Py_NewRef(Py_True);
+    case 0xc4: case 0xc5: case 0xc6: {
+        int width = c == 0xc4 ? 1 : c == 0xc5 ? 2 : 4;
+        if (!has(r, width))
+            return NULL;
+        n = (Py_ssize_t)take_be(r, width);
+        if (!has(r, n))
+            return NULL;
+        r->p += n;
+        return PyBytes_FromStringAndSize((const char *)r->p - n, n);
+    }
+    case 0xca: case 0xcb: {
+        int width = c == 0xca ? 4 : 8;
+        if (!has(r, width))
+            return NULL;
+        uint64_t bits = take_be(r, width);
+        if (width == 4) {
+            uint32_t b32 = (uint32_t)bits;
+            float f;
+            memcpy(&f, &b32, 4);
+            return PyFloat_FromDouble(f);
+        }
+        double d;
+        memcpy(&d, &bits, 8);
+        return PyFloat_FromDouble(d);
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+        int width = 1 << (c - 0xcc);
+        if (!has(r, width))
+            return NULL;
+        return PyLong_FromUnsignedLongLong(take_be(r, width));
+    }
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        int width = 1 << (c - 0xd0);
+        if (!has(r, width))
+            return NULL;
+        uint64_t v = take_be(r, width);
+        int shift = 64 - 8 * width;
+        return PyLong_FromLongLong((int64_t)(v << shift) >> shift);
+    }
+    case 0xd9: case 0xda: case 0xdb: {
+        int width = c == 0xd9 ? 1 : c == 0xda ? 2 : 4;
+        if (!has(r, width))
+            return NULL;
+        n = (Py_ssize_t)take_be(r, width);
+        goto str;
+    }
+    case 0xdc: case 0xdd:
+        if (!has(r, c == 0xdc ? 2 : 4))
+            return NULL;
+        n = (Py_ssize_t)take_be(r, c == 0xdc ? 2 : 4);
+        goto array;
+    case 0xde: case 0xdf:
+        if (!has(r, c == 0xde ? 2 : 4))
+            return NULL;
+        n = (Py_ssize_t)take_be(r, c == 0xde ? 2 : 4);
+        goto map;
+    default: /* ext types, 0xc1 */
+        return NULL;
+    }
+str:
+    if (!has(r, n))
+        return NULL;
+    r->p += n;
+    return cached_str((const char *)r->p - n, n);
+array:
+    if (depth >= UNPACK_NEST_LIMIT || !has(r, n)) /* every item takes a byte at least */
+        return NULL;
+    {
+        PyObject *list = PyList_New(n);
+        for (Py_ssize_t i = 0; list != NULL && i < n; i++) {
+            PyObject *item = unpack_obj(r, depth + 1);
+            if (item == NULL)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, i, item);
+        }
+        return list;
+    }
+map:
+    if (depth >= UNPACK_NEST_LIMIT || !has(r, 2 * n))
+        return NULL;
+    {
+        PyObject *dict = PyDict_New();
+        for (Py_ssize_t i = 0; dict != NULL && i < n; i++) {
+            PyObject *k = unpack_obj(r, depth + 1);
+            PyObject *v = k ? unpack_obj(r, depth + 1) : NULL;
+            if (v == NULL || PyDict_SetItem(dict, k, v) < 0)
+                Py_CLEAR(dict);
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+        }
+        return dict;
+    }
+}
+
+static PyObject *
+cpath_unpack(PyObject *module, PyObject *arg)
+{
+    if (check_configured() < 0)
+        return NULL;
+    Py_buffer body;
+    if (PyObject_GetBuffer(arg, &body, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Reader r = {body.buf, (const unsigned char *)body.buf + body.len};
+    PyObject *result = NULL;
+    if (body.len && ((r.p[0] & 0xf0) == 0x90 || r.p[0] == 0xdc || r.p[0] == 0xdd)) {
+        result = unpack_obj(&r, 0);
+        if (result != NULL && r.p != r.end)
+            Py_CLEAR(result);
+    }
+    PyBuffer_Release(&body);
+    if (result != NULL)
+        return result;
+    PyErr_Clear(); /* whatever went wrong, unpack_batch says it its own way */
+    return PyObject_CallOneArg(fallback_unpack, arg);
+}
+
 /* ------------------------------------------------------------ spout calls */
 
 /* Call fn() up to `times` times; stop after a call that raises an Exception
@@ -2165,12 +2369,13 @@ static PyObject *
 cpath_configure(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"heron_tuple", "emit_error", "protocol_error", "fallback_pack",
-                             "nest_limit", NULL};
-    PyObject *ht, *ee, *pe, *fp;
+                             "fallback_unpack", "nest_limit", NULL};
+    PyObject *ht, *ee, *pe, *fp, *fu;
     int limit;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOi", kwlist, &PyType_Type, &ht, &ee, &pe,
-                                     &fp, &limit))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOi", kwlist, &PyType_Type, &ht, &ee, &pe,
+                                     &fp, &fu, &limit))
         return NULL;
+    Py_XSETREF(fallback_unpack, Py_NewRef(fu));
     nest_limit = limit;
     if (!PyType_IsSubtype((PyTypeObject *)ht, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "heron_tuple must be a tuple subclass");
@@ -2185,7 +2390,10 @@ cpath_configure(PyObject *module, PyObject *args, PyObject *kwds)
 
 static PyMethodDef cpath_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))cpath_configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(heron_tuple, emit_error, protocol_error, fallback_pack, nest_limit)"},
+     "configure(heron_tuple, emit_error, protocol_error, fallback_pack, fallback_unpack, "
+     "nest_limit)"},
+    {"unpack", (PyCFunction)cpath_unpack, METH_O,
+     "unpack(body) -> list: wire.tuples.unpack_batch, with recent short strings shared"},
     {"pack", (PyCFunction)cpath_pack, METH_O,
      "One value as msgpack, exactly as msgpack-python packs it."},
     {"deliver", (PyCFunction)cpath_deliver, METH_VARARGS,

@@ -48,6 +48,7 @@ import msgpack
 from heronpy_lite.api.tuple import HeronTuple
 from heronpy_lite.errors import EmitError, RemoteProtocolError
 from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.tuples import unpack_batch
 
 _TRIPLE = struct.Struct("<QQQ")
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
@@ -60,6 +61,10 @@ ONE, SHUFFLE, ALL, FIELDS = "one", "shuffle", "all", "fields"
 #: latency statistics the same way, topology.stats.sample.rate)
 LATENCY_SAMPLE = 16
 _MASK64 = (1 << 64) - 1
+
+
+#: a received DATA body -> its entries (the C path shares recent short strings)
+unpack = unpack_batch
 
 
 def array_header(n: int) -> bytes:

@@ -47,7 +47,6 @@ from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
-from heronpy_lite.wire.tuples import unpack_batch
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +376,7 @@ class InstanceRunner:
                         log.warning("data frame for spout task %d dropped", self.task_id)
                         continue
                     try:
-                        tuples = unpack_batch(frame.body)
+                        tuples = self.host.path.unpack(frame.body)
                         if self.reliable:
                             self.host.process_batch_reliable(frame.src_task, frame.stream, tuples)
                         else:

@@ -19,6 +19,7 @@ from heronpy_lite.api.tuple import HeronTuple
 from heronpy_lite.config import extensions_enabled
 from heronpy_lite.errors import EmitError, RemoteProtocolError
 from heronpy_lite.instance import _pypath
+from heronpy_lite.wire.tuples import unpack_batch
 
 
 def _load_native() -> ModuleType | None:
@@ -31,6 +32,7 @@ def _load_native() -> ModuleType | None:
         emit_error=EmitError,
         protocol_error=RemoteProtocolError,
         fallback_pack=msgpack.Packer(use_bin_type=True, autoreset=True).pack,
+        fallback_unpack=unpack_batch,
         nest_limit=msgpack.fallback.DEFAULT_RECURSE_LIMIT,
     )
     return native

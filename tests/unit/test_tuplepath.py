@@ -484,3 +484,81 @@ def test_in_flight_agrees_with_a_dict_on_random_traffic(tuple_path: ModuleType) 
             assert sorted(expired) == sorted(i for i, t in model.values() if t < deadline)
             model = {r: v for r, v in model.items() if v[1] >= deadline}
         assert len(in_flight) == len(model)
+
+
+# ------------------------------------------------------------------ unpacking
+
+
+def test_unpack_reads_back_what_msgpack_wrote(tuple_path: ModuleType) -> None:
+    rng = random.Random(13)
+    batches = [[[v] for v in edge_values()], [[random_value(rng)] for _ in range(3000)]]
+    batches += [[], [[1.5]], [[]] * 20]
+    for batch in batches:
+        body = reference(batch)
+        assert tuple_path.unpack(body) == unpack_batch(body)
+        assert tuple_path.unpack(memoryview(body)) == unpack_batch(body)
+    single = msgpack.packb([[1.5, -2.25]], use_single_float=True)
+    assert tuple_path.unpack(single) == [[1.5, -2.25]]
+
+
+def test_unpack_shares_recent_short_strings(tuple_path: ModuleType) -> None:
+    body = reference([["word", "x" * 40, "wörd"], ["word", "x" * 40, "wörd"]])
+    (a, b) = tuple_path.unpack(body)
+    assert a == b == ["word", "x" * 40, "wörd"]
+    if tuple_path.__name__.endswith("_cpath"):
+        assert a[0] is b[0]  # short ASCII: one object
+        assert a[1] is not b[1] and a[2] is not b[2]  # long, or not ASCII: decoded each time
+
+
+def test_unpack_hands_ext_types_to_msgpack(tuple_path: ModuleType) -> None:
+    body = reference([[msgpack.ExtType(5, b"data"), 1]])
+    assert tuple_path.unpack(body) == [[msgpack.ExtType(5, b"data"), 1]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\xc1",
+        b"\x92\x01",
+        b"\x91\x01\x02",
+        b"\x91\xd9\x02\xff\xfe",
+        b"\x91\x81\x91\x01\x01",
+        b"\xdd\xff\xff\xff\xff",  # claims 4 billion entries
+        b"\x91\xc6\xff\xff\xff\xff",  # a bin of 4 GiB
+        reference({"a": 1}),
+        reference(5),
+        b"\x91" * 1024 + b"\x90",  # nested deeper than msgpack allows
+    ],
+    ids=[
+        "empty",
+        "never-used",
+        "short",
+        "extra",
+        "bad-utf8",
+        "unhashable-key",
+        "huge-array",
+        "huge-bin",
+        "map",
+        "int",
+        "too-deep",
+    ],
+)
+def test_unpack_refuses_what_unpack_batch_refuses(tuple_path: ModuleType, body: bytes) -> None:
+    with pytest.raises(RemoteProtocolError) as expected:
+        unpack_batch(body)
+    with pytest.raises(RemoteProtocolError) as got:
+        tuple_path.unpack(body)
+    assert str(got.value) == str(expected.value)
+
+
+def test_unpack_takes_nesting_up_to_msgpack_s_limit(tuple_path: ModuleType) -> None:
+    def depth(value: Any) -> int:  # == on such lists would exceed Python's recursion limit
+        levels = 0
+        while value:
+            (value,) = value
+            levels += 1
+        return levels
+
+    body = b"\x91" * 1023 + b"\x90"
+    assert depth(tuple_path.unpack(body)) == depth(unpack_batch(body)) == 1023
