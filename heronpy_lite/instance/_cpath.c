@@ -1189,6 +1189,7 @@ typedef struct {
     Rng rng;
     Buf scratch;   /* the packed values of the emit in progress */
     Buf anchors;   /* the anchors of one copy */
+    Buf entry;     /* one copy's entry */
     BatchObject **chosen;
     Py_ssize_t nchosen, chosen_cap;
 } EmitterObject;
@@ -1434,6 +1435,7 @@ Emitter_dealloc(EmitterObject *self)
     Emitter_clear(self);
     buf_free(&self->scratch);
     buf_free(&self->anchors);
+    buf_free(&self->entry);
     PyMem_Free(self->chosen);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1692,7 +1694,7 @@ emitter_send(EmitterObject *self, StreamOut *s, PyObject *tup, PyObject *tup_id,
         if (PyList_Append(self->immediate, tup_id) < 0)
             return -1;
     }
-    Buf one = {0};
+    Buf *one = &self->entry;
     Py_ssize_t total = 0;
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < copies; i++) {
@@ -1714,24 +1716,27 @@ emitter_send(EmitterObject *self, StreamOut *s, PyObject *tup, PyObject *tup_id,
             ap = self->anchors.data;
             al = self->anchors.len;
         }
-        one.len = 0;
-        rc = write_entry(&one, self, s, ap, al);
+        one->len = 0;
+        rc = write_entry(one, self, s, ap, al);
         if (rc < 0)
             break;
-        if (one.len > s->max_entry) {
+        if (one->len > s->max_entry) {
             self->rejected++;
             emit_error("%U emits a tuple of %zd bytes on stream %R; the limit is %zd "
                        "(heron.wire.max.frame.bytes)",
-                       self->component, one.len, s->name, s->max_entry);
+                       self->component, one->len, s->name, s->max_entry);
             rc = -1;
             break;
         }
         Py_INCREF(b);
-        rc = batch_append(b, one.data, one.len, s->max_entry, self->limit, self->flush_one);
+        rc = batch_append(b, one->data, one->len, s->max_entry, self->limit, self->flush_one);
         Py_DECREF(b);
-        total += one.len;
+        total += one->len;
     }
-    buf_free(&one);
+    /* a huge tuple's buffers are not kept */
+    buf_reset(one);
+    buf_reset(&self->scratch);
+    buf_reset(&self->anchors);
     if (edges != few)
         PyMem_Free(edges);
     if (rc < 0)
