@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from typing import Any
 
 import heronpy_lite
+from heronpy_lite.config import NO_EXTENSIONS_ENV, extensions_enabled
+
+_EXTENSIONS = ("heronpy_lite.instance._cpath", "heronpy_lite.stmgr._ctracker")
 
 
 def add_parser(sub: Any) -> None:
@@ -14,6 +18,16 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+def tuple_path() -> str:
+    """Which tuple path processes run (docs/decisions/0015-compiled-tuple-path.md)."""
+    if not all(importlib.util.find_spec(name) for name in _EXTENSIONS):
+        return "pure Python (the C extensions were not built: reinstall with a C compiler)"
+    if not extensions_enabled():
+        return f"pure Python ({NO_EXTENSIONS_ENV} is set)"
+    return "C extensions"
+
+
 def run(args: argparse.Namespace) -> int:
     print(f"heronpy-lite {heronpy_lite.__version__} (Python {sys.version.split()[0]})")
+    print(f"tuple path: {tuple_path()}")
     return 0

@@ -762,7 +762,8 @@ AckOut_init(AckOutObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"complain", NULL};
     PyObject *complain;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &complain))
+    if (check_configured() < 0 ||
+        !PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &complain))
         return -1;
     Py_INCREF(complain);
     Py_XSETREF(self->complain, complain);
@@ -1069,7 +1070,7 @@ InFlight_resolve(InFlightObject *self, PyObject *args)
 {
     Py_buffer body;
     double now;
-    if (!PyArg_ParseTuple(args, "y*d:resolve", &body, &now))
+    if (check_configured() < 0 || !PyArg_ParseTuple(args, "y*d:resolve", &body, &now))
         return NULL;
     AckPart parts[ACK_PARTS];
     PyObject *acked = NULL, *failed = NULL, *result = NULL;

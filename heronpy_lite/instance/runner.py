@@ -38,6 +38,7 @@ from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.config import EngineConfig, component_config, message_timeout
 from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.instance import tuplepath
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
@@ -127,13 +128,19 @@ class InstanceRunner:
         me = self.definition.components[self.component_name]
         self.is_spout = me.is_spout
         log.info(
-            "task %d (%s[%d]) of %s starting, restarts=%d",
+            "task %d (%s[%d]) of %s starting, restarts=%d, tuple path %s",
             self.task_id,
             self.component_name,
             placement.component_index,
             self.topology,
             self.restarts,
+            tuplepath.name_of(tuplepath.default()),
         )
+        if tuplepath.NATIVE is None:
+            log.warning(
+                "the C tuple path was not built (no C compiler or Python headers at install): "
+                "running the pure-Python one, several times slower"
+            )
 
         async with asyncio.TaskGroup() as tg:
             connection = tg.create_task(self._connection_loop())

@@ -562,3 +562,21 @@ def test_unpack_takes_nesting_up_to_msgpack_s_limit(tuple_path: ModuleType) -> N
 
     body = b"\x91" * 1023 + b"\x90"
     assert depth(tuple_path.unpack(body)) == depth(unpack_batch(body)) == 1023
+
+
+def test_version_says_which_tuple_path_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from heronpy_lite.cli import version
+    from heronpy_lite.config import NO_EXTENSIONS_ENV
+    from heronpy_lite.instance import tuplepath
+    from heronpy_lite.stmgr import acking
+
+    monkeypatch.delenv(NO_EXTENSIONS_ENV, raising=False)
+    if tuplepath.NATIVE is None or acking.NATIVE is None:
+        assert version.tuple_path().startswith("pure Python (the C extensions were not built")
+        assert tuplepath.default() is tuplepath.PURE
+        return
+    assert version.tuple_path() == "C extensions"
+    assert tuplepath.default() is tuplepath.NATIVE
+    monkeypatch.setenv(NO_EXTENSIONS_ENV, "1")
+    assert version.tuple_path() == f"pure Python ({NO_EXTENSIONS_ENV} is set)"
+    assert tuplepath.default() is tuplepath.PURE
