@@ -18,10 +18,13 @@
  * first entry at its home (no tombstones). Growth at 70% load. An Entry
  * pointer is valid until the next find(create) or remove.
  *
- * A root's home slot is its low bits: a spout draws its roots in sequence from
- * a random start, so its live trees sit in consecutive slots (no cache miss
- * per lookup); roots from elsewhere (the pure-Python emitter's, a restarted
- * spout's) are as good as random, which spreads them as well.
+ * A root's home is its low bits: a spout draws its roots in sequence from a
+ * random start, so its live trees sit in consecutive slots and lookups in
+ * order stay in cache. Roots that share their low bits (a hostile sender could
+ * choose them) would pile into one run; the first insertion that probes more
+ * than U64_TABLE_MAX_PROBES slots switches the table, for good, to a seeded
+ * mix of all the bits, which no sender can aim at. Seed a table with
+ * Name_seed() before use.
  */
 
 #ifndef HERONPY_LITE_U64_TABLE_H
@@ -30,10 +33,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#define U64_TABLE_MAX_PROBES 64
+
 static inline size_t
-u64_table_home(uint64_t root, size_t cap)
+u64_table_mix(uint64_t root, uint64_t seed, size_t cap)
 {
-    return (size_t)root & (cap - 1);
+    uint64_t x = root ^ seed; /* splitmix64's finalizer */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return (size_t)(x ^ (x >> 31)) & (cap - 1);
 }
 
 #define U64_TABLE(Name, Entry)                                                           \
@@ -41,21 +49,35 @@ u64_table_home(uint64_t root, size_t cap)
         Entry *slots;                                                                    \
         size_t cap; /* a power of 2, or 0 */                                             \
         size_t len;                                                                      \
+        uint64_t seed;                                                                   \
+        int mixed; /* homes from the seeded mix (after a long probe), else low bits */   \
     } Name;                                                                              \
+                                                                                         \
+    static inline void Name##_seed(Name *t, uint64_t seed)                               \
+    {                                                                                    \
+        t->seed = seed;                                                                  \
+    }                                                                                    \
+                                                                                         \
+    static inline size_t Name##_home(Name *t, uint64_t root)                             \
+    {                                                                                    \
+        return t->mixed ? u64_table_mix(root, t->seed, t->cap)                           \
+                        : (size_t)root & (t->cap - 1);                                   \
+    }                                                                                    \
                                                                                          \
     /* how far the entry in slot i is from its home */                                   \
     static inline size_t Name##_distance(Name *t, size_t i)                              \
     {                                                                                    \
-        return (i - u64_table_home(t->slots[i].root, t->cap)) & (t->cap - 1);            \
+        return (i - Name##_home(t, t->slots[i].root)) & (t->cap - 1);                    \
     }                                                                                    \
                                                                                          \
     /* Robin Hood: an entry farther from home takes the slot of one nearer to its own; */ \
-    /* returns where e landed */                                                         \
-    static Entry *Name##_place(Name *t, Entry e)                                         \
+    /* returns where e landed; *probes counts the slots looked at */                     \
+    static inline Entry *Name##_place(Name *t, Entry e, size_t *probes)                      \
     {                                                                                    \
-        size_t i = u64_table_home(e.root, t->cap), d = 0;                                \
+        size_t i = Name##_home(t, e.root), d = 0;                                        \
         Entry *landed = NULL;                                                            \
         while (t->slots[i].used) {                                                       \
+            (*probes)++;                                                                 \
             size_t theirs = Name##_distance(t, i);                                       \
             if (theirs < d) {                                                            \
                 Entry displaced = t->slots[i];                                           \
@@ -72,10 +94,10 @@ u64_table_home(uint64_t root, size_t cap)
         return landed != NULL ? landed : &t->slots[i];                                   \
     }                                                                                    \
                                                                                          \
-    static int Name##_grow(Name *t)                                                      \
+    static inline int Name##_rebuild(Name *t, size_t cap)                                     \
     {                                                                                    \
         Name old = *t;                                                                   \
-        size_t cap = t->cap ? t->cap * 2 : 1024;                                         \
+        size_t probes = 0;                                                               \
         t->slots = PyMem_Calloc(cap, sizeof(Entry));                                     \
         if (t->slots == NULL) {                                                          \
             t->slots = old.slots;                                                        \
@@ -85,15 +107,15 @@ u64_table_home(uint64_t root, size_t cap)
         t->cap = cap;                                                                    \
         for (size_t i = 0; i < old.cap; i++)                                             \
             if (old.slots[i].used)                                                       \
-                Name##_place(t, old.slots[i]);                                           \
+                Name##_place(t, old.slots[i], &probes);                                  \
         PyMem_Free(old.slots);                                                           \
         return 0;                                                                        \
     }                                                                                    \
                                                                                          \
-    static Entry *Name##_find(Name *t, uint64_t root, int create)                        \
+    static inline Entry *Name##_find(Name *t, uint64_t root, int create)                    \
     {                                                                                    \
         if (t->cap) {                                                                    \
-            size_t i = u64_table_home(root, t->cap), d = 0;                              \
+            size_t i = Name##_home(t, root), d = 0;                                      \
             /* past an entry nearer its home than we are to ours, root is absent */      \
             while (t->slots[i].used && Name##_distance(t, i) >= d) {                     \
                 if (t->slots[i].root == root)                                            \
@@ -104,19 +126,30 @@ u64_table_home(uint64_t root, size_t cap)
         }                                                                                \
         if (!create)                                                                     \
             return NULL;                                                                 \
-        if ((t->len + 1) * 10 > t->cap * 7 && Name##_grow(t) < 0)                        \
+        if ((t->len + 1) * 10 > t->cap * 7 &&                                            \
+            Name##_rebuild(t, t->cap ? t->cap * 2 : 1024) < 0)                           \
             return NULL;                                                                 \
         Entry e;                                                                         \
         memset(&e, 0, sizeof(e));                                                        \
         e.root = root;                                                                   \
         e.used = 1;                                                                      \
         t->len++;                                                                        \
-        return Name##_place(t, e);                                                       \
+        size_t probes = 0;                                                               \
+        Entry *landed = Name##_place(t, e, &probes);                                     \
+        if (probes <= U64_TABLE_MAX_PROBES || t->mixed)                                  \
+            return landed;                                                               \
+        t->mixed = 1; /* roots that share their low bits: from now on, mix */            \
+        if (Name##_rebuild(t, t->cap) < 0) {                                             \
+            PyErr_Clear(); /* the old slots are kept: still correct, only slower */      \
+            t->mixed = 0;                                                                \
+            return landed;                                                               \
+        }                                                                                \
+        return Name##_find(t, root, 0);                                                  \
     }                                                                                    \
                                                                                          \
     /* backward shift: later entries of the run move one slot nearer home, up to the */  \
     /* first that is at home already */                                                  \
-    static void Name##_remove(Name *t, Entry *e)                                         \
+    static inline void Name##_remove(Name *t, Entry *e)                                     \
     {                                                                                    \
         size_t mask = t->cap - 1, i = (size_t)(e - t->slots), j = (i + 1) & mask;        \
         while (t->slots[j].used && Name##_distance(t, j) > 0) {                          \
@@ -128,7 +161,7 @@ u64_table_home(uint64_t root, size_t cap)
         t->len--;                                                                        \
     }                                                                                    \
                                                                                          \
-    static void Name##_free(Name *t)                                                     \
+    static inline void Name##_free(Name *t) /* the seed stays */                              \
     {                                                                                    \
         PyMem_Free(t->slots);                                                            \
         t->slots = NULL;                                                                 \

@@ -51,6 +51,7 @@ static PyObject *s_default, *s_tup_id, *s_stream, *s_direct_task, *s_need_task_i
 static int nest_limit = 1024;           /* msgpack's DEFAULT_RECURSE_LIMIT, from configure() */
 #define TRIPLE 24      /* (spout task, root, edge) as u64 little-endian */
 #define LATENCY_SAMPLE 16 /* process latency is timed on the first ack and every 16th */
+#define VALUE_DEPTH 3     /* a tuple's values, in a body: inside the batch and the entry */
 
 static int
 check_configured(void)
@@ -515,13 +516,13 @@ Batch_get_nbytes(BatchObject *self, void *closure)
 static PyObject *
 Batch_get_stream(BatchObject *self, void *closure)
 {
-    return Py_NewRef(self->stream);
+    return Py_NewRef(self->stream ? self->stream : Py_None);
 }
 
 static PyObject *
 Batch_get_task(BatchObject *self, void *closure)
 {
-    return Py_NewRef(self->task);
+    return Py_NewRef(self->task ? self->task : Py_None);
 }
 
 static PyMethodDef Batch_methods[] = {
@@ -702,10 +703,22 @@ typedef struct {
 } AckTarget;
 
 typedef struct {
+    uint64_t root; /* the spout task */
+    uint8_t used;
+    Py_ssize_t index; /* into targets */
+} TaskSlot;
+
+U64_TABLE(TaskIndex, TaskSlot)
+
+#define FEW_TARGETS 8   /* looked up by a scan; more are indexed */
+#define MANY_TARGETS 64 /* more than this are forgotten at take() */
+
+typedef struct {
     PyObject_HEAD
     PyObject *complain;
     AckTarget *targets;
-    Py_ssize_t ntargets, cap;
+    Py_ssize_t ntargets, cap, last;
+    TaskIndex index; /* once there are more than FEW_TARGETS */
     int pending;
     long long acked, failed, latency_count;
     double latency_sum;
@@ -716,9 +729,18 @@ static PyTypeObject AckOut_Type;
 static AckTarget *
 ackout_target(AckOutObject *self, uint64_t task)
 {
-    for (Py_ssize_t i = 0; i < self->ntargets; i++)
-        if (self->targets[i].task == task)
-            return &self->targets[i];
+    if (self->last < self->ntargets && self->targets[self->last].task == task)
+        return &self->targets[self->last]; /* most acks of a batch go to one spout task */
+    if (self->ntargets <= FEW_TARGETS) {
+        for (Py_ssize_t i = 0; i < self->ntargets; i++)
+            if (self->targets[i].task == task)
+                return &self->targets[self->last = i];
+    }
+    else {
+        TaskSlot *slot = TaskIndex_find(&self->index, task, 0);
+        if (slot != NULL)
+            return &self->targets[self->last = slot->index];
+    }
     if (self->ntargets == self->cap) {
         Py_ssize_t cap = self->cap ? self->cap * 2 : 4;
         AckTarget *t = PyMem_Realloc(self->targets, cap * sizeof(AckTarget));
@@ -729,9 +751,21 @@ ackout_target(AckOutObject *self, uint64_t task)
         self->targets = t;
         self->cap = cap;
     }
-    AckTarget *t = &self->targets[self->ntargets++];
+    AckTarget *t = &self->targets[self->ntargets];
     memset(t, 0, sizeof(*t));
     t->task = task;
+    self->last = self->ntargets++;
+    if (self->ntargets > FEW_TARGETS) {
+        /* index every target the first time, the new one after */
+        for (Py_ssize_t i = self->index.len ? self->ntargets - 1 : 0; i < self->ntargets; i++) {
+            TaskSlot *slot = TaskIndex_find(&self->index, self->targets[i].task, 1);
+            if (slot == NULL) {
+                self->ntargets--;
+                return NULL;
+            }
+            slot->index = i;
+        }
+    }
     return t;
 }
 
@@ -762,9 +796,12 @@ AckOut_init(AckOutObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"complain", NULL};
     PyObject *complain;
+    uint64_t seed;
     if (check_configured() < 0 ||
-        !PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &complain))
+        !PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &complain) ||
+        _PyOS_URandom(&seed, sizeof(seed)) < 0)
         return -1;
+    TaskIndex_seed(&self->index, seed);
     Py_INCREF(complain);
     Py_XSETREF(self->complain, complain);
     return 0;
@@ -785,16 +822,25 @@ AckOut_clear(AckOutObject *self)
 }
 
 static void
-AckOut_dealloc(AckOutObject *self)
+ackout_forget_targets(AckOutObject *self)
 {
-    PyObject_GC_UnTrack(self);
-    AckOut_clear(self);
     for (Py_ssize_t i = 0; i < self->ntargets; i++) {
         buf_free(&self->targets[i].init);
         buf_free(&self->targets[i].update);
         buf_free(&self->targets[i].fail);
     }
     PyMem_Free(self->targets);
+    self->targets = NULL;
+    self->ntargets = self->cap = self->last = 0;
+    TaskIndex_free(&self->index);
+}
+
+static void
+AckOut_dealloc(AckOutObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    AckOut_clear(self);
+    ackout_forget_targets(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -840,13 +886,14 @@ ackout_settle(AckOutObject *self, PyObject *tup, int failing)
         self->failed++;
         Py_RETURN_NONE;
     }
-    if (!(self->acked++ % LATENCY_SAMPLE)) {
+    if (!(self->acked % LATENCY_SAMPLE)) {
         double created = PyFloat_AsDouble(PyTuple_GET_ITEM(tup, 5));
         if (created == -1.0 && PyErr_Occurred())
             return NULL;
         self->latency_count++;
         self->latency_sum += wall_clock() - created;
     }
+    self->acked++;
     Py_RETURN_NONE;
 }
 
@@ -879,7 +926,8 @@ ackout_body(AckTarget *t)
 {
     const char *data[ACK_PARTS] = {t->init.data, t->update.data, t->fail.data, NULL, NULL};
     Py_ssize_t sizes[ACK_PARTS] = {t->init.len, t->update.len, t->fail.len, 0, 0};
-    PyObject *body = PyBytes_FromStringAndSize(NULL, ack_body_size(sizes));
+    Py_ssize_t size = ack_body_size(sizes);
+    PyObject *body = size < 0 ? NULL : PyBytes_FromStringAndSize(NULL, size);
     if (body != NULL)
         ack_write_body((unsigned char *)PyBytes_AS_STRING(body), data, sizes);
     return body;
@@ -908,6 +956,8 @@ AckOut_take(AckOutObject *self, PyObject *unused)
         buf_reset(&t->fail);
     }
     self->pending = 0;
+    if (self->ntargets > MANY_TARGETS)
+        ackout_forget_targets(self); /* a burst of spout tasks: memory follows the burst */
     return out;
 }
 
@@ -1014,6 +1064,7 @@ InFlight_clear(InFlightObject *self)
 {
     Flights table = self->table;
     memset(&self->table, 0, sizeof(self->table));
+    Flights_seed(&self->table, table.seed);
     for (size_t i = 0; i < table.cap; i++)
         if (table.slots[i].used)
             Py_DECREF(table.slots[i].tup_id);
@@ -1124,6 +1175,18 @@ InFlight_clear_method(InFlightObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+InFlight_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    InFlightObject *self = (InFlightObject *)type->tp_alloc(type, 0);
+    uint64_t seed;
+    if (self != NULL && _PyOS_URandom(&seed, sizeof(seed)) < 0)
+        Py_CLEAR(self);
+    if (self != NULL)
+        Flights_seed(&self->table, seed);
+    return (PyObject *)self;
+}
+
 static PyMethodDef InFlight_methods[] = {
     {"add", (PyCFunction)InFlight_add, METH_VARARGS, "add(root, tup_id, emitted): a new tree"},
     {"resolve", (PyCFunction)InFlight_resolve, METH_VARARGS,
@@ -1142,7 +1205,7 @@ static PyTypeObject InFlight_Type = {
     .tp_basicsize = sizeof(InFlightObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A spout's trees in flight: root -> (tuple id, emitted at).",
-    .tp_new = PyType_GenericNew,
+    .tp_new = InFlight_new,
     .tp_traverse = (traverseproc)InFlight_traverse,
     .tp_clear = (inquiry)InFlight_clear,
     .tp_dealloc = (destructor)InFlight_dealloc,
@@ -1191,6 +1254,7 @@ typedef struct {
     Buf scratch;   /* the packed values of the emit in progress */
     Buf anchors;   /* the anchors of one copy */
     Buf entry;     /* one copy's entry */
+    Buf pending;   /* (Anchors *, edge) of one copy, applied once its entry fits */
     BatchObject **chosen;
     Py_ssize_t nchosen, chosen_cap;
 } EmitterObject;
@@ -1309,37 +1373,39 @@ Emitter_init(EmitterObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "immediate is a list or None");
         return -1;
     }
+    /* streams are installed last: a half-initialized emitter routes nothing */
     Py_ssize_t n = PyList_GET_SIZE(streams);
-    self->streams = PyMem_Calloc(n ? n : 1, sizeof(StreamOut));
-    if (self->streams == NULL) {
+    EmitterObject parsed = {0};
+    parsed.streams = PyMem_Calloc(n ? n : 1, sizeof(StreamOut));
+    if (parsed.streams == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    self->nstreams = n;
+    parsed.nstreams = n;
     for (Py_ssize_t i = 0; i < n; i++) {
-        StreamOut *s = &self->streams[i];
+        StreamOut *s = &parsed.streams[i];
         PyObject *name, *routes;
         s->nroutes = -1;
         if (!PyArg_ParseTuple(PyList_GET_ITEM(streams, i), "UnnO", &name, &s->arity,
                               &s->max_entry, &routes))
-            return -1;
+            goto fail;
         s->name = Py_NewRef(name);
         if (routes == Py_None)
             continue;
         if (!PyList_Check(routes)) {
             PyErr_SetString(PyExc_TypeError, "routes is a list or None");
-            return -1;
+            goto fail;
         }
         s->routes = PyMem_Calloc(PyList_GET_SIZE(routes) + 1, sizeof(Route));
         if (s->routes == NULL) {
             PyErr_NoMemory();
-            return -1;
+            goto fail;
         }
         s->nroutes = 0;
         for (Py_ssize_t j = 0; j < PyList_GET_SIZE(routes); j++) {
             s->nroutes = j + 1;
             if (parse_route(&s->routes[j], PyList_GET_ITEM(routes, j)) < 0)
-                return -1;
+                goto fail;
         }
         for (Py_ssize_t j = 0; j < s->nroutes; j++)
             if (s->routes[j].n)
@@ -1359,7 +1425,13 @@ Emitter_init(EmitterObject *self, PyObject *args, PyObject *kwds)
     self->bolt = bolt;
     self->reliable = reliable;
     self->task_id = task_id;
+    self->streams = parsed.streams;
+    self->nstreams = parsed.nstreams;
     return 0;
+
+fail:
+    streams_clear(&parsed);
+    return -1;
 }
 
 static PyObject *Emitter_vectorcall(PyObject *, PyObject *const *, size_t, PyObject *);
@@ -1437,6 +1509,7 @@ Emitter_dealloc(EmitterObject *self)
     buf_free(&self->scratch);
     buf_free(&self->anchors);
     buf_free(&self->entry);
+    buf_free(&self->pending);
     PyMem_Free(self->chosen);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1472,10 +1545,50 @@ choose_add(EmitterObject *self, BatchObject *b)
     return 0;
 }
 
+/* The values of one emit, as they were at the call: routing and packing can
+ * run Python code (a route's choose, msgpack on a subclass), which could
+ * change a list under them. A tuple cannot change; a list's items are held. */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t n;
+    int held;
+    PyObject *few[8];
+} Values;
+
 static int
-choose_by_fields(EmitterObject *self, Route *r, PyObject *tup)
+values_take(Values *v, PyObject *tup)
 {
-    PyObject *const *items = items_of(tup);
+    v->n = Py_SIZE(tup);
+    v->held = PyList_Check(tup);
+    if (!v->held) {
+        v->items = ((PyTupleObject *)tup)->ob_item;
+        return 0;
+    }
+    v->items = v->n <= 8 ? v->few : PyMem_Malloc(v->n * sizeof(PyObject *));
+    if (v->items == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < v->n; i++)
+        v->items[i] = Py_NewRef(PyList_GET_ITEM(tup, i));
+    return 0;
+}
+
+static void
+values_release(Values *v)
+{
+    if (!v->held)
+        return;
+    for (Py_ssize_t i = 0; i < v->n; i++)
+        Py_DECREF(v->items[i]);
+    if (v->items != v->few)
+        PyMem_Free(v->items);
+}
+
+static int
+choose_by_fields(EmitterObject *self, Route *r, PyObject *tup, Values *v)
+{
+    PyObject *const *items = v->items;
     uint64_t h = 0;
     int native = 1;
     for (Py_ssize_t i = 0; i < r->nkeys && native; i++) {
@@ -1523,11 +1636,13 @@ emit_error(const char *format, ...)
 /* Pack the values into self->scratch (no array header). On a packing error,
  * raise EmitError from it. */
 static int
-pack_values(EmitterObject *self, StreamOut *s, PyObject *tup)
+pack_values(EmitterObject *self, StreamOut *s, Values *v)
 {
     Buf *b = &self->scratch;
     b->len = 0;
-    if (pack_items(b, items_of(tup), s->arity, 1) == 0)
+    /* as deep as they will be in the body (batch array, entry array), so that a
+     * value too deep for the receiver's unpacker is refused here, not there */
+    if (pack_items(b, v->items, v->n, VALUE_DEPTH) == 0)
         return 0;
     if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError) &&
         !PyErr_ExceptionMatches(PyExc_OverflowError))
@@ -1593,16 +1708,72 @@ monotonic_now(EmitterObject *self, int *error)
 }
 
 /* A bolt's anchored copy: a fresh edge per input tuple with Anchors, XORed
- * into that input's ack value and into the new tuple's id for each of its
- * roots (triples with the same spout task and root merge). */
+ * into the new tuple's id for each of its roots (triples with the same spout
+ * task and root merge, in first-seen order) and, by apply_pending once the
+ * entry is known to fit, into that input's ack value. */
+typedef struct {
+    AnchorsObject *anchors; /* held */
+    uint64_t edge;
+} Pending;
+
+#define FEW_TRIPLES 16 /* merged by a scan; more through a dict */
+
+static void
+settle_pending(EmitterObject *self, int apply)
+{
+    Pending *p = (Pending *)self->pending.data;
+    for (Py_ssize_t i = 0; i < self->pending.len / (Py_ssize_t)sizeof(Pending); i++) {
+        if (apply)
+            p[i].anchors->ack_val ^= p[i].edge;
+        Py_DECREF(p[i].anchors);
+    }
+    self->pending.len = 0;
+}
+
+/* the offset of (task, root) in b, -1 if absent; index: {(task, root): offset} or NULL */
+static Py_ssize_t
+find_triple(Buf *b, PyObject *index, const char *p, PyObject **key)
+{
+    *key = NULL;
+    if (index == NULL) {
+        for (Py_ssize_t at = 0; at < b->len; at += TRIPLE)
+            if (memcmp(b->data + at, p, 16) == 0)
+                return at;
+        return -1;
+    }
+    *key = Py_BuildValue("(KK)", (unsigned long long)ack_get_u64le(p),
+                         (unsigned long long)ack_get_u64le(p + 8));
+    if (*key == NULL)
+        return -2;
+    PyObject *at = PyDict_GetItemWithError(index, *key);
+    if (at == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    return PyLong_AsSsize_t(at);
+}
+
+static int
+index_triple(PyObject *index, PyObject *key, const char *p, Py_ssize_t at)
+{
+    PyObject *k = key ? Py_NewRef(key)
+                      : Py_BuildValue("(KK)", (unsigned long long)ack_get_u64le(p),
+                                      (unsigned long long)ack_get_u64le(p + 8));
+    PyObject *v = k ? PyLong_FromSsize_t(at) : NULL;
+    int rc = v ? PyDict_SetItem(index, k, v) : -1;
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    return rc;
+}
+
 static int
 anchor_copy(EmitterObject *self, PyObject *anchors)
 {
     Buf *b = &self->anchors;
     b->len = 0;
+    settle_pending(self, 0);
     PyObject *seq = PySequence_Fast(anchors, "anchors must be a list or tuple");
     if (seq == NULL)
         return -1;
+    PyObject *index = NULL;
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
         AnchorsObject *a = roots_of(PySequence_Fast_GET_ITEM(seq, i));
@@ -1615,39 +1786,55 @@ anchor_copy(EmitterObject *self, PyObject *anchors)
             continue;
         }
         uint64_t edge = rng_next(&self->rng);
-        a->ack_val ^= edge;
+        Pending pending = {(AnchorsObject *)Py_NewRef(a), edge};
+        if (put(&self->pending, &pending, sizeof(pending)) < 0) {
+            Py_DECREF(a);
+            rc = -1;
+            break;
+        }
         const char *p = PyBytes_AS_STRING(a->flat);
         Py_ssize_t n = PyBytes_GET_SIZE(a->flat) / TRIPLE;
         for (Py_ssize_t k = 0; rc == 0 && k < n; k++, p += TRIPLE) {
-            Py_ssize_t at = 0;
-            for (; at < b->len; at += TRIPLE)
-                if (memcmp(b->data + at, p, 16) == 0)
-                    break;
-            if (at < b->len) {
+            PyObject *key;
+            Py_ssize_t at = find_triple(b, index, p, &key);
+            if (at >= 0)
                 ack_put_u64le(b->data + at + 16, ack_get_u64le(b->data + at + 16) ^ edge);
-                continue;
-            }
-            rc = buf_reserve(b, TRIPLE);
-            if (rc == 0) {
-                memcpy(b->data + b->len, p, 16);
-                ack_put_u64le(b->data + b->len + 16, edge);
+            else if (at == -2 || buf_reserve(b, TRIPLE) < 0)
+                rc = -1;
+            else {
+                at = b->len;
+                memcpy(b->data + at, p, 16);
+                ack_put_u64le(b->data + at + 16, edge);
                 b->len += TRIPLE;
+                if (index != NULL)
+                    rc = index_triple(index, key, p, at);
+                else if (b->len / TRIPLE > FEW_TRIPLES) { /* many: index them all */
+                    index = PyDict_New();
+                    for (Py_ssize_t off = 0; index != NULL && rc == 0 && off < b->len;
+                         off += TRIPLE)
+                        rc = index_triple(index, NULL, b->data + off, off);
+                    if (index == NULL)
+                        rc = -1;
+                }
             }
+            Py_XDECREF(key);
         }
     }
+    Py_XDECREF(index);
     Py_DECREF(seq);
+    if (rc < 0)
+        settle_pending(self, 0);
     return rc;
 }
 
 /* Pack tup once, then add one entry per chosen batch; start or extend the
  * tree at least once; count. The batches are in self->chosen. */
 static int
-emitter_send(EmitterObject *self, StreamOut *s, PyObject *tup, PyObject *tup_id,
-             PyObject *anchors)
+emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyObject *anchors)
 {
     int spout = self->immediate != NULL;
     Py_ssize_t copies = self->nchosen;
-    if (pack_values(self, s, tup) < 0)
+    if (pack_values(self, s, v) < 0)
         return -1;
     int tree = self->reliable && spout && tup_id != Py_None;
     int anchored = self->reliable && !spout && anchors != Py_None;
@@ -1719,16 +1906,16 @@ emitter_send(EmitterObject *self, StreamOut *s, PyObject *tup, PyObject *tup_id,
         }
         one->len = 0;
         rc = write_entry(one, self, s, ap, al);
-        if (rc < 0)
-            break;
-        if (one->len > s->max_entry) {
+        if (rc == 0 && one->len > s->max_entry) {
             self->rejected++;
             emit_error("%U emits a tuple of %zd bytes on stream %R; the limit is %zd "
                        "(heron.wire.max.frame.bytes)",
                        self->component, one->len, s->name, s->max_entry);
             rc = -1;
-            break;
         }
+        settle_pending(self, rc == 0); /* a refused copy leaves its inputs untouched */
+        if (rc < 0)
+            break;
         Py_INCREF(b);
         rc = batch_append(b, one->data, one->len, s->max_entry, self->limit, self->flush_one);
         Py_DECREF(b);
@@ -1823,6 +2010,10 @@ Emitter_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     int need = PyObject_IsTrue(a[A_NEED_TASK_IDS]);
     if (need < 0)
         return NULL;
+    Values v;
+    if (values_take(&v, tup) < 0)
+        return NULL;
+    PyObject *result = NULL;
     self->nchosen = 0;
     for (Py_ssize_t i = 0; i < s->nroutes; i++) {
         Route *r = &s->routes[i];
@@ -1841,23 +2032,25 @@ Emitter_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
             break;
         default:
             self->busy = 1;
-            rc = choose_by_fields(self, r, tup);
+            rc = choose_by_fields(self, r, tup, &v);
             self->busy = 0;
         }
         if (rc < 0)
-            return NULL;
+            goto done;
     }
     PyObject *tasks = need ? tasks_of_chosen(self) : NULL;
     if (need && tasks == NULL)
-        return NULL;
+        goto done;
     self->busy = 1;
-    int rc = emitter_send(self, s, tup, a[A_TUP_ID], a[A_ANCHORS]);
+    int rc = emitter_send(self, s, &v, a[A_TUP_ID], a[A_ANCHORS]);
     self->busy = 0;
-    if (rc < 0) {
+    if (rc < 0)
         Py_XDECREF(tasks);
-        return NULL;
-    }
-    return need ? tasks : Py_NewRef(Py_None);
+    else
+        result = need ? tasks : Py_NewRef(Py_None);
+done:
+    values_release(&v);
+    return result;
 
 general:
     if (self->general == NULL) {
@@ -1896,9 +2089,13 @@ Emitter_send(EmitterObject *self, PyObject *args)
             return NULL;
     }
     /* the batches are borrowed from the list, which the caller keeps alive */
+    Values v;
+    if (values_take(&v, tup) < 0)
+        return NULL;
     self->busy = 1;
-    int rc = emitter_send(self, s, tup, tup_id, anchors);
+    int rc = emitter_send(self, s, &v, tup_id, anchors);
     self->busy = 0;
+    values_release(&v);
     if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -2100,11 +2297,13 @@ cpath_deliver_reliable(PyObject *module, PyObject *args)
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(tuples); i++) {
         PyObject *entry = PyList_GET_ITEM(tuples, i);
-        Py_ssize_t last = PyList_GET_SIZE(entry) - 1;
-        if (!PyList_CheckExact(entry) || last < 0) /* process() may have changed the list */
+        /* checked above, but process() runs between: look again */
+        if (!PyList_CheckExact(entry) || PyList_GET_SIZE(entry) == 0)
             continue;
+        Py_ssize_t last = PyList_GET_SIZE(entry) - 1;
         PyObject *flat = Py_NewRef(PyList_GET_ITEM(entry, last));
-        if (!PyBytes_CheckExact(flat) || PyList_SetSlice(entry, last, last + 1, NULL) < 0) {
+        if (!PyBytes_CheckExact(flat) || PyBytes_GET_SIZE(flat) % TRIPLE ||
+            PyList_SetSlice(entry, last, last + 1, NULL) < 0) {
             Py_DECREF(flat);
             continue;
         }

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
+import msgpack.fallback
 
 from heronpy_lite.api.tuple import HeronTuple
 from heronpy_lite.errors import EmitError, RemoteProtocolError
@@ -60,6 +61,10 @@ ONE, SHUFFLE, ALL, FIELDS = "one", "shuffle", "all", "fields"
 #: process latency is timed on a bolt's first ack and every 16th (Storm samples its
 #: latency statistics the same way, topology.stats.sample.rate)
 LATENCY_SAMPLE = 16
+#: how far below a value the packer allows objects, given that values sit 3 levels
+#: deep in a body and msgpack refuses more than its recursion limit either way
+_VALUE_NEST_LIMIT = msgpack.fallback.DEFAULT_RECURSE_LIMIT - 3
+_CONTAINERS = (list, tuple, dict)
 _MASK64 = (1 << 64) - 1
 
 
@@ -79,6 +84,21 @@ def array_header(n: int) -> bytes:
 def pack(values: Any) -> bytes:
     """One value as msgpack (``use_bin_type``), exactly as msgpack-python packs it."""
     return _pack(values)
+
+
+def _too_deep(values: Any) -> bool:
+    """Whether an object sits more than _VALUE_NEST_LIMIT levels below one of the
+    values (the C packer checks this as it packs)."""
+    stack = [(v, 0) for v in values if isinstance(v, _CONTAINERS)]
+    while stack:
+        container, depth = stack.pop()
+        if depth >= _VALUE_NEST_LIMIT and container:
+            return True
+        items = (
+            [*container.keys(), *container.values()] if isinstance(container, dict) else container
+        )
+        stack.extend((c, depth + 1) for c in items if isinstance(c, _CONTAINERS))
+    return False
 
 
 def triples(flat: bytes) -> Iterator[tuple[int, int, int]]:
@@ -277,6 +297,8 @@ class Emitter:
                 f"{self._component} emits {len(tup)} values on stream {stream!r}, "
                 f"which declares {out.arity} fields"
             )
+        if type(tup) is list:
+            tup = tuple(tup)  # as it is now: routing and packing can run Python code
         batches: list[Batch] = []
         for route in out.routes:
             kind = route.kind
@@ -306,6 +328,8 @@ class Emitter:
         n = len(entry)
         if n > out.max_entry:
             raise self._refused(out, n)
+        if n > _VALUE_NEST_LIMIT and _too_deep(tup):  # each level takes a byte at least
+            raise self._refused(out, ValueError("recursion limit exceeded."))
         if tup_id is not None and self._immediate is not None:
             self._immediate.append(tup_id)
         if batch.nbytes + n > out.max_entry:
@@ -325,6 +349,8 @@ class Emitter:
         """Pack ``tup`` (a list or tuple of the stream's arity) into each of ``batches``;
         start or extend its tree at least once; count it."""
         out = self._streams[stream]
+        if type(tup) is list:
+            tup = tuple(tup)
         spout = self._immediate is not None
         if not self._reliable:
             try:
@@ -333,13 +359,20 @@ class Emitter:
                 raise self._refused(out, exc) from exc
             if len(entry) > out.max_entry:
                 raise self._refused(out, len(entry))
+            if len(entry) > _VALUE_NEST_LIMIT and _too_deep(tup):
+                raise self._refused(out, ValueError("recursion limit exceeded."))
             entries = [entry] * len(batches)
             if tup_id is not None and spout:
                 self._immediate.append(tup_id)  # type: ignore[union-attr]
         elif spout and tup_id is not None:
             entries = self._start_tree(out, tup, tup_id, len(batches))
         elif not spout and anchors:
-            entries = [self._packed(out, tup, self._anchor(anchors), True) for _ in batches]
+            entries = []
+            for _ in batches:
+                flat, edges = self._anchor(anchors)
+                entries.append(self._packed(out, tup, flat, True))
+                for roots, edge in edges:  # only once the copy is known to fit
+                    roots.ack_val ^= edge
         else:
             entries = [self._packed(out, tup, b"", True)] * len(batches)
         limit, space = self._limit, out.max_entry
@@ -368,6 +401,8 @@ class Emitter:
             raise self._refused(out, exc) from exc
         if len(entry) > out.max_entry:
             raise self._refused(out, len(entry))
+        if len(entry) > _VALUE_NEST_LIMIT and _too_deep(tup):
+            raise self._refused(out, ValueError("recursion limit exceeded."))
         return entry
 
     def _refused(self, out: _Stream, why: Exception | int) -> EmitError:
@@ -397,9 +432,12 @@ class Emitter:
         self._in_flight.add(root, tup_id, self._clock())
         return entries
 
-    def _anchor(self, anchors: Any) -> bytes:
-        """The anchors of one new tuple copy: a fresh edge id per input (Storm's scheme)."""
+    def _anchor(self, anchors: Any) -> tuple[bytes, list[tuple[Anchors, int]]]:
+        """The anchors of one new tuple copy, a fresh edge id per input (Storm's
+        scheme), and the (input's anchors, edge) pairs to XOR into the inputs' ack
+        values once the copy is known to fit in a frame."""
         ids: dict[tuple[int, int], int] = {}
+        edges: list[tuple[Anchors, int]] = []
         for a in anchors:
             roots = a.roots if isinstance(a, HeronTuple) else None
             if type(roots) is not Anchors:
@@ -408,10 +446,11 @@ class Emitter:
                 self._anchor_done()
                 continue
             edge = _random64(64) or 1
-            roots.ack_val ^= edge
+            edges.append((roots, edge))
             for task, root, _ in triples(roots.flat):
                 ids[(task, root)] = ids.get((task, root), 0) ^ edge
-        return b"".join(_TRIPLE.pack(task, root, edge) for (task, root), edge in ids.items())
+        flat = b"".join(_TRIPLE.pack(task, root, edge) for (task, root), edge in ids.items())
+        return flat, edges
 
 
 class _SpoutEmitter(Emitter):

@@ -64,9 +64,13 @@ tracker_table(TrackerObject *self, uint64_t task, int create)
         self->tables = p;
         self->tables_cap = cap;
     }
+    uint64_t seed;
+    if (_PyOS_URandom(&seed, sizeof(seed)) < 0)
+        return NULL;
     Table *t = &self->tables[self->ntables++];
     memset(t, 0, sizeof(*t));
     t->task = task;
+    Trees_seed(&t->trees, seed);
     return t;
 }
 
@@ -101,7 +105,8 @@ verdict_body(Out *acked, Out *failed)
 {
     const char *data[ACK_PARTS] = {NULL, NULL, NULL, (char *)acked->data, (char *)failed->data};
     Py_ssize_t sizes[ACK_PARTS] = {0, 0, 0, acked->len, failed->len};
-    PyObject *body = PyBytes_FromStringAndSize(NULL, ack_body_size(sizes));
+    Py_ssize_t size = ack_body_size(sizes);
+    PyObject *body = size < 0 ? NULL : PyBytes_FromStringAndSize(NULL, size);
     if (body != NULL)
         ack_write_body((unsigned char *)PyBytes_AS_STRING(body), data, sizes);
     return body;
@@ -360,7 +365,7 @@ Tracker_get(TrackerObject *self, void *which)
     case 2:
         return PyLong_FromLongLong(self->timed_out);
     case 3:
-        return Py_NewRef(self->timed_out_by_task);
+        return self->timed_out_by_task ? Py_NewRef(self->timed_out_by_task) : PyDict_New();
     case 4:
         return self->period > 0 ? PyFloat_FromDouble(self->period) : Py_NewRef(Py_None);
     default:

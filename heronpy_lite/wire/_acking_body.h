@@ -65,13 +65,19 @@ ack_parse_body(const unsigned char *p, Py_ssize_t len, AckPart parts[ACK_PARTS])
     return 0;
 }
 
-/* Bytes of a body whose parts hold these many bytes (each part as bin32). */
+/* Bytes of a body whose parts hold these many bytes (each part as bin32), or -1
+ * with ValueError set if a part is too large for a bin32. */
 static inline Py_ssize_t
 ack_body_size(const Py_ssize_t sizes[ACK_PARTS])
 {
     Py_ssize_t n = 1;
-    for (int i = 0; i < ACK_PARTS; i++)
+    for (int i = 0; i < ACK_PARTS; i++) {
+        if ((uint64_t)sizes[i] > 0xffffffffULL) {
+            PyErr_SetString(PyExc_ValueError, "acking body part over 4 GiB");
+            return -1;
+        }
         n += 5 + sizes[i];
+    }
     return n;
 }
 

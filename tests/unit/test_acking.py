@@ -155,6 +155,8 @@ def test_the_c_tracker_agrees_with_the_reference_on_random_traffic(tracker_impl:
                 batch.update += [root, open_trees.pop(root)]
         if rng.random() < 0.1:
             batch.update += [rng.getrandbits(64), 5]  # an orphan
+        if step == 2000:  # orphans whose low bits are all alike, as a hostile sender's
+            batch.update += [x for k in range(1, 3000) for x in (k << 32, 7)]
         body = batch.encode()
         assert decoded(ours.apply_body(1, body, now)) == decoded(reference.apply_body(1, body, now))
         expired = {task: sorted(AckBatch.decode(b).failed) for task, b in ours.expire_bodies(now)}

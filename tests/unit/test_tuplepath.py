@@ -447,7 +447,8 @@ def test_call_repeatedly_stops_at_an_exception_or_at_max_pending(tuple_path: Mod
 
 
 def test_in_flight_agrees_with_a_dict_on_random_traffic(tuple_path: ModuleType) -> None:
-    """Consecutive roots (what an emitter draws), stragglers and random roots, added,
+    """Consecutive roots (what an emitter draws), stragglers, random roots and roots
+    whose low bits are all alike (which switch the table to its seeded mix), added,
     resolved and expired in random order: the table must agree with a dict."""
     rng = random.Random(11)
     in_flight = tuple_path.InFlight()
@@ -456,10 +457,13 @@ def test_in_flight_agrees_with_a_dict_on_random_traffic(tuple_path: ModuleType) 
     for step in range(30_000):
         op = rng.random()
         if op < 0.55:
-            if rng.random() < 0.9:
+            kind = rng.random()
+            if kind < 0.85:
                 root, next_root = next_root, (next_root + 1) % 2**64
-            else:
+            elif kind < 0.95:
                 root = rng.getrandbits(64)
+            else:  # low bits all alike: what a hostile sender would choose
+                root = rng.randrange(1, 1 << 20) << 32
             if root in model:
                 continue
             model[root] = (step, float(step))
@@ -580,3 +584,106 @@ def test_version_says_which_tuple_path_runs(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(NO_EXTENSIONS_ENV, "1")
     assert version.tuple_path() == f"pure Python ({NO_EXTENSIONS_ENV} is set)"
     assert tuplepath.default() is tuplepath.PURE
+
+
+# ------------------------------------------------ what the review found
+
+
+class Shrinking(dict):
+    """A value whose packing runs Python code that empties the list being emitted."""
+
+    victim: list[Any] = []
+
+    def items(self) -> Any:
+        self.victim.clear()
+        return super().items()
+
+
+def test_a_list_changed_while_it_is_packed_is_sent_as_it_was(tuple_path: ModuleType) -> None:
+    for grouping in (Grouping.SHUFFLE, Grouping.fields("count")):
+        host = make_host(one_consumer(grouping, par=2), "spout")
+        values: list[Any] = [Shrinking(a=1), "x" * 50]
+        Shrinking.victim = values
+        host.emit(values)
+        host.emit(["next", 2])  # and the batch it shares is intact
+        got = sorted((v for vs in sent(host).values() for v in vs), key=str)
+        assert got == sorted([[{"a": 1}, "x" * 50], ["next", 2]], key=str)
+
+
+def test_a_refused_anchored_emit_leaves_its_inputs_as_they_were(tuple_path: ModuleType) -> None:
+    b = TopologyBuilder("t")
+    s = b.add_spout("spout", WordSpout, par=1)
+    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
+    b.add_bolt("sink", Sink, par=1, inputs=[r])
+    host = make_host(b, "relay", reliable=True, max_frame_bytes=1024)
+    inputs: list[Any] = []
+    entries = [["a", 1, TRIPLE.pack(1, 10, 111)]]
+    tuple_path.deliver_reliable(inputs.append, entries, "spout", "default", 1, 0.0, print)
+    with pytest.raises(EmitError, match="a tuple of"):
+        host.emit(["x" * 2000, 0], anchors=inputs)
+    assert inputs[0].roots.ack_val == 0  # acking it still completes its tree
+    host.emit(["y", 0], anchors=inputs)
+    assert inputs[0].roots.ack_val != 0
+
+
+def test_an_emit_anchored_to_many_roots_merges_them_all(tuple_path: ModuleType) -> None:
+    b = TopologyBuilder("t")
+    s = b.add_spout("spout", WordSpout, par=1)
+    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
+    b.add_bolt("sink", Sink, par=1, inputs=[r])
+    host = make_host(b, "relay", reliable=True)
+    inputs: list[Any] = []
+    first = b"".join(TRIPLE.pack(root % 7, root, 1) for root in range(3000))
+    second = b"".join(TRIPLE.pack(root % 7, root, 2) for root in range(1500, 4500))
+    entries = [["a", 1, first], ["b", 2, second]]
+    tuple_path.deliver_reliable(inputs.append, entries, "spout", "default", 1, 0.0, print)
+    host.emit(["x", 0], anchors=inputs)
+    ((*_, flat),) = sent(host)[3]
+    e1, e2 = inputs[0].roots.ack_val, inputs[1].roots.ack_val
+    merged = {(task, root): edge for task, root, edge in TRIPLE.iter_unpack(flat)}
+    expected: dict[tuple[int, int], int] = {}
+    for edge, triples in ((e1, first), (e2, second)):
+        for task, root, _ in TRIPLE.iter_unpack(triples):
+            expected[(task, root)] = expected.get((task, root), 0) ^ edge
+    assert merged == expected and len(merged) == 4500
+    assert [key for key in merged] == list(expected)  # first seen, first written
+
+
+def test_acks_for_many_spout_tasks_go_to_each_of_them(tuple_path: ModuleType) -> None:
+    acks = tuple_path.AckOut(lambda what, tup: None)
+    seen: list[Any] = []
+    flat = b"".join(TRIPLE.pack(task, 1000 + task, task) for task in range(100))
+    tuple_path.deliver_reliable(seen.append, [["a", flat]] * 1, "c", "s", 1, 0.0, print)
+    for _ in range(3):
+        acks.ack(seen[0]) if not seen[0].roots.done else None
+        bodies = dict(acks.take())
+        if bodies:
+            assert sorted(bodies) == list(range(100))
+            assert all(
+                AckBatch.decode(body) == AckBatch(update=[1000 + task, task])
+                for task, body in bodies.items()
+            )
+        tuple_path.deliver_reliable(seen.append, [["a", flat]], "c", "s", 1, 0.0, print)
+        seen[0] = seen[-1]
+
+
+def test_a_value_too_deep_for_the_receiver_is_refused_at_emit(tuple_path: ModuleType) -> None:
+    def nested(levels: int) -> Any:
+        value: Any = [1]
+        for _ in range(levels - 1):
+            value = [value]
+        return value
+
+    host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout")
+    deepest = None
+    for levels in range(1015, 1030):
+        try:
+            host.emit([nested(levels), 0])
+        except EmitError as exc:
+            assert "recursion limit exceeded" in str(exc)
+            break
+        deepest = levels
+    assert deepest == 1021
+    host.flush()
+    (frame,) = FrameDecoder().feed(b"".join(host.take_outbox()))
+    assert len(tuple_path.unpack(frame.body)) == 1021 - 1015 + 1  # the receiver takes them all
