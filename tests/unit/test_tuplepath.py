@@ -220,12 +220,17 @@ class Relay(Bolt):
         pass
 
 
-def test_bolt_emit_takes_bolt_emit_s_order(tuple_path: ModuleType) -> None:
+def relay_host(**options: Any) -> TaskHost:
+    """The relay bolt (task 2) of spout -> relay -> sink (task 3)."""
     b = TopologyBuilder("t")
     s = b.add_spout("spout", WordSpout, par=1)
     r = b.add_bolt("relay", Relay, par=1, inputs=[s])
     b.add_bolt("sink", Sink, par=1, inputs=[r])
-    host = make_host(b, "relay")
+    return make_host(b, "relay", **options)
+
+
+def test_bolt_emit_takes_bolt_emit_s_order(tuple_path: ModuleType) -> None:
+    host = relay_host()
     host.emit(["a", 1], "default", None)  # (tup, stream, anchors, ...), as in Bolt.emit
     assert host.emit(["b", 2], "default", [], None, True) == [3]
     host.emit(["c", 3], tup_id="ignored on a bolt")
@@ -399,11 +404,7 @@ def test_in_flight_expires_exactly_the_trees_emitted_before_the_deadline(
 
 
 def test_an_anchored_emit_merges_roots_and_xors_each_input(tuple_path: ModuleType) -> None:
-    b = TopologyBuilder("t")
-    s = b.add_spout("spout", WordSpout, par=1)
-    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
-    b.add_bolt("sink", Sink, par=1, inputs=[r])
-    host = make_host(b, "relay", reliable=True)
+    host = relay_host(reliable=True)
     inputs: list[Any] = []
     one = TRIPLE.pack(1, 10, 111)
     two = TRIPLE.pack(1, 10, 222) + TRIPLE.pack(1, 20, 333)
@@ -611,11 +612,7 @@ def test_a_list_changed_while_it_is_packed_is_sent_as_it_was(tuple_path: ModuleT
 
 
 def test_a_refused_anchored_emit_leaves_its_inputs_as_they_were(tuple_path: ModuleType) -> None:
-    b = TopologyBuilder("t")
-    s = b.add_spout("spout", WordSpout, par=1)
-    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
-    b.add_bolt("sink", Sink, par=1, inputs=[r])
-    host = make_host(b, "relay", reliable=True, max_frame_bytes=1024)
+    host = relay_host(reliable=True, max_frame_bytes=1024)
     inputs: list[Any] = []
     entries = [["a", 1, TRIPLE.pack(1, 10, 111)]]
     tuple_path.deliver_reliable(inputs.append, entries, "spout", "default", 1, 0.0, print)
@@ -627,11 +624,7 @@ def test_a_refused_anchored_emit_leaves_its_inputs_as_they_were(tuple_path: Modu
 
 
 def test_an_emit_anchored_to_many_roots_merges_them_all(tuple_path: ModuleType) -> None:
-    b = TopologyBuilder("t")
-    s = b.add_spout("spout", WordSpout, par=1)
-    r = b.add_bolt("relay", Relay, par=1, inputs=[s])
-    b.add_bolt("sink", Sink, par=1, inputs=[r])
-    host = make_host(b, "relay", reliable=True)
+    host = relay_host(reliable=True)
     inputs: list[Any] = []
     first = b"".join(TRIPLE.pack(root % 7, root, 1) for root in range(3000))
     second = b"".join(TRIPLE.pack(root % 7, root, 2) for root in range(1500, 4500))
