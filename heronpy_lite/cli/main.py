@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         # reported as one StateManagerError line instead
         logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # here, where a reader that went away is handled below
+        return code
     except HeronpyLiteError as exc:
         if args.verbose:
             traceback.print_exc()
@@ -49,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`... | head`): stop quietly, as Unix tools do; stdout
+        # goes to /dev/null so that flushing it at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         if args.verbose:
             traceback.print_exc()

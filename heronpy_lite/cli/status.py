@@ -74,7 +74,9 @@ def collect(sm: StateManager, name: str) -> dict[str, Any]:
     stats = {int(k): v for k, v in plan.get("stmgr_stats", [])}
     managers = sm.get_metricsmgrs(name)
     for entry in containers:
-        entry["metrics_url"] = managers.get(entry["container"], {}).get("url")
+        manager = managers.get(entry["container"], {})
+        entry["metrics_url"] = manager.get("url")
+        entry["metrics_pid"] = manager.get("pid")
     return {
         "name": name,
         "cluster": record.get("cluster"),
@@ -213,7 +215,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"container {c['container']}: executor pid {c['executor_pid']}"
             f" (restarts {c['executor_restarts']})"
-            + (f"  metrics {c['metrics_url']}" if c.get("metrics_url") else "")
+            + (
+                f"  metrics {c['metrics_url']} (pid {c['metrics_pid']})"
+                if c.get("metrics_url")
+                else ""
+            )
         )
         if c["container"] == 0:
             tm = c["tmaster"] or {}

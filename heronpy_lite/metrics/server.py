@@ -1,7 +1,9 @@
 """The metrics manager process of one container.
 
 It accepts `MetricsSnapshot` frames from the container's processes on a
-loopback port (written to ``--port-file`` for the executor), serves the
+loopback port (written to ``--port-file`` for the executor, which passes it
+back as ``--port`` when it restarts this process, so the container's
+reporters find it where it was), serves the
 latest of each on one HTTP ``/metrics`` endpoint in Prometheus' text format
 (prometheus-client, its own registry), and records its URL under
 ``metricsmgrs/<topology>/<container>`` so that ``status`` and the file_sd
@@ -46,9 +48,9 @@ class MetricsManager:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.store)
 
-    async def serve(self, port_file: str) -> None:
+    async def serve(self, port_file: str, port: int = 0) -> None:
         host = self.engine.bind_host
-        snapshots = await asyncio.start_server(self._on_producer, host, 0)
+        snapshots = await asyncio.start_server(self._on_producer, host, port, reuse_address=True)
         http = await asyncio.start_server(self._on_http, host, self.engine.metricsmgr_port)
         snapshot_port = snapshots.sockets[0].getsockname()[1]
         http_port = http.sockets[0].getsockname()[1]
@@ -138,7 +140,7 @@ async def main_async(args: Any) -> int:
             engine=EngineConfig.from_config(record["config"]),
             statemgr=statemgr,
         )
-        await manager.serve(args.port_file)
+        await manager.serve(args.port_file, args.port)
     except StateManagerError as exc:
         log.error("metrics manager cannot start: %s", exc)
         return 1
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     process.add_common_args(parser)
     parser.add_argument("--container", type=int, required=True)
     parser.add_argument("--port-file", default="")
+    parser.add_argument("--port", type=int, default=0, help="snapshot port (0: any free one)")
     args = parser.parse_args(argv)
     process.setup_logging(args.log_file)
     return process.run(lambda: main_async(args))

@@ -7,7 +7,8 @@ removes the tmaster node it may have left, so the standby takes over at
 once instead of after the session timeout. Container k >= 1 runs its stream
 manager, then one instance process per task packed into it. The stream
 manager keeps its port across restarts (the executor passes back the port it
-first bound), so restarted instances and peers find it where it was.
+first bound), so restarted instances and peers find it where it was; so does
+each container's metrics manager, for the processes that report to it.
 """
 
 from __future__ import annotations
@@ -99,7 +100,14 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
     metricsmgr = child(
         f"metricsmgr {container}",
         "heronpy_lite.metrics",
-        lambda r: ["--container", str(container), "--port-file", str(metrics_port_file)],
+        lambda r: [
+            "--container",
+            str(container),
+            "--port-file",
+            str(metrics_port_file),
+            "--port",
+            str(metrics["port"]),  # 0 at first; then the port it bound
+        ],
         f"metricsmgr-{container}",
     )
     metrics_task = asyncio.ensure_future(metricsmgr.supervise())

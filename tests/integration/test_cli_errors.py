@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from cli_harness import EXAMPLES, TOPOLOGIES, Cli
 
@@ -82,3 +86,19 @@ def test_submit_of_an_existing_name_fails_and_leaves_it_running(cli: Cli) -> Non
         assert proc.returncode == 1
         assert "already exists" in proc.stderr
         assert cli.status(name)["state"] == "RUNNING"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    read, write = os.pipe()
+    os.close(read)  # `heronpy-lite ... | head` once head has exited
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "heronpy_lite", "version"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")

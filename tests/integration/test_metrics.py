@@ -235,3 +235,29 @@ def test_a_real_prometheus_scrapes_the_file_sd_targets(
         return float(result[0]["value"][1]) if result else None
 
     wait_for(lambda: answer() == TOTAL, 60, f"Prometheus answering {query} with {TOTAL}")
+
+
+def test_a_restarted_metrics_manager_hears_from_every_process_again(
+    cli: Cli, metered: dict[str, Any]
+) -> None:
+    """Last in this module: the container's /metrics moves to a new port."""
+    name = metered["name"]
+    before = cli.status(name)["containers"][1]
+    os.kill(before["metrics_pid"], signal.SIGKILL)
+
+    def restarted_url() -> str | None:
+        now = cli.status(name)["containers"][1]
+        moved = now["metrics_pid"] not in (None, before["metrics_pid"])
+        return now["metrics_url"] if moved else None
+
+    wait_for(lambda: restarted_url() is not None, 30, "a new metrics manager for container 1")
+    url = restarted_url()
+    assert url is not None
+    tasks = [str(i["task_id"]) for i in before["instances"]]
+
+    def every_task_reported() -> bool:
+        got = {s.labels["instance_id"] for s in samples([url], "heron_restarts_total")}
+        return set(tasks) <= got and bool(samples([url], "heron_stmgr_bytes_total"))
+
+    # its instances and stream manager were never restarted: they must find it again
+    wait_for(every_task_reported, 30, "every process of container 1 reporting again")
