@@ -201,10 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                 frames: list[Any] = frames,
             ) -> None:
                 host = make_host(path, "count", config)
-                deliver = host.process_batch_reliable if config is ALO else host.process_batch
                 for _ in range(k):
                     for f in frames:
-                        deliver(f.src_task, f.stream, path.unpack(f.body))
+                        host.process_batch(f.src_task, f.stream, path.unpack(f.body))
                     host.flush()
                     host.take_outbox()
 

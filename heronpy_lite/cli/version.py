@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from typing import Any
 
 import heronpy_lite
 from heronpy_lite.config import NO_EXTENSIONS_ENV, extensions_enabled
-
-_EXTENSIONS = ("heronpy_lite.instance._cpath", "heronpy_lite.stmgr._ctracker")
+from heronpy_lite.instance import tuplepath
+from heronpy_lite.stmgr import acking
 
 
 def add_parser(sub: Any) -> None:
@@ -20,7 +19,7 @@ def add_parser(sub: Any) -> None:
 
 def tuple_path() -> str:
     """Which tuple path processes run (docs/decisions/0015-compiled-tuple-path.md)."""
-    if not all(importlib.util.find_spec(name) for name in _EXTENSIONS):
+    if tuplepath.NATIVE is None or acking.NATIVE is None:
         return "pure Python (the C extensions were not built: reinstall with a C compiler)"
     if not extensions_enabled():
         return f"pure Python ({NO_EXTENSIONS_ENV} is set)"

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../_buf.h"
 #include "../_u64_table.h"
 #include "../wire/_acking_body.h"
 
@@ -63,69 +64,19 @@ check_configured(void)
     return 0;
 }
 
-/* ------------------------------------------------------------ buffers */
-
-typedef struct {
-    char *data;
-    Py_ssize_t len;
-    Py_ssize_t cap;
-} Buf;
-
-static int
-buf_reserve(Buf *b, Py_ssize_t extra)
+/* The exception being raised, normalized and with its traceback attached; the
+ * error indicator is cleared. */
+static PyObject *
+take_exception(void)
 {
-    Py_ssize_t need = b->len + extra;
-    if (need <= b->cap)
-        return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    char *p = PyMem_Realloc(b->data, cap);
-    if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void
-buf_free(Buf *b)
-{
-    PyMem_Free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-/* Large buffers are given back once emptied: memory follows the batch limits,
- * not the largest tuple ever seen. */
-static void
-buf_reset(Buf *b)
-{
-    b->len = 0;
-    if (b->cap > (1 << 20))
-        buf_free(b);
-}
-
-static inline int
-put(Buf *b, const void *p, Py_ssize_t n)
-{
-    if (buf_reserve(b, n) < 0)
-        return -1;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-static inline int
-put_head(Buf *b, uint8_t code, uint64_t v, int width)
-{
-    uint8_t h[9];
-    h[0] = code;
-    for (int i = 0; i < width; i++)
-        h[1 + i] = (uint8_t)(v >> (8 * (width - 1 - i)));
-    return put(b, h, 1 + width);
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
 }
 
 /* ------------------------------------------------------------ msgpack */
@@ -477,19 +428,6 @@ Batch_len(BatchObject *self)
 }
 
 static PyObject *
-Batch_add(BatchObject *self, PyObject *entry)
-{
-    if (!PyBytes_Check(entry)) {
-        PyErr_SetString(PyExc_TypeError, "Batch.add() takes a packed entry (bytes)");
-        return NULL;
-    }
-    if (put(&self->buf, PyBytes_AS_STRING(entry), PyBytes_GET_SIZE(entry)) < 0)
-        return NULL;
-    self->count++;
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 Batch_take(BatchObject *self, PyObject *unused)
 {
     Buf head = {0};
@@ -526,7 +464,6 @@ Batch_get_task(BatchObject *self, void *closure)
 }
 
 static PyMethodDef Batch_methods[] = {
-    {"add", (PyCFunction)Batch_add, METH_O, "Append one packed entry."},
     {"take", (PyCFunction)Batch_take, METH_NOARGS,
      "The DATA body of everything held; the batch is empty again."},
     {NULL},
@@ -555,29 +492,6 @@ static PyTypeObject Batch_Type = {
     .tp_as_sequence = &Batch_as_sequence,
 };
 
-/* Append one entry, flushing first if the frame would overflow and after if
- * the batch is full. */
-static int
-batch_append(BatchObject *b, const char *p, Py_ssize_t n, Py_ssize_t space, Py_ssize_t limit,
-             PyObject *flush_one)
-{
-    if (b->count && b->buf.len + n > space) {
-        PyObject *r = PyObject_CallOneArg(flush_one, (PyObject *)b);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
-    }
-    if (put(&b->buf, p, n) < 0)
-        return -1;
-    if (++b->count >= limit) {
-        PyObject *r = PyObject_CallOneArg(flush_one, (PyObject *)b);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------ Anchors */
 
 typedef struct {
@@ -599,20 +513,6 @@ anchors_new(PyObject *flat)
     a->ack_val = 0;
     a->done = 0;
     return a;
-}
-
-static PyObject *
-Anchors_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"flat", NULL};
-    PyObject *flat;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!", kwlist, &PyBytes_Type, &flat))
-        return NULL;
-    if (PyBytes_GET_SIZE(flat) % TRIPLE) {
-        PyErr_SetString(PyExc_ValueError, "anchors are a whole number of 24-byte triples");
-        return NULL;
-    }
-    return (PyObject *)anchors_new(flat);
 }
 
 static void
@@ -680,8 +580,8 @@ static PyTypeObject Anchors_Type = {
     .tp_name = "heronpy_lite.instance._cpath.Anchors",
     .tp_basicsize = sizeof(AnchorsObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "HeronTuple.roots at least once: anchors, ack value, acked or failed.",
-    .tp_new = Anchors_new,
+    .tp_doc = "HeronTuple.roots at least once: anchors, ack value, acked or failed "
+              "(made by deliver_reliable).",
     .tp_dealloc = (destructor)Anchors_dealloc,
     .tp_getset = Anchors_getset,
 };
@@ -770,22 +670,10 @@ ackout_target(AckOutObject *self, uint64_t task)
 }
 
 static int
-put_u64s(Buf *b, uint64_t x, uint64_t y, int n)
-{
-    if (buf_reserve(b, 8 * n) < 0)
-        return -1;
-    ack_put_u64le(b->data + b->len, x);
-    if (n == 2)
-        ack_put_u64le(b->data + b->len + 8, y);
-    b->len += 8 * n;
-    return 0;
-}
-
-static int
 ackout_init(AckOutObject *self, uint64_t task, uint64_t root, uint64_t value)
 {
     AckTarget *t = ackout_target(self, task);
-    if (t == NULL || put_u64s(&t->init, root, value, 2) < 0)
+    if (t == NULL || put_u64le(&t->init, root) < 0 || put_u64le(&t->init, value) < 0)
         return -1;
     self->pending = 1;
     return 0;
@@ -876,8 +764,14 @@ ackout_settle(AckOutObject *self, PyObject *tup, int failing)
         for (Py_ssize_t i = 0; i < n; i++, p += TRIPLE) {
             AckTarget *t = ackout_target(self, ack_get_u64le(p));
             uint64_t root = ack_get_u64le(p + 8), edge = ack_get_u64le(p + 16);
-            if (t == NULL || (failing ? put_u64s(&t->fail, root, 0, 1)
-                                      : put_u64s(&t->update, root, edge ^ a->ack_val, 2)) < 0)
+            int rc;
+            if (t == NULL)
+                rc = -1;
+            else if (failing)
+                rc = put_u64le(&t->fail, root);
+            else if ((rc = put_u64le(&t->update, root)) == 0)
+                rc = put_u64le(&t->update, edge ^ a->ack_val);
+            if (rc < 0)
                 return NULL;
             self->pending = 1;
         }
@@ -909,28 +803,13 @@ AckOut_fail(AckOutObject *self, PyObject *tup)
     return ackout_settle(self, tup, 1);
 }
 
-static PyObject *
-AckOut_init_method(AckOutObject *self, PyObject *args)
-{
-    unsigned long long task, root, value;
-    if (!PyArg_ParseTuple(args, "KKK:init", &task, &root, &value))
-        return NULL;
-    if (ackout_init(self, task, root, value) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 /* The acking body (wire/acking.py); acked and failed are empty from a task. */
 static PyObject *
 ackout_body(AckTarget *t)
 {
     const char *data[ACK_PARTS] = {t->init.data, t->update.data, t->fail.data, NULL, NULL};
     Py_ssize_t sizes[ACK_PARTS] = {t->init.len, t->update.len, t->fail.len, 0, 0};
-    Py_ssize_t size = ack_body_size(sizes);
-    PyObject *body = size < 0 ? NULL : PyBytes_FromStringAndSize(NULL, size);
-    if (body != NULL)
-        ack_write_body((unsigned char *)PyBytes_AS_STRING(body), data, sizes);
-    return body;
+    return ack_body(data, sizes);
 }
 
 static PyObject *
@@ -985,8 +864,6 @@ AckOut_get(AckOutObject *self, void *which)
 static PyMethodDef AckOut_methods[] = {
     {"ack", (PyCFunction)AckOut_ack, METH_O, NULL},
     {"fail", (PyCFunction)AckOut_fail, METH_O, NULL},
-    {"init", (PyCFunction)AckOut_init_method, METH_VARARGS,
-     "init(spout_task, root, value): a spout's new tree"},
     {"take", (PyCFunction)AckOut_take, METH_NOARGS,
      "Each spout task's acking body since the last call."},
     {NULL},
@@ -1253,7 +1130,6 @@ typedef struct {
     Rng rng;
     Buf scratch;   /* the packed values of the emit in progress */
     Buf anchors;   /* the anchors of one copy */
-    Buf entry;     /* one copy's entry */
     Buf pending;   /* (Anchors *, edge) of one copy, applied once its entry fits */
     BatchObject **chosen;
     Py_ssize_t nchosen, chosen_cap;
@@ -1508,7 +1384,6 @@ Emitter_dealloc(EmitterObject *self)
     Emitter_clear(self);
     buf_free(&self->scratch);
     buf_free(&self->anchors);
-    buf_free(&self->entry);
     buf_free(&self->pending);
     PyMem_Free(self->chosen);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -1633,6 +1508,16 @@ emit_error(const char *format, ...)
     return NULL;
 }
 
+static int
+refuse_size(EmitterObject *self, StreamOut *s, Py_ssize_t size)
+{
+    self->rejected++;
+    emit_error("%U emits a tuple of %zd bytes on stream %R; the limit is %zd "
+               "(heron.wire.max.frame.bytes)",
+               self->component, size, s->name, s->max_entry);
+    return -1;
+}
+
 /* Pack the values into self->scratch (no array header). On a packing error,
  * raise EmitError from it. */
 static int
@@ -1647,22 +1532,17 @@ pack_values(EmitterObject *self, StreamOut *s, Values *v)
     if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError) &&
         !PyErr_ExceptionMatches(PyExc_OverflowError))
         return -1;
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *cause = take_exception();
     self->rejected++;
-    emit_error("values on stream %R are not msgpack-serializable: %S", s->name, value);
-    PyObject *t2, *v2, *tb2;
-    PyErr_Fetch(&t2, &v2, &tb2);
-    PyErr_NormalizeException(&t2, &v2, &tb2);
-    if (v2 != NULL) {
-        PyException_SetCause(v2, Py_NewRef(value));
-        PyException_SetContext(v2, Py_NewRef(value));
+    emit_error("values on stream %R are not msgpack-serializable: %S", s->name, cause);
+    PyObject *refusal = take_exception();
+    if (refusal != NULL) {
+        PyException_SetCause(refusal, Py_NewRef(cause));
+        PyException_SetContext(refusal, Py_NewRef(cause));
+        PyErr_SetObject((PyObject *)Py_TYPE(refusal), refusal);
+        Py_DECREF(refusal);
     }
-    PyErr_Restore(t2, v2, tb2);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    Py_XDECREF(cause);
     return -1;
 }
 
@@ -1678,18 +1558,43 @@ bin_header_size(Py_ssize_t n)
     return n < 256 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
-/* One copy's entry: [*values] or, at least once, [*values, anchors]. */
-static int
-write_entry(Buf *out, EmitterObject *self, StreamOut *s, const char *anchors, Py_ssize_t alen)
+static inline Py_ssize_t
+entry_size(EmitterObject *self, StreamOut *s, Py_ssize_t alen)
 {
-    if (pack_array_header(out, s->arity + (self->reliable ? 1 : 0)) < 0 ||
-        put(out, self->scratch.data, self->scratch.len) < 0)
+    return array_header_size(s->arity + self->reliable) + self->scratch.len +
+           (self->reliable ? bin_header_size(alen) + alen : 0);
+}
+
+static int
+flush_batch(EmitterObject *self, BatchObject *b)
+{
+    PyObject *r = PyObject_CallOneArg(self->flush_one, (PyObject *)b);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Add one copy's entry, [*values] or, at least once, [*values, anchors], of
+ * `size` bytes to b: the batch is flushed first if the frame would overflow,
+ * and after if it is full. */
+static int
+append_entry(EmitterObject *self, BatchObject *b, StreamOut *s, const char *anchors,
+             Py_ssize_t alen, Py_ssize_t size)
+{
+    if (b->count && b->buf.len + size > s->max_entry && flush_batch(self, b) < 0)
         return -1;
-    if (!self->reliable)
-        return 0;
-    if (pack_bin_header(out, alen) < 0)
+    Buf *out = &b->buf;
+    if (buf_reserve(out, size) < 0) /* then nothing below can fail */
         return -1;
-    return alen ? put(out, anchors, alen) : 0;
+    pack_array_header(out, s->arity + (self->reliable ? 1 : 0));
+    put(out, self->scratch.data, self->scratch.len);
+    if (self->reliable) {
+        pack_bin_header(out, alen);
+        if (alen)
+            put(out, anchors, alen);
+    }
+    if (++b->count >= self->limit)
+        return flush_batch(self, b);
+    return 0;
 }
 
 static double
@@ -1827,10 +1732,11 @@ anchor_copy(EmitterObject *self, PyObject *anchors)
     return rc;
 }
 
-/* Pack tup once, then add one entry per chosen batch; start or extend the
- * tree at least once; count. The batches are in self->chosen. */
+/* Pack the values once, then add one entry per chosen batch (self->chosen);
+ * start or extend the tree at least once; count. */
 static int
-emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyObject *anchors)
+emitter_send_values(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id,
+                    PyObject *anchors)
 {
     int spout = self->immediate != NULL;
     Py_ssize_t copies = self->nchosen;
@@ -1844,16 +1750,10 @@ emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyO
             return -1;
         anchored = t;
     }
-    Py_ssize_t alen = tree ? TRIPLE : 0;
-    Py_ssize_t entry = array_header_size(s->arity + self->reliable) + self->scratch.len +
-                       (self->reliable ? bin_header_size(alen) + alen : 0);
-    if (entry > s->max_entry && !anchored) {
-        self->rejected++;
-        emit_error("%U emits a tuple of %zd bytes on stream %R; the limit is %zd "
-                   "(heron.wire.max.frame.bytes)",
-                   self->component, entry, s->name, s->max_entry);
-        return -1;
-    }
+    /* every copy has this size but an anchored one, whose anchors are counted below */
+    Py_ssize_t size = entry_size(self, s, tree ? TRIPLE : 0);
+    if (size > s->max_entry && !anchored)
+        return refuse_size(self, s, size);
     uint64_t root = 0, xor = 0, few[8], *edges = few;
     if (tree && copies) {
         /* the tree's init goes out before any of its tuples can (a flush of a
@@ -1882,11 +1782,9 @@ emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyO
         if (PyList_Append(self->immediate, tup_id) < 0)
             return -1;
     }
-    Buf *one = &self->entry;
     Py_ssize_t total = 0;
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < copies; i++) {
-        BatchObject *b = self->chosen[i];
         char triple[TRIPLE];
         const char *ap = NULL;
         Py_ssize_t al = 0;
@@ -1898,31 +1796,25 @@ emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyO
             al = TRIPLE;
         }
         else if (anchored) {
-            rc = anchor_copy(self, anchors);
-            if (rc < 0)
+            if (anchor_copy(self, anchors) < 0) {
+                rc = -1;
                 break;
+            }
             ap = self->anchors.data;
             al = self->anchors.len;
+            size = entry_size(self, s, al);
+            if (size > s->max_entry)
+                rc = refuse_size(self, s, size);
+            settle_pending(self, rc == 0); /* a refused copy leaves its inputs untouched */
+            if (rc < 0)
+                break;
         }
-        one->len = 0;
-        rc = write_entry(one, self, s, ap, al);
-        if (rc == 0 && one->len > s->max_entry) {
-            self->rejected++;
-            emit_error("%U emits a tuple of %zd bytes on stream %R; the limit is %zd "
-                       "(heron.wire.max.frame.bytes)",
-                       self->component, one->len, s->name, s->max_entry);
-            rc = -1;
-        }
-        settle_pending(self, rc == 0); /* a refused copy leaves its inputs untouched */
-        if (rc < 0)
-            break;
-        Py_INCREF(b);
-        rc = batch_append(b, one->data, one->len, s->max_entry, self->limit, self->flush_one);
+        BatchObject *b = (BatchObject *)Py_NewRef(self->chosen[i]);
+        rc = append_entry(self, b, s, ap, al, size);
         Py_DECREF(b);
-        total += one->len;
+        total += size;
     }
     /* a huge tuple's buffers are not kept */
-    buf_reset(one);
     buf_reset(&self->scratch);
     buf_reset(&self->anchors);
     if (edges != few)
@@ -1939,6 +1831,17 @@ emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyO
         Py_DECREF(r);
     }
     return 0;
+}
+
+/* emitter_send_values, marked busy: a route, a packer or a flush that runs Python
+ * code and emits again goes to the general path instead of into this state. */
+static int
+emitter_send(EmitterObject *self, StreamOut *s, Values *v, PyObject *tup_id, PyObject *anchors)
+{
+    self->busy = 1;
+    int rc = emitter_send_values(self, s, v, tup_id, anchors);
+    self->busy = 0;
+    return rc;
 }
 
 enum { A_TUP_ID, A_STREAM, A_DIRECT_TASK, A_NEED_TASK_IDS, A_ANCHORS, A_COUNT };
@@ -2041,9 +1944,7 @@ Emitter_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     PyObject *tasks = need ? tasks_of_chosen(self) : NULL;
     if (need && tasks == NULL)
         goto done;
-    self->busy = 1;
     int rc = emitter_send(self, s, &v, a[A_TUP_ID], a[A_ANCHORS]);
-    self->busy = 0;
     if (rc < 0)
         Py_XDECREF(tasks);
     else
@@ -2092,9 +1993,7 @@ Emitter_send(EmitterObject *self, PyObject *args)
     Values v;
     if (values_take(&v, tup) < 0)
         return NULL;
-    self->busy = 1;
     int rc = emitter_send(self, s, &v, tup_id, anchors);
-    self->busy = 0;
     values_release(&v);
     if (rc < 0)
         return NULL;
@@ -2202,15 +2101,9 @@ call_process(PyObject *process, PyObject *tup, PyObject *on_error)
     }
     if (!PyErr_ExceptionMatches(PyExc_Exception))
         return -1;
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL)
-        PyException_SetTraceback(value, tb);
-    r = PyObject_CallFunctionObjArgs(on_error, value, tup, NULL);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    PyObject *exc = take_exception();
+    r = PyObject_CallFunctionObjArgs(on_error, exc, tup, NULL);
+    Py_XDECREF(exc);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
@@ -2552,14 +2445,7 @@ cpath_call_repeatedly(PyObject *module, PyObject *args)
         if (r == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_Exception))
                 return NULL;
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_NormalizeException(&type, &value, &tb);
-            if (tb != NULL)
-                PyException_SetTraceback(value, tb);
-            Py_XDECREF(type);
-            Py_XDECREF(tb);
-            return Py_BuildValue("(nN)", calls, value);
+            return Py_BuildValue("(nN)", calls, take_exception());
         }
         Py_DECREF(r);
         if (watch && (Py_ssize_t)((InFlightObject *)in_flight)->table.len >= max_pending)

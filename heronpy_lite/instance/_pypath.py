@@ -107,7 +107,8 @@ def triples(flat: bytes) -> Iterator[tuple[int, int, int]]:
 
 
 class Batch:
-    """The open batch of one destination task: packed entries and their count."""
+    """The open batch of one destination task: packed entries and their count (the
+    emitter appends to ``_parts`` and ``nbytes`` itself)."""
 
     __slots__ = ("_parts", "nbytes", "stream", "task")
 
@@ -120,11 +121,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self._parts)
-
-    def add(self, entry: bytes) -> None:
-        """Append one packed entry."""
-        self._parts.append(entry)
-        self.nbytes += len(entry)
 
     def take(self) -> bytes:
         """The DATA body of everything held; the batch is empty again."""
@@ -321,15 +317,8 @@ class Emitter:
 
     def _send_one(self, out: _Stream, tup: Any, batch: Batch, tup_id: Any) -> None:
         """`send` at most once to one batch: what most emits are, in fewer steps."""
-        try:
-            entry = _pack(tup)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise self._refused(out, exc) from exc
+        entry = self._packed(out, tup, b"", False)
         n = len(entry)
-        if n > out.max_entry:
-            raise self._refused(out, n)
-        if n > _VALUE_NEST_LIMIT and _too_deep(tup):  # each level takes a byte at least
-            raise self._refused(out, ValueError("recursion limit exceeded."))
         if tup_id is not None and self._immediate is not None:
             self._immediate.append(tup_id)
         if batch.nbytes + n > out.max_entry:
@@ -353,15 +342,7 @@ class Emitter:
             tup = tuple(tup)
         spout = self._immediate is not None
         if not self._reliable:
-            try:
-                entry = _pack(tup)
-            except (TypeError, ValueError, OverflowError) as exc:
-                raise self._refused(out, exc) from exc
-            if len(entry) > out.max_entry:
-                raise self._refused(out, len(entry))
-            if len(entry) > _VALUE_NEST_LIMIT and _too_deep(tup):
-                raise self._refused(out, ValueError("recursion limit exceeded."))
-            entries = [entry] * len(batches)
+            entries = [self._packed(out, tup, b"", False)] * len(batches)
             if tup_id is not None and spout:
                 self._immediate.append(tup_id)  # type: ignore[union-attr]
         elif spout and tup_id is not None:
@@ -382,7 +363,7 @@ class Emitter:
             n = len(entry)
             if batch.nbytes + n > space:
                 flush_one(batch)  # the frame would overflow: send what it holds first
-            parts = batch._parts  # Batch.add, inline: this runs once per tuple copy
+            parts = batch._parts
             parts.append(entry)
             batch.nbytes += n
             size += n
@@ -395,6 +376,10 @@ class Emitter:
             self._flush_all()
 
     def _packed(self, out: _Stream, tup: Any, anchors: bytes, reliable: bool) -> bytes:
+        """One entry, [*values] or, ``reliable``, [*values, anchors]; `EmitError` for
+        values msgpack refuses, a tuple too large for a frame, or one nested too deep
+        for the receiver (each level takes a byte at least: only long entries are
+        walked)."""
         try:
             entry = _pack([*tup, anchors]) if reliable else _pack(tup)
         except (TypeError, ValueError, OverflowError) as exc:

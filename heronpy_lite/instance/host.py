@@ -347,10 +347,14 @@ class TaskHost:
     # -- inbound --
 
     def process_batch(self, src_task: int, stream: str, tuples: list[Any]) -> None:
-        """Call the bolt's ``process`` for every tuple of one received batch."""
+        """Call the bolt's ``process`` for every tuple of one received batch. At least
+        once its entries are [*values, anchors]: a malformed batch raises
+        `RemoteProtocolError` before any of it is processed, and a tuple whose
+        ``process`` raises is failed at once (unless the bolt acked or failed it)."""
         component = self.task_components.get(src_task, "")
+        deliver = self.path.deliver_reliable if self.reliable else self.path.deliver
         began = time.perf_counter()
-        self.path.deliver(
+        deliver(
             self.component.process,
             tuples,
             component,
@@ -362,30 +366,9 @@ class TaskHost:
         self.execute_seconds += time.perf_counter() - began  # per batch, not per tuple
         self.executed[(component, stream)] += len(tuples)
 
-    def process_batch_reliable(self, src_task: int, stream: str, tuples: list[Any]) -> None:
-        """``process_batch`` for ATLEAST_ONCE: entries are [*values, anchors]. A tuple
-        whose ``process`` raises is failed at once (unless the bolt acked or failed it).
-        A malformed batch raises `RemoteProtocolError` before any of it is processed."""
-        component = self.task_components.get(src_task, "")
-        began = time.perf_counter()
-        self.path.deliver_reliable(
-            self.component.process,
-            tuples,
-            component,
-            stream,
-            src_task,
-            time.time(),
-            self._reliable_process_raised,
-        )
-        self.execute_seconds += time.perf_counter() - began
-        self.executed[(component, stream)] += len(tuples)
-
     def _process_raised(self, exc: Exception, tup: Any) -> None:
         self.user_exception("process", exc)
-
-    def _reliable_process_raised(self, exc: Exception, tup: Any) -> None:
-        self.user_exception("process", exc)
-        roots = tup.roots
+        roots = tup.roots  # None at most once, and for untracked tuples
         if roots is not None and not roots.done:
             self.fail(tup)
 

@@ -384,10 +384,7 @@ class InstanceRunner:
                         continue
                     try:
                         tuples = self.host.path.unpack(frame.body)
-                        if self.reliable:
-                            self.host.process_batch_reliable(frame.src_task, frame.stream, tuples)
-                        else:
-                            self.host.process_batch(frame.src_task, frame.stream, tuples)
+                        self.host.process_batch(frame.src_task, frame.stream, tuples)
                     except RemoteProtocolError as exc:
                         # The stmgr forwards bodies unread: a bad one costs that batch only.
                         self.bad_batches += 1

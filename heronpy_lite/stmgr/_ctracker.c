@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../_buf.h"
 #include "../_u64_table.h"
 #include "../wire/_acking_body.h"
 
@@ -76,40 +77,13 @@ tracker_table(TrackerObject *self, uint64_t task, int create)
 
 /* ------------------------------------------------------------ bodies */
 
-typedef struct {
-    unsigned char *data;
-    Py_ssize_t len, cap;
-} Out;
-
-static int
-out_put(Out *o, uint64_t v)
-{
-    if (o->len + 8 > o->cap) {
-        Py_ssize_t cap = o->cap ? o->cap * 2 : 512;
-        unsigned char *p = PyMem_Realloc(o->data, cap);
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        o->data = p;
-        o->cap = cap;
-    }
-    ack_put_u64le(o->data + o->len, v);
-    o->len += 8;
-    return 0;
-}
-
 /* [b"", b"", b"", acked, failed] */
 static PyObject *
-verdict_body(Out *acked, Out *failed)
+verdict_body(Buf *acked, Buf *failed)
 {
-    const char *data[ACK_PARTS] = {NULL, NULL, NULL, (char *)acked->data, (char *)failed->data};
+    const char *data[ACK_PARTS] = {NULL, NULL, NULL, acked->data, failed->data};
     Py_ssize_t sizes[ACK_PARTS] = {0, 0, 0, acked->len, failed->len};
-    Py_ssize_t size = ack_body_size(sizes);
-    PyObject *body = size < 0 ? NULL : PyBytes_FromStringAndSize(NULL, size);
-    if (body != NULL)
-        ack_write_body((unsigned char *)PyBytes_AS_STRING(body), data, sizes);
-    return body;
+    return ack_body(data, sizes);
 }
 
 /* ------------------------------------------------------------ Tracker */
@@ -170,7 +144,7 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
         return NULL;
     AckPart parts[ACK_PARTS];
     PyObject *result = NULL;
-    Out acked = {0}, failed = {0};
+    Buf acked = {0}, failed = {0};
     if (ack_parse_body(body.buf, body.len, parts) < 0) {
         PyErr_SetString(RemoteProtocolError, "malformed acking body");
         goto done;
@@ -186,7 +160,7 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
         Entry *e = Trees_find(&t->trees, root, 0);
         if (e == NULL) {
             if (!value) { /* no edge left: complete already */
-                if (out_put(&acked, root) < 0)
+                if (put_u64le(&acked, root) < 0)
                     goto done;
                 continue;
             }
@@ -201,7 +175,7 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
         e->init = 1;
         if (!e->xor) {
             Trees_remove(&t->trees, e);
-            if (out_put(&acked, root) < 0)
+            if (put_u64le(&acked, root) < 0)
                 goto done;
         }
     }
@@ -219,7 +193,7 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
         e->xor ^= value;
         if (!e->xor && e->init) {
             Trees_remove(&t->trees, e);
-            if (out_put(&acked, root) < 0)
+            if (put_u64le(&acked, root) < 0)
                 goto done;
         }
     }
@@ -231,15 +205,15 @@ Tracker_apply_body(TrackerObject *self, PyObject *args)
             continue;
         int init = e->init;
         Trees_remove(&t->trees, e);
-        if (init && out_put(&failed, root) < 0)
+        if (init && put_u64le(&failed, root) < 0)
             goto done;
     }
     self->acked += acked.len / 8;
     self->failed += failed.len / 8;
     result = acked.len || failed.len ? verdict_body(&acked, &failed) : Py_NewRef(Py_None);
 done:
-    PyMem_Free(acked.data);
-    PyMem_Free(failed.data);
+    buf_free(&acked);
+    buf_free(&failed);
     PyBuffer_Release(&body);
     return result;
 }
@@ -260,10 +234,10 @@ Tracker_expire_bodies(TrackerObject *self, PyObject *arg)
     int64_t oldest_alive = self->generation - self->buckets + 1;
     for (Py_ssize_t ti = 0; ti < self->ntables; ti++) {
         Table *t = &self->tables[ti];
-        Out expired = {0}, failed = {0}, none = {0};
+        Buf expired = {0}, failed = {0}, none = {0};
         for (size_t i = 0; i < t->trees.cap; i++) {
             Entry *e = &t->trees.slots[i];
-            if (e->used && e->generation < oldest_alive && out_put(&expired, e->root) < 0)
+            if (e->used && e->generation < oldest_alive && put_u64le(&expired, e->root) < 0)
                 goto error;
         }
         long long timed_out = 0;
@@ -276,7 +250,7 @@ Tracker_expire_bodies(TrackerObject *self, PyObject *arg)
             Trees_remove(&t->trees, e);
             if (init) {
                 timed_out++;
-                if (out_put(&failed, root) < 0)
+                if (put_u64le(&failed, root) < 0)
                     goto error;
             }
         }
@@ -296,12 +270,12 @@ Tracker_expire_bodies(TrackerObject *self, PyObject *arg)
             if (rc < 0)
                 goto error;
         }
-        PyMem_Free(expired.data);
-        PyMem_Free(failed.data);
+        buf_free(&expired);
+        buf_free(&failed);
         continue;
     error:
-        PyMem_Free(expired.data);
-        PyMem_Free(failed.data);
+        buf_free(&expired);
+        buf_free(&failed);
         Py_DECREF(out);
         return NULL;
     }

@@ -65,28 +65,23 @@ ack_parse_body(const unsigned char *p, Py_ssize_t len, AckPart parts[ACK_PARTS])
     return 0;
 }
 
-/* Bytes of a body whose parts hold these many bytes (each part as bin32), or -1
- * with ValueError set if a part is too large for a bin32. */
-static inline Py_ssize_t
-ack_body_size(const Py_ssize_t sizes[ACK_PARTS])
+/* A body of the given parts (data may be NULL where size is 0), each part as
+ * bin32; NULL with an exception set if a part is over 4 GiB or memory is short. */
+static inline PyObject *
+ack_body(const char *const data[ACK_PARTS], const Py_ssize_t sizes[ACK_PARTS])
 {
-    Py_ssize_t n = 1;
+    Py_ssize_t size = 1;
     for (int i = 0; i < ACK_PARTS; i++) {
         if ((uint64_t)sizes[i] > 0xffffffffULL) {
             PyErr_SetString(PyExc_ValueError, "acking body part over 4 GiB");
-            return -1;
+            return NULL;
         }
-        n += 5 + sizes[i];
+        size += 5 + sizes[i];
     }
-    return n;
-}
-
-/* Write a body of the given parts (data may be NULL where size is 0) into out,
- * which holds ack_body_size(sizes) bytes. */
-static inline void
-ack_write_body(unsigned char *out, const char *const data[ACK_PARTS],
-               const Py_ssize_t sizes[ACK_PARTS])
-{
+    PyObject *body = PyBytes_FromStringAndSize(NULL, size);
+    if (body == NULL)
+        return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(body);
     *out++ = 0x95;
     for (int i = 0; i < ACK_PARTS; i++) {
         uint32_t n = (uint32_t)sizes[i];
@@ -97,6 +92,7 @@ ack_write_body(unsigned char *out, const char *const data[ACK_PARTS],
             memcpy(out, data[i], n);
         out += n;
     }
+    return body;
 }
 
 #endif

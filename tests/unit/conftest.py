@@ -3,8 +3,10 @@
 ``tuple_path`` runs a test once per tuple path (`tuplepath.IMPLEMENTATIONS`:
 the pure-Python reference and, where it was built, the C extension); every
 `TaskHost` built during the test uses it. ``tracker_impl`` does the same for
-the stream manager's XOR tracker. Under ``CI=true`` a missing C extension
-fails these tests instead of leaving them to the reference alone.
+the stream manager's XOR tracker. ``c_path`` and ``c_tracker`` give the C
+ones alone, for tests whose reference is what the Python ones call. Under
+``CI=true`` a missing C extension fails these tests instead of leaving them to
+the reference alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,25 @@ def tuple_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     path = tuplepath.IMPLEMENTATIONS[request.param]
     monkeypatch.setattr(tuplepath, "default", lambda: path)
     return path
+
+
+@pytest.fixture
+def c_path() -> ModuleType:
+    """The C tuple path alone: for tests whose reference (msgpack, unpack_batch) is
+    what the pure-Python path calls, so that running them on it would test nothing."""
+    _require_native("tuple path", tuplepath.NATIVE is not None)
+    if tuplepath.NATIVE is None:
+        pytest.skip("the C tuple path is not built")
+    return tuplepath.NATIVE
+
+
+@pytest.fixture
+def c_tracker() -> Any:
+    """The C XOR tracker alone, for tests that hold it to the Python reference."""
+    _require_native("XOR tracker", acking.NATIVE is not None)
+    if acking.NATIVE is None:
+        pytest.skip("the C XOR tracker is not built")
+    return acking.NATIVE
 
 
 @pytest.fixture(params=["python", "c"])
