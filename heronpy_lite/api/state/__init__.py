@@ -1,0 +1,1 @@
+"""State for stateful components (``heronpy.api.state``)."""
