@@ -31,8 +31,11 @@ from harness import TOPOLOGY_FILE
 from heronpy_lite.api._loader import load_topology
 from heronpy_lite.api.tuple import HeronTuple
 from heronpy_lite.instance import tuplepath
-from heronpy_lite.instance.host import TaskHost
-from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.instance.bolt import BoltInstance
+from heronpy_lite.instance.core import install_forwarded
+from heronpy_lite.instance.routing import stream_specs
+from heronpy_lite.instance.spout import SpoutInstance
+from heronpy_lite.instance.task import Batching, TaskInstance
 from heronpy_lite.stmgr import acking
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import FrameDecoder
@@ -57,31 +60,32 @@ def bench(name: str, fn: Callable[[int], None], per_call: int, repeat: int, n: i
     return best
 
 
-def make_host(path: ModuleType, component: str, config: dict[str, Any]) -> TaskHost:
-    """A word-count task on ``path``, its component built and initialized."""
+def make_host(path: ModuleType, component: str, config: dict[str, Any]) -> Any:
+    """A word-count task on ``path``, built as the instance core builds it, its
+    component initialized."""
     reliable = config is ALO
     definition = load_topology(TOPOLOGY_FILE, "WordCount", "micro")
-    router = OutputRouter(definition, component, {"spout": [1], "count": [2]}, None)
+    streams = stream_specs(definition, component, {"spout": [1], "count": [2]}, None)
     task = 1 if component == "spout" else 2
-    host = TaskHost(
-        topology="micro",
-        task_id=task,
-        component=component,
-        is_spout=component == "spout",
-        router=router,
-        task_components={1: "spout", 2: "count"},
-        batch_max_tuples=BATCH,
-        max_frame_bytes=32 * 1024 * 1024,
-        logger=logging.getLogger("micro"),
-        reliable=reliable,
-        message_timeout_secs=30 if reliable else None,
-        path=path,
-    )
+    arguments: dict[str, Any] = {
+        "topology": "micro",
+        "task_id": task,
+        "component": component,
+        "streams": streams,
+        "task_components": {1: "spout", 2: "count"},
+        "logger": logging.getLogger("micro"),
+        "batching": Batching(BATCH, 1 << 20, 32 * 1024 * 1024),
+        "reliable": reliable,
+        "path": path,
+    }
+    host: TaskInstance
+    if component == "spout":
+        host = SpoutInstance(message_timeout_secs=30 if reliable else None, **arguments)
+    else:
+        host = BoltInstance(**arguments)
     cls = definition.components[component].python_class
     host.component = cls(delegate=host)
-    host.component.emit = host.emit  # as the runner installs it
-    if component != "spout":
-        host.component.ack = host.ack
+    install_forwarded(host.component, host)  # as the instance core does
     host.component.initialize(config=config, context=_Context(component, task, config))
     return host
 
@@ -92,7 +96,7 @@ def spout_frames(path: ModuleType, config: dict[str, Any], batches: int) -> list
     for _ in range(batches * BATCH):
         host.component.next_tuple()
     host.flush()
-    frames = FrameDecoder(64 << 20).feed(b"".join(host.take_outbox()))
+    frames = FrameDecoder(64 << 20).feed(b"".join(host.take_output()))
     return [f for f in frames if hasattr(f, "stream")]
 
 
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     spout_cost: dict[tuple[str, str], float] = {}
     bolt_cost: dict[tuple[str, str], float] = {}
     for mode, config in (("AMO", AMO), ("ALO", ALO)):
-        print(f"-- TaskHost in process, {mode} (next_tuple/emit/flush; unpack/deliver/process)")
+        print(f"-- a task in process, {mode} (next_tuple/emit/flush; unpack/deliver/process)")
         for name, path in sorted(paths.items()):
 
             def t_spout(k: int, path: ModuleType = path, config: dict[str, Any] = config) -> None:
@@ -185,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(BATCH):
                         nt()
                     host.flush()
-                    host.take_outbox()
-                    host.immediate_acks.clear()
+                    host.take_output()
+                    host.emitter.immediate.clear()
                     host.in_flight.clear()
 
             spout_cost[(mode, name)] = bench(
@@ -203,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 host = make_host(path, "count", config)
                 for _ in range(k):
                     for f in frames:
-                        host.process_batch(f.src_task, f.stream, path.unpack(f.body))
+                        host.process_batch(f.src_task, f.stream, f.body)
                     host.flush()
-                    host.take_outbox()
+                    host.take_output()
 
             bolt_cost[(mode, name)] = bench(
                 f"[{name}] unpack + deliver + CountBolt.process (+ ack)",

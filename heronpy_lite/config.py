@@ -314,13 +314,3 @@ class EngineConfig:
 def home() -> Path:
     """The working root: ``$HERONPY_LITE_HOME`` or ``~/.heronpy_lite``."""
     return Path(os.environ.get("HERONPY_LITE_HOME") or Path.home() / ".heronpy_lite")
-
-
-#: set (non-empty) to run the pure-Python tuple path and XOR tracker even where the
-#: C extensions were built (docs/decisions/0015-compiled-tuple-path.md)
-NO_EXTENSIONS_ENV = "HERONPY_LITE_NO_EXTENSIONS"
-
-
-def extensions_enabled() -> bool:
-    """Whether processes use the C hot path where it was built."""
-    return not os.environ.get(NO_EXTENSIONS_ENV)

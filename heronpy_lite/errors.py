@@ -11,9 +11,12 @@ The tree::
     ├── StateManagerError         the state manager cannot be read or written
     │   ├── TopologyExistsError   submit of a name that is already running
     │   └── TopologyNotFoundError a command names a topology that does not exist
+    ├── LeadershipLost            another tmaster holds tmasters/<name> now
     ├── ProtocolError             bytes on a connection that break the wire protocol
     │   ├── RemoteProtocolError   ... sent by the peer: close that connection, log
+    │   │   └── RegistrationRejected  the peer refused this process's registration
     │   └── LocalProtocolError    ... that we were about to send: a bug of ours
+    ├── InvalidTransition         a topology state change that is not allowed (KILLED ->)
     ├── SubmitError               the topology did not come up (launch failed, timeout)
     └── ControlError              a control request to the topology master failed
 
@@ -65,8 +68,20 @@ class RemoteProtocolError(ProtocolError):
     """The peer sent bytes that violate the wire protocol."""
 
 
+class RegistrationRejected(RemoteProtocolError):
+    """The stream manager (or tmaster) refused this process's registration."""
+
+
 class LocalProtocolError(ProtocolError):
     """We were about to send something that violates the wire protocol."""
+
+
+class LeadershipLost(HeronpyLiteError):
+    """Another tmaster holds ``tmasters/<name>`` now."""
+
+
+class InvalidTransition(HeronpyLiteError):
+    """A topology state change that is not allowed (anything from KILLED)."""
 
 
 class SubmitError(HeronpyLiteError):

@@ -14,7 +14,6 @@ import contextlib
 import ctypes
 import gc
 import logging
-import os
 import signal
 import socket
 import sys
@@ -136,6 +135,24 @@ def relax_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def start(
+    prog: str,
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int | None]],
+    argv: list[str] | None = None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """What every process's ``main`` does: parse the common arguments and its own
+    (``add_arguments``), log to its file, and run ``main(args)`` on uvloop until a
+    signal stops it. Returns the exit code."""
+    parser = argparse.ArgumentParser(prog=prog)
+    add_common_args(parser)
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.log_file)
+    return run(lambda: main(args))
+
+
 def run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     """Run ``main()`` on uvloop; SIGTERM or SIGINT cancels it. Returns its exit code."""
 
@@ -158,16 +175,6 @@ def run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
             logging.getLogger(__name__).exception("process failed")
             return 1
     return int(code or 0)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def safe_write(writer: asyncio.StreamWriter | None, data: bytes | list[bytes]) -> bool:

@@ -3,12 +3,14 @@ so are the suites' harnesses, `cli_harness` and `zk_harness`)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
+
+from heronpy_lite.liveness import pid_alive
+
+__all__ = ["free_port", "pid_alive", "wait_for"]
 
 
 def wait_for(
@@ -26,18 +28,6 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-def pid_alive(pid: int) -> bool:
-    """True for a live process; a zombie still answers kill(0) but counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
-        if f.read().split(") ", 1)[1].startswith("Z"):
-            return False
-    return True
 
 
 def free_port() -> int:

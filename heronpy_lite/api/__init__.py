@@ -25,6 +25,7 @@ from heronpy_lite.api.stream import Grouping, Stream
 from heronpy_lite.api.topology import Topology, TopologyBuilder
 from heronpy_lite.api.topology_context import TopologyContext
 from heronpy_lite.api.tuple import HeronTuple, Tuple, TupleHelper
+from heronpy_lite.errors import EmitError
 
 __all__ = [
     "AssignableMetrics",
@@ -32,6 +33,7 @@ __all__ = [
     "BaseSpout",
     "Bolt",
     "CountMetric",
+    "EmitError",
     "GlobalStreamId",
     "Grouping",
     "HeronComponentSpec",

@@ -16,7 +16,7 @@ from heronpy_lite.cli.common import (
     state_manager,
 )
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.process import pid_alive
+from heronpy_lite.liveness import pid_alive
 from heronpy_lite.statemgr.base import SCHEDULERS, StateManager
 
 

@@ -19,7 +19,8 @@ from heronpy_lite.cli import kill as kill_cmd
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
-from heronpy_lite.process import common_argv, pid_alive
+from heronpy_lite.liveness import pid_alive
+from heronpy_lite.process import common_argv
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for

@@ -7,9 +7,7 @@ import sys
 from typing import Any
 
 import heronpy_lite
-from heronpy_lite.config import NO_EXTENSIONS_ENV, extensions_enabled
-from heronpy_lite.instance import tuplepath
-from heronpy_lite.stmgr import acking
+from heronpy_lite import extensions
 
 
 def add_parser(sub: Any) -> None:
@@ -19,11 +17,7 @@ def add_parser(sub: Any) -> None:
 
 def tuple_path() -> str:
     """Which tuple path processes run (docs/decisions/0015-compiled-tuple-path.md)."""
-    if tuplepath.NATIVE is None or acking.NATIVE is None:
-        return "pure Python (the C extensions were not built: reinstall with a C compiler)"
-    if not extensions_enabled():
-        return f"pure Python ({NO_EXTENSIONS_ENV} is set)"
-    return "C extensions"
+    return extensions.describe()
 
 
 def run(args: argparse.Namespace) -> int:

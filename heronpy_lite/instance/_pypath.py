@@ -5,34 +5,40 @@ Theory of operation
 Four kinds of object carry every tuple of a task; nothing else in the task
 does work per tuple:
 
-- `Batch`: the open batch of one destination task. It holds *packed* entries:
-  a tuple is msgpack-encoded when it is emitted, as heronpy serializes at
-  emit, so a bad value fails at the ``emit`` call and a tuple mutated
-  afterwards is sent as it was. `take` returns the DATA body (one msgpack
-  array of the entries) and leaves the batch empty.
-- `Emitter`: the task's ``emit``. For a declared stream whose consumers all
-  have a grouping it can evaluate (shuffle, none, fields, all, lowest) and a
-  list or tuple of values, it checks the arity, packs the values once, picks
-  the batches and appends; at least once it also starts the spout's tuple
-  tree or anchors the bolt's tuple. Every other call (DIRECT or custom
-  groupings, another iterable, an undeclared stream) goes to ``general``, the
-  host's slow path, which chooses the batches itself and calls `Emitter.send`.
-  A batch that would outgrow a frame is flushed before the entry is added;
-  one that reaches the tuple limit right after. When the open batches hold
-  ``batch_max_bytes`` the emitter asks the host to flush them all.
+- `Emitter`: the task's ``emit``. It takes the task's `StreamSpec` list
+  (`routing`) and does everything an emit needs: it checks the stream and
+  the arity, chooses every destination (evaluating shuffle, fields, all and
+  one-task routes itself, calling a route's ``choose`` for direct and custom
+  ones), packs the values once, appends an entry to each destination's
+  `Batch`, and at least once starts the spout's tuple tree or anchors the
+  bolt's tuple. An emit that raises sends nothing. Entries are *packed*: a
+  tuple is msgpack-encoded when it is emitted, as heronpy serializes at emit,
+  so a bad value fails at the ``emit`` call and a tuple mutated afterwards is
+  sent as it was. Batches become DATA frames in the emitter's ``outbox``:
+  before an entry that would outgrow a frame, once a batch holds
+  ``batch_max_tuples``, when the open batches hold ``batch_max_bytes``, and
+  at `flush`. Each destination task has one open batch at a time, whatever
+  the stream, so that tuples reach it in emit order. The acking traffic
+  (`AckOut`) is framed before any data frame that follows it.
 - `AckOut`: the bolt's ``ack``/``fail`` and the task's acking traffic, per
   spout task, until `take`.
 - `InFlight`: a spout's trees in flight, and its verdicts into tuple ids.
 - `deliver` / `deliver_reliable`: one received batch into ``process`` calls;
   `call_repeatedly`: the spout loop's calls of ``next_tuple``.
 
+Misuse that costs nothing but a message (an ack of something that is not a
+received tuple, a tuple acked twice, an emit anchored to a finished tuple)
+goes to ``warn``; the task's logger rate-limits it. Nothing here calls back
+into the task.
+
 Entries on the wire: at most once, an entry is the tuple's values array. At
 least once it is the values followed by one more item, the tuple's anchors:
 a binary string of little-endian u64 (spout task, root, edge id) triples,
 empty for a tuple outside any tree.
 
-Both implementations take the same arguments and behave the same;
-``tests/unit/test_tuplepath.py`` runs each test against both.
+Both implementations take the same arguments and behave the same (the
+`TuplePath` protocol in `tuplepath.py`); ``tests/unit/test_tuplepath.py``
+and the task tests run each test against both.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from __future__ import annotations
 import random
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgpack
@@ -48,7 +54,9 @@ import msgpack.fallback
 
 from heronpy_lite.api.tuple import HeronTuple
 from heronpy_lite.errors import EmitError, RemoteProtocolError
+from heronpy_lite.instance.routing import ALL, FIELDS, ONE, SHUFFLE, RouteSpec, StreamSpec
 from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import data_body_limit, encode_ack, encode_data
 from heronpy_lite.wire.tuples import unpack_batch
 
 _TRIPLE = struct.Struct("<QQQ")
@@ -56,8 +64,6 @@ _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 _pack: Callable[[Any], bytes] = _packer.pack
 _random64: Callable[[int], int] = random.Random().getrandbits
 
-#: kinds of route the emitter evaluates itself (see `host._StreamOut.spec`)
-ONE, SHUFFLE, ALL, FIELDS = "one", "shuffle", "all", "fields"
 #: process latency is timed on a bolt's first ack and every 16th (Storm samples its
 #: latency statistics the same way, topology.stats.sample.rate)
 LATENCY_SAMPLE = 16
@@ -66,6 +72,7 @@ LATENCY_SAMPLE = 16
 _VALUE_NEST_LIMIT = msgpack.fallback.DEFAULT_RECURSE_LIMIT - 3
 _CONTAINERS = (list, tuple, dict)
 _MASK64 = (1 << 64) - 1
+_ARRAY_HEADER_MAX = 5  # msgpack array32 header: a body is its entries plus this at most
 
 
 #: a received DATA body -> its entries (the C path shares recent short strings)
@@ -107,14 +114,15 @@ def triples(flat: bytes) -> Iterator[tuple[int, int, int]]:
 
 
 class Batch:
-    """The open batch of one destination task: packed entries and their count (the
-    emitter appends to ``_parts`` and ``nbytes`` itself)."""
+    """The open batch of one stream to one destination task: packed entries and
+    their count (the emitter appends to ``_parts`` and ``nbytes`` itself)."""
 
-    __slots__ = ("_parts", "nbytes", "stream", "task")
+    __slots__ = ("_parts", "dest", "nbytes", "stream", "task")
 
-    def __init__(self, stream: str, task: int) -> None:
+    def __init__(self, stream: str, task: int, dest: _Destination) -> None:
         self.stream = stream
         self.task = task
+        self.dest = dest
         self._parts: list[bytes] = []
         #: bytes of the entries held (the body adds at most 5 for the array header)
         self.nbytes = 0
@@ -184,78 +192,129 @@ class Anchors:
         self.done = False
 
 
+class _Destination:
+    """One destination task. Of its batches (one per stream) at most one holds
+    entries, the open one: an emit on another stream to it sends the open batch
+    first, so that its tuples leave, and arrive, in emit order whatever their
+    streams (Storm's and Heron's guarantee)."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open: Batch | None = None
+
+
 class _Route:
     __slots__ = ("batches", "by_task", "choose", "kind", "next")
 
-    def __init__(self, spec: tuple[Any, ...]) -> None:
-        self.kind, self.batches, _keys, self.choose, self.by_task = spec
+    def __init__(self, spec: RouteSpec, batches: dict[int, Batch]) -> None:
+        self.kind = spec.kind
+        self.batches = [batches[t] for t in spec.tasks]
+        self.by_task = {t: batches[t] for t in spec.tasks}
+        self.choose: Any = spec.choose
         self.next = random.randrange(len(self.batches)) if self.batches else 0
 
 
 class _Stream:
-    __slots__ = ("arity", "count", "max_entry", "name", "routes")
+    __slots__ = ("arity", "count", "direct", "max_entry", "name", "routes")
 
-    def __init__(self, spec: tuple[Any, ...]) -> None:
-        self.name, self.arity, self.max_entry, routes = spec
-        self.routes = None if routes is None else [_Route(r) for r in routes]
+    def __init__(self, spec: StreamSpec, batches: dict[int, Batch], max_frame_bytes: int) -> None:
+        self.name = spec.name
+        self.arity = spec.arity
+        self.direct = spec.direct
+        self.max_entry = data_body_limit(spec.name, max_frame_bytes) - _ARRAY_HEADER_MAX
+        self.routes = [_Route(r, batches) for r in spec.routes]
         self.count = 0
 
 
-class Emitter:
-    """A task's ``emit`` (see the module docstring). ``streams`` holds one
-    ``(name, arity, max_entry, routes)`` per declared stream, ``routes`` None
-    when the stream needs ``general``; a route is ``(kind, batches, key
-    indexes, choose, {task: batch})``. Called with Spout.emit's positional
-    order, or Bolt.emit's when ``bolt``; both accept all six keywords."""
+class _Emitter:
+    """A task's ``emit`` (see the module docstring), called with Spout.emit's
+    positional order, or Bolt.emit's when ``bolt``; both accept all six
+    keywords. Finished frames, acking frames first, collect in ``outbox``."""
 
     def __init__(
         self,
-        streams: list[tuple[Any, ...]],
+        streams: Sequence[StreamSpec],
         *,
-        general: Callable[..., list[int] | None],
-        flush_one: Callable[[Batch], None],
-        flush_all: Callable[[], None],
+        task_id: int,
         component: str,
-        batch_max_tuples: int,
-        batch_max_bytes: int,
         bolt: bool,
         reliable: bool,
-        task_id: int,
-        immediate: list[Any] | None,
+        batch_max_tuples: int,
+        batch_max_bytes: int,
+        max_frame_bytes: int,
         in_flight: InFlight,
         acks: AckOut,
+        warn: Callable[[str], None],
         clock: Callable[[], float],
-        anchor_done: Callable[[], None],
     ) -> None:
-        self._streams = {spec[0]: _Stream(spec) for spec in streams}
-        self._general = general
-        self._flush_one = flush_one
-        self._flush_all = flush_all
+        if batch_max_tuples < 1:
+            raise ValueError("batch_max_tuples must be at least 1")
+        destinations: dict[int, _Destination] = {}
+        self._streams: dict[str, _Stream] = {}
+        for spec in streams:
+            batches: dict[int, Batch] = {}
+            for route in spec.routes:
+                for task in route.tasks:
+                    dest = destinations.setdefault(task, _Destination())
+                    batches[task] = Batch(spec.name, task, dest)
+            self._streams[spec.name] = _Stream(spec, batches, max_frame_bytes)
+        self._destinations = list(destinations.values())
+        self._task_id = task_id
         self._component = component
-        self._limit = batch_max_tuples
-        self._batch_max_bytes = batch_max_bytes
         self._bolt = bolt
         self._reliable = reliable
-        self._task_id = task_id
-        self._immediate = immediate
+        self._limit = batch_max_tuples
+        self._batch_max_bytes = batch_max_bytes
+        self._max_frame_bytes = max_frame_bytes
         self._in_flight = in_flight
         self._acks = acks
+        self._warn = warn
         self._clock = clock
-        self._anchor_done = anchor_done
+        self._busy = False
         #: roots: consecutive from a random start (what the C tables index by)
         self._next_root = _random64(64)
+        #: spout: ids to ack right after the round (at most once, or no consumer)
+        self.immediate: list[Any] = []
+        #: finished frames, in the order they must be written, and their bytes
+        self.outbox: list[bytes] = []
+        self.outbox_bytes = 0
         #: tuples emitted (every stream); emits rejected for their values
         self.count = 0
         self.rejected = 0
-        #: bytes of the entries in open batches since the host last flushed them all
-        self.pending_bytes = 0
+        #: bytes of the entries in open batches
+        self.open_bytes = 0
 
-    def __new__(cls, *args: Any, bolt: bool, **kwargs: Any) -> Emitter:
-        return object.__new__(_BoltEmitter if bolt else _SpoutEmitter)
+    def __call__(self, tup: Any, *args: Any, **kwargs: Any) -> list[int] | None:
+        raise NotImplementedError  # _SpoutEmitter's or _BoltEmitter's
+
+    # -- what the task reads --
 
     def counts(self) -> dict[str, int]:
         """Tuples emitted by stream (streams with none left out)."""
         return {name: s.count for name, s in self._streams.items() if s.count}
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether open batches or acking traffic wait for a flush."""
+        return self.open_bytes > 0 or bool(self._acks)
+
+    def flush(self) -> None:
+        """Every open batch, and the acking traffic, into the outbox."""
+        if self._acks:
+            self._frame_acks()
+        for dest in self._destinations:
+            batch = dest.open
+            if batch is not None and batch._parts:
+                self._frame(batch)
+
+    def take(self) -> list[bytes]:
+        """The finished frames, in order; the outbox starts empty again."""
+        frames, self.outbox = self.outbox, []
+        self.outbox_bytes = 0
+        return frames
+
+    # -- emit --
 
     def _emit(
         self,
@@ -266,85 +325,77 @@ class Emitter:
         need_task_ids: Any,
         anchors: Any,
     ) -> list[int] | None:
+        if self._busy:
+            raise RuntimeError("emit() called while an emit is in progress")
         out = self._streams.get(stream)
-        if (
-            out is None
-            or out.routes is None
-            or direct_task is not None
-            or (type(tup) is not list and type(tup) is not tuple)
-            or (
-                self._reliable
-                and self._immediate is None
-                and anchors is not None
-                and type(anchors) is not list
-                and type(anchors) is not tuple
+        if out is None:
+            raise EmitError(
+                f"{self._component} emits on stream {stream!r}, which its outputs do not declare"
             )
-        ):
-            return self._general(
-                tup,
-                tup_id=tup_id,
-                stream=stream,
-                direct_task=direct_task,
-                need_task_ids=need_task_ids,
-                anchors=anchors,
-            )
+        if type(tup) is not tuple:
+            tup = tuple(tup)  # as it is now: routing and packing can run Python code
         if len(tup) != out.arity:
             raise EmitError(
                 f"{self._component} emits {len(tup)} values on stream {stream!r}, "
                 f"which declares {out.arity} fields"
             )
-        if type(tup) is list:
-            tup = tuple(tup)  # as it is now: routing and packing can run Python code
-        batches: list[Batch] = []
-        for route in out.routes:
-            kind = route.kind
-            if kind == ONE:
-                batches.append(route.batches[0])
-            elif kind == SHUFFLE:
-                i = route.next
-                route.next = i + 1 if i + 1 < len(route.batches) else 0
-                batches.append(route.batches[i])
-            elif kind == ALL:
-                batches.extend(route.batches)
+        if direct_task is not None and not out.direct:
+            raise EmitError(
+                f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
+            )
+        self._busy = True
+        try:
+            batches: list[Batch] = []
+            for route in out.routes:
+                kind = route.kind
+                if kind == ONE:
+                    batches.append(route.batches[0])
+                elif kind == SHUFFLE:
+                    i = route.next
+                    route.next = i + 1 if i + 1 < len(route.batches) else 0
+                    batches.append(route.batches[i])
+                elif kind == ALL:
+                    batches.extend(route.batches)
+                elif kind == FIELDS:
+                    (task,) = route.choose(tup, None)
+                    batches.append(route.by_task[task])
+                else:
+                    by_task = route.by_task
+                    batches.extend(by_task[t] for t in route.choose(list(tup), direct_task))
+            if self._reliable and self._bolt and anchors is not None:
+                if isinstance(anchors, HeronTuple):
+                    anchors = [anchors]  # heronpy takes a list; one tuple is meant as [tuple]
+                elif type(anchors) is not list and type(anchors) is not tuple:
+                    anchors = list(anchors)
+            if len(batches) == 1 and not self._reliable:
+                self._send_one(out, tup, batches[0], tup_id)
             else:
-                (task,) = route.choose(tup, None)
-                batches.append(route.by_task[task])
-        if len(batches) == 1 and not self._reliable:
-            self._send_one(out, tup, batches[0], tup_id)
-        else:
-            self.send(stream, tup, batches, tup_id, anchors)
+                self._send(out, tup, batches, tup_id, anchors)
+        finally:
+            self._busy = False
         return [b.task for b in batches] if need_task_ids else None
 
     def _send_one(self, out: _Stream, tup: Any, batch: Batch, tup_id: Any) -> None:
-        """`send` at most once to one batch: what most emits are, in fewer steps."""
+        """`_send` at most once to one batch: what most emits are, in fewer steps."""
         entry = self._packed(out, tup, b"", False)
-        n = len(entry)
-        if tup_id is not None and self._immediate is not None:
-            self._immediate.append(tup_id)
-        if batch.nbytes + n > out.max_entry:
-            self._flush_one(batch)
-        parts = batch._parts
-        parts.append(entry)
-        batch.nbytes += n
-        if len(parts) >= self._limit:
-            self._flush_one(batch)
+        if tup_id is not None and not self._bolt:
+            self.immediate.append(tup_id)
+        self._add(out, batch, entry)
         out.count += 1
         self.count += 1
-        self.pending_bytes += n
-        if self.pending_bytes > self._batch_max_bytes:
-            self._flush_all()
+        if self.open_bytes > self._batch_max_bytes:
+            self.flush()
 
-    def send(self, stream: str, tup: Any, batches: list[Batch], tup_id: Any, anchors: Any) -> None:
-        """Pack ``tup`` (a list or tuple of the stream's arity) into each of ``batches``;
-        start or extend its tree at least once; count it."""
-        out = self._streams[stream]
-        if type(tup) is list:
-            tup = tuple(tup)
-        spout = self._immediate is not None
+    def _send(
+        self, out: _Stream, tup: Any, batches: list[Batch], tup_id: Any, anchors: Any
+    ) -> None:
+        """Pack ``tup`` into each of ``batches``; start or extend its tree at least
+        once; count it."""
+        spout = not self._bolt
         if not self._reliable:
             entries = [self._packed(out, tup, b"", False)] * len(batches)
             if tup_id is not None and spout:
-                self._immediate.append(tup_id)  # type: ignore[union-attr]
+                self.immediate.append(tup_id)
         elif spout and tup_id is not None:
             entries = self._start_tree(out, tup, tup_id, len(batches))
         elif not spout and anchors:
@@ -356,24 +407,55 @@ class Emitter:
                     roots.ack_val ^= edge
         else:
             entries = [self._packed(out, tup, b"", True)] * len(batches)
-        limit, space = self._limit, out.max_entry
-        flush_one = self._flush_one
-        size = 0
         for batch, entry in zip(batches, entries, strict=True):
-            n = len(entry)
-            if batch.nbytes + n > space:
-                flush_one(batch)  # the frame would overflow: send what it holds first
-            parts = batch._parts
-            parts.append(entry)
-            batch.nbytes += n
-            size += n
-            if len(parts) >= limit:
-                flush_one(batch)
+            self._add(out, batch, entry)
         out.count += 1
         self.count += 1
-        self.pending_bytes += size
-        if self.pending_bytes > self._batch_max_bytes:
-            self._flush_all()
+        if self.open_bytes > self._batch_max_bytes:
+            self.flush()
+
+    def _add(self, out: _Stream, batch: Batch, entry: bytes) -> None:
+        """One entry into ``batch``: the destination's other open batch leaves
+        first (emit order), and so does this one if the frame would overflow; a
+        batch that reaches the tuple limit leaves right after."""
+        dest = batch.dest
+        if dest.open is not batch:
+            if dest.open is not None and dest.open._parts:
+                self._frame(dest.open)
+            dest.open = batch
+        n = len(entry)
+        if batch.nbytes + n > out.max_entry:
+            self._frame(batch)
+        parts = batch._parts
+        parts.append(entry)
+        batch.nbytes += n
+        self.open_bytes += n
+        if len(parts) >= self._limit:
+            self._frame(batch)
+
+    def _frame(self, batch: Batch) -> None:
+        """One batch -> a DATA frame in the outbox, after any acking traffic (a
+        spout's init must reach its stmgr before the tree's tuples)."""
+        if self._acks:
+            self._frame_acks()
+        tuples = len(batch)
+        self.open_bytes -= batch.nbytes
+        frame = encode_data(
+            batch.task,
+            self._task_id,
+            batch.stream,
+            batch.take(),
+            self._max_frame_bytes,
+            tuples=tuples,
+        )
+        self.outbox.append(frame)
+        self.outbox_bytes += len(frame)
+
+    def _frame_acks(self) -> None:
+        for spout_task, body in self._acks.take():
+            frame = encode_ack(spout_task, self._task_id, body, self._max_frame_bytes)
+            self.outbox.append(frame)
+            self.outbox_bytes += len(frame)
 
     def _packed(self, out: _Stream, tup: Any, anchors: bytes, reliable: bool) -> bytes:
         """One entry, [*values] or, ``reliable``, [*values, anchors]; `EmitError` for
@@ -403,7 +485,7 @@ class Emitter:
     def _start_tree(self, out: _Stream, tup: Any, tup_id: Any, copies: int) -> list[bytes]:
         if not copies:
             self._packed(out, tup, b"", True)  # checked all the same
-            self._immediate.append(tup_id)  # type: ignore[union-attr]  # no consumer: complete
+            self.immediate.append(tup_id)  # no consumer: complete already
             return []
         root = self._next_root
         self._next_root = (root + 1) & _MASK64
@@ -428,7 +510,7 @@ class Emitter:
             if type(roots) is not Anchors:
                 continue
             if roots.done:
-                self._anchor_done()
+                self._warn("emit anchored to a tuple already acked or failed; not anchored")
                 continue
             edge = _random64(64) or 1
             edges.append((roots, edge))
@@ -438,7 +520,7 @@ class Emitter:
         return flat, edges
 
 
-class _SpoutEmitter(Emitter):
+class _SpoutEmitter(_Emitter):
     def __call__(
         self,
         tup: Any,
@@ -451,7 +533,7 @@ class _SpoutEmitter(Emitter):
         return self._emit(tup, tup_id, stream, direct_task, need_task_ids, anchors)
 
 
-class _BoltEmitter(Emitter):
+class _BoltEmitter(_Emitter):
     def __call__(
         self,
         tup: Any,
@@ -462,15 +544,52 @@ class _BoltEmitter(Emitter):
         tup_id: Any = None,
     ) -> list[int] | None:
         return self._emit(tup, tup_id, stream, direct_task, need_task_ids, anchors)
+
+
+def Emitter(  # the class's name in _cpath
+    streams: Sequence[StreamSpec],
+    *,
+    task_id: int,
+    component: str,
+    bolt: bool,
+    reliable: bool,
+    batch_max_tuples: int,
+    batch_max_bytes: int,
+    max_frame_bytes: int,
+    in_flight: InFlight,
+    acks: AckOut,
+    warn: Callable[[str], None],
+    clock: Callable[[], float],
+) -> _Emitter:
+    """A task's emitter: Spout.emit's positional order, or Bolt.emit's when ``bolt``."""
+    cls = _BoltEmitter if bolt else _SpoutEmitter
+    return cls(
+        streams,
+        task_id=task_id,
+        component=component,
+        bolt=bolt,
+        reliable=reliable,
+        batch_max_tuples=batch_max_tuples,
+        batch_max_bytes=batch_max_bytes,
+        max_frame_bytes=max_frame_bytes,
+        in_flight=in_flight,
+        acks=acks,
+        warn=warn,
+        clock=clock,
+    )
+
+
+#: the warning for a tuple acked or failed again
+TWICE = "a tuple was acked or failed twice; ignoring the repeat"
 
 
 class AckOut:
     """A task's ``ack``/``fail`` and its outgoing acking traffic by spout task.
-    ``complain(what, tup)`` logs a misuse: ``what`` is "ack" or "fail" for an
-    argument that is not a HeronTuple, "twice" for a tuple already acked or failed."""
+    ``warn(message)`` hears of a misuse: an argument that is not a HeronTuple, a
+    tuple acked or failed twice."""
 
-    def __init__(self, complain: Callable[[str, Any], None]) -> None:
-        self._complain = complain
+    def __init__(self, warn: Callable[[str], None]) -> None:
+        self._warn = warn
         self._out: dict[int, AckBatch] = {}
         self.acked = 0
         self.failed = 0
@@ -505,12 +624,12 @@ class AckOut:
         """Send the updates ("ack") or fails ("fail") of tup's roots; False after a
         complaint."""
         if not isinstance(tup, HeronTuple):
-            self._complain(what, tup)
+            self._warn(f"{what}() takes the HeronTuple given to process(), got {tup!r:.80}")
             return False
         roots = tup.roots
         if type(roots) is Anchors:
             if roots.done:
-                self._complain("twice", tup)
+                self._warn(TWICE)
                 return False
             roots.done = True
             for task, root, edge in triples(roots.flat):

@@ -2,27 +2,34 @@
 
 Theory of operation
 -------------------
-For every stream this task declares, `OutputRouter` holds one `Route` per
-subscribed consumer. ``Route.choose(values, direct_task)`` returns the
-consumer's destination task ids for one tuple:
+For every stream a task declares, `stream_specs` builds one `StreamSpec`:
+its name, its arity, and one `RouteSpec` per subscribed consumer. The tuple
+path's emitter (`tuplepath`) takes these specs and evaluates most routes
+itself, per tuple, without calling back into Python:
 
-- shuffle, none: round robin over the consumer's tasks, from a random start
-  (even spread, no per-tuple random number);
-- fields: a hash of the grouped values that is stable across processes
-  (``stable_hash``; Python's own ``hash(str)`` is salted per process);
-- all: every task; lowest (= global): the lowest task id;
-- direct: exactly ``direct_task``, which must belong to the consumer;
-- custom: the user's ``ICustomGrouping.choose_tasks``, checked.
+- ``one``: every tuple to one task (a one-task consumer, or lowest = global);
+- ``shuffle`` (shuffle, none): round robin over the tasks from a random
+  start (an even spread, no random number per tuple);
+- ``all``: a copy to every task;
+- ``fields``: the task at ``stable_hash(grouped values) % len(tasks)``, a
+  hash every process agrees on (Python's own ``hash(str)`` is salted per
+  process). The emitter hashes str, bytes and int keys itself; for any other
+  key it calls the route's ``choose``, which is the definition;
+- ``choose`` (direct, custom): the route's ``choose(values, direct_task)``
+  decides for every tuple: direct checks ``direct_task`` against the
+  consumer's tasks, custom calls the user's ``ICustomGrouping.choose_tasks``
+  and checks its answer. An `EmitError` from ``choose`` fails the emit
+  before anything of it is sent.
 
-No I/O and no clock: routes are plain objects, tested without a loop.
+No I/O and no clock: specs are frozen data, tested without a loop.
 """
 
 from __future__ import annotations
 
-import random
 import zlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 import msgpack
 
@@ -30,197 +37,210 @@ from heronpy_lite.api.stream import Grouping, grouping_name
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.errors import EmitError
 
+#: route kinds (what the emitter does per tuple; see the module docstring)
+ONE: Final = "one"
+SHUFFLE: Final = "shuffle"
+ALL: Final = "all"
+FIELDS: Final = "fields"
+CHOOSE: Final = "choose"
+
 #: fields grouping: at most this many str keys remembered per route (then hashed each time)
 MEMO_KEYS = 65536
+_MASK48 = (1 << 48) - 1
+
+Choose = Callable[[Sequence[Any], "int | None"], list[int]]
 
 
 def stable_hash(value: Any) -> int:
-    """A hash of a msgpack-able value that every process agrees on."""
+    """A hash of a msgpack-able value that every process agrees on.
+
+    The one definition: the C emitter computes the same for str, bytes and
+    int (``_cpath.stable_hash``, held to this one by the tests) and calls a
+    route's ``choose`` for anything else.
+    """
     kind = type(value)
     if kind is str:
         return zlib.crc32(value.encode())
     if kind is int:
-        return value & 0xFFFFFFFFFFFF  # type: ignore[no-any-return]
+        return value & _MASK48  # type: ignore[no-any-return]
     if kind is bytes:
         return zlib.crc32(value)
     return zlib.crc32(msgpack.packb(value, use_bin_type=True))
 
 
-class Route:
-    """Destinations of one consumer of one stream."""
+def fields_hash(values: Sequence[Any], key_indexes: Sequence[int]) -> int:
+    """The hash of a tuple's grouped values, in the grouping's order."""
+    if len(key_indexes) == 1:
+        return stable_hash(values[key_indexes[0]])
+    h = 0
+    for i in key_indexes:
+        h = (h * 31 + stable_hash(values[i])) & _MASK48
+    return h
 
-    __slots__ = ("choose", "component", "grouping", "is_direct", "key_indexes", "kind", "tasks")
 
-    def __init__(
-        self,
-        component: str,
-        grouping: Any,
-        tasks: list[int],
-        fields: list[str],
-        custom_context: Any = None,
-        source: tuple[str, str] = ("", ""),
-    ) -> None:
-        self.component = component
-        self.grouping = grouping
-        self.tasks = sorted(tasks)
-        self.is_direct = grouping == Grouping.DIRECT
-        #: the grouped fields' indexes (fields grouping), else empty
-        self.key_indexes: list[int] = []
-        if isinstance(grouping, Grouping.FIELDS):
-            self.key_indexes = [fields.index(f) for f in grouping.fields]
-        #: how the task's emitter evaluates this route itself (see tuplepath), or None
-        #: when only ``choose`` can (DIRECT, custom)
-        self.kind: str | None = None
-        if len(self.tasks) == 1 or grouping == Grouping.LOWEST:
-            self.kind = None if self.is_direct or isinstance(grouping, Grouping.CUSTOM) else "one"
-        elif grouping in (Grouping.SHUFFLE, Grouping.NONE):
-            self.kind = "shuffle"
-        elif isinstance(grouping, Grouping.FIELDS):
-            self.kind = "fields"
-        elif grouping == Grouping.ALL:
-            self.kind = "all"
-        self.choose: Callable[[list[Any], int | None], list[int]] = self._build(
-            grouping, fields, custom_context, source
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """The destinations of one consumer of one stream."""
+
+    consumer: str
+    kind: str
+    #: the consumer's tasks this route can send to, ascending
+    tasks: tuple[int, ...]
+    #: fields: the indexes of the grouped values, in the grouping's order
+    key_indexes: tuple[int, ...] = ()
+    #: ``choose(values, direct_task) -> tasks``: the definition of the route's
+    #: choice; the emitter calls it for ``choose`` routes, and for ``fields`` keys
+    #: it does not hash itself
+    choose: Choose | None = None
+    #: Grouping.DIRECT: ``choose`` takes the emit's ``direct_task``
+    direct: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One declared output stream of a task: what its emitter needs."""
+
+    name: str
+    arity: int
+    routes: tuple[RouteSpec, ...]
+    #: whether a consumer takes this stream with Grouping.DIRECT (else ``direct_task``
+    #: on an emit is an error)
+    direct: bool
+
+
+def route_spec(
+    consumer: str,
+    grouping: Any,
+    tasks: Sequence[int],
+    fields: Sequence[str],
+    custom_context: Any = None,
+    source: tuple[str, str] = ("", ""),
+) -> RouteSpec:
+    """The route to ``consumer`` (its ``tasks``) of a stream with ``fields``."""
+    ordered = tuple(sorted(tasks))
+    if grouping == Grouping.DIRECT:
+        return RouteSpec(consumer, CHOOSE, ordered, choose=_direct(consumer, ordered), direct=True)
+    if isinstance(grouping, Grouping.CUSTOM):
+        choose = _custom(consumer, ordered, grouping.python_serialized, custom_context, source)
+        return RouteSpec(consumer, CHOOSE, ordered, choose=choose)
+    if grouping == Grouping.LOWEST or len(ordered) == 1:
+        return RouteSpec(consumer, ONE, ordered[:1])
+    if grouping in (Grouping.SHUFFLE, Grouping.NONE):
+        return RouteSpec(consumer, SHUFFLE, ordered)
+    if grouping == Grouping.ALL:
+        return RouteSpec(consumer, ALL, ordered)
+    if isinstance(grouping, Grouping.FIELDS):
+        keys = tuple(list(fields).index(f) for f in grouping.fields)
+        return RouteSpec(consumer, FIELDS, ordered, keys, _by_fields(ordered, keys))
+    raise EmitError(f"unsupported grouping {grouping_name(grouping)}")
+
+
+def stream_specs(
+    topology: TopologyDefinition,
+    component: str,
+    component_tasks: dict[str, list[int]],
+    custom_context: Any = None,
+) -> dict[str, StreamSpec]:
+    """Every declared output stream of ``component``, with its routes."""
+    me = topology.components[component]
+    specs: dict[str, StreamSpec] = {}
+    for stream, fields in me.outputs.items():
+        routes = tuple(
+            route_spec(
+                consumer.name,
+                grouping,
+                component_tasks[consumer.name],
+                fields,
+                custom_context,
+                (component, stream),
+            )
+            for consumer, grouping in topology.consumers(component, stream)
         )
-
-    def _build(
-        self, grouping: Any, fields: list[str], custom_context: Any, source: tuple[str, str]
-    ) -> Callable[[list[Any], int | None], list[int]]:
-        tasks = self.tasks
-        n = len(tasks)
-        if grouping in (Grouping.SHUFFLE, Grouping.NONE):
-            singles = [[t] for t in tasks]
-            state = [random.randrange(n)]
-
-            def shuffle(values: list[Any], direct_task: int | None) -> list[int]:
-                i = state[0]
-                state[0] = i + 1 if i + 1 < n else 0
-                return singles[i]
-
-            return shuffle
-        if isinstance(grouping, Grouping.FIELDS):
-            singles = [[t] for t in tasks]
-            idx = [fields.index(f) for f in grouping.fields]
-            if len(idx) == 1:
-                (i0,) = idx
-                # Memo of str keys only: 1, 1.0 and True share a dict slot but not a
-                # stable_hash, and every sender must send one key to one task.
-                memo: dict[str, list[int]] = {}
-
-                def by_field(values: list[Any], direct_task: int | None) -> list[int]:
-                    key = values[i0]
-                    if type(key) is str:
-                        hit = memo.get(key)
-                        if hit is None:
-                            hit = singles[stable_hash(key) % n]
-                            if len(memo) < MEMO_KEYS:
-                                memo[key] = hit
-                        return hit
-                    return singles[stable_hash(key) % n]
-
-                return by_field
-
-            def by_fields(values: list[Any], direct_task: int | None) -> list[int]:
-                h = 0
-                for i in idx:
-                    h = (h * 31 + stable_hash(values[i])) & 0xFFFFFFFFFFFF
-                return singles[h % n]
-
-            return by_fields
-        if grouping == Grouping.ALL:
-
-            def all_tasks(values: list[Any], direct_task: int | None) -> list[int]:
-                return tasks
-
-            return all_tasks
-        if grouping == Grouping.LOWEST:
-            lowest = [tasks[0]]
-
-            def lowest_task(values: list[Any], direct_task: int | None) -> list[int]:
-                return lowest
-
-            return lowest_task
-        if grouping == Grouping.DIRECT:
-            valid = set(tasks)
-            component = self.component
-
-            def direct(values: list[Any], direct_task: int | None) -> list[int]:
-                if direct_task is None:
-                    raise EmitError(
-                        f"{component!r} consumes this stream with Grouping.DIRECT: "
-                        f"emit needs direct_task=<one of {tasks}>"
-                    )
-                if direct_task not in valid:
-                    raise EmitError(
-                        f"direct_task {direct_task!r} is not a task of "
-                        f"{component!r} (its tasks: {tasks})"
-                    )
-                return [direct_task]
-
-            return direct
-        if isinstance(grouping, Grouping.CUSTOM):
-            grouper = grouping.python_serialized
-            grouper.prepare(custom_context, source[0], source[1], list(tasks))
-            valid = set(tasks)
-            component = self.component
-
-            def custom(values: list[Any], direct_task: int | None) -> list[int]:
-                chosen = grouper.choose_tasks(values)
-                if not isinstance(chosen, list) or any(t not in valid for t in chosen):
-                    raise EmitError(
-                        f"{type(grouper).__name__}.choose_tasks returned {chosen!r}; "
-                        f"expected a list of tasks of {component!r} ({tasks})"
-                    )
-                return chosen
-
-            return custom
-        raise EmitError(f"unsupported grouping {grouping_name(grouping)}")
+        specs[stream] = StreamSpec(stream, len(fields), routes, any(r.direct for r in routes))
+    return specs
 
 
-class OutputRouter:
-    """All routes of one task, by stream, with the declared arity of each stream."""
+def choose_tasks(route: RouteSpec, values: Sequence[Any], direct_task: int | None) -> list[int]:
+    """The tasks ``route`` sends one tuple to: what the emitter computes, written
+    plainly (the reference the tuple path's tests hold both emitters to)."""
+    if route.kind == ONE or route.kind == ALL:
+        return list(route.tasks)
+    if route.kind == FIELDS:
+        return [route.tasks[fields_hash(values, route.key_indexes) % len(route.tasks)]]
+    if route.kind == CHOOSE:
+        assert route.choose is not None
+        return route.choose(values, direct_task)
+    raise ValueError(f"a {route.kind} route has no fixed choice")
 
-    def __init__(
-        self,
-        topology: TopologyDefinition,
-        component: str,
-        component_tasks: dict[str, list[int]],
-        custom_context: Any = None,
-    ) -> None:
-        me = topology.components[component]
-        self.arity: dict[str, int] = {s: len(f) for s, f in me.outputs.items()}
-        self.routes: dict[str, list[Route]] = {}
-        for stream, fields in me.outputs.items():
-            self.routes[stream] = [
-                Route(
-                    consumer.name,
-                    grouping,
-                    component_tasks[consumer.name],
-                    fields,
-                    custom_context,
-                    (component, stream),
-                )
-                for consumer, grouping in topology.consumers(component, stream)
-            ]
-        self.has_direct = {s: any(r.is_direct for r in rs) for s, rs in self.routes.items()}
 
-    def destinations(
-        self, stream: str, values: list[Any], direct_task: int | None = None
-    ) -> list[int]:
-        """Every destination task of one tuple (arity checked)."""
-        routes = self.routes.get(stream)
-        if routes is None:
-            raise EmitError(f"stream {stream!r} is not declared in outputs")
-        if len(values) != self.arity[stream]:
+# -- the choose functions --
+
+
+def _by_fields(tasks: tuple[int, ...], keys: tuple[int, ...]) -> Choose:
+    singles = [[t] for t in tasks]
+    n = len(tasks)
+    if len(keys) > 1:
+
+        def by_fields(values: Sequence[Any], direct_task: int | None) -> list[int]:
+            return singles[fields_hash(values, keys) % n]
+
+        return by_fields
+    (i0,) = keys
+    # str keys only: 1, 1.0 and True share a dict slot but not a stable_hash, and
+    # every sender must send one key to one task
+    memo: dict[str, list[int]] = {}
+
+    def by_field(values: Sequence[Any], direct_task: int | None) -> list[int]:
+        key = values[i0]
+        if type(key) is str:
+            hit = memo.get(key)
+            if hit is None:
+                hit = singles[stable_hash(key) % n]
+                if len(memo) < MEMO_KEYS:
+                    memo[key] = hit
+            return hit
+        return singles[stable_hash(key) % n]
+
+    return by_field
+
+
+def _direct(consumer: str, tasks: tuple[int, ...]) -> Choose:
+    valid = frozenset(tasks)
+    listed = list(tasks)
+
+    def direct(values: Sequence[Any], direct_task: int | None) -> list[int]:
+        if direct_task is None:
             raise EmitError(
-                f"stream {stream!r} declares {self.arity[stream]} fields, "
-                f"emit has {len(values)} values"
+                f"{consumer!r} consumes this stream with Grouping.DIRECT: "
+                f"emit needs direct_task=<one of {listed}>"
             )
-        result: list[int] = []
-        for route in routes:
-            result.extend(route.choose(values, direct_task))
-        if direct_task is not None and not self.has_direct[stream]:
+        if direct_task not in valid:
             raise EmitError(
-                f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
+                f"direct_task {direct_task!r} is not a task of {consumer!r} (its tasks: {listed})"
             )
-        return result
+        return [direct_task]
+
+    return direct
+
+
+def _custom(
+    consumer: str,
+    tasks: tuple[int, ...],
+    grouper: Any,
+    context: Any,
+    source: tuple[str, str],
+) -> Choose:
+    grouper.prepare(context, source[0], source[1], list(tasks))
+    valid = frozenset(tasks)
+    listed = list(tasks)
+
+    def custom(values: Sequence[Any], direct_task: int | None) -> list[int]:
+        chosen = grouper.choose_tasks(values)
+        if not isinstance(chosen, list) or any(t not in valid for t in chosen):
+            raise EmitError(
+                f"{type(grouper).__name__}.choose_tasks returned {chosen!r}; "
+                f"expected a list of tasks of {consumer!r} ({listed})"
+            )
+        return chosen
+
+    return custom

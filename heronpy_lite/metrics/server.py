@@ -12,6 +12,7 @@ targets file find it. Both sockets bind to ``heron.network.bind.host``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -150,19 +151,16 @@ async def main_async(args: Any) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from heronpy_lite import process
-
-    parser = argparse.ArgumentParser(prog="heronpy_lite.metrics")
-    process.add_common_args(parser)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--container", type=int, required=True)
     parser.add_argument("--port-file", default="")
     parser.add_argument("--port", type=int, default=0, help="snapshot port (0: any free one)")
-    args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
-    return process.run(lambda: main_async(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from heronpy_lite import process
+
+    return process.start("heronpy_lite.metrics", main_async, argv, _arguments)
 
 
 if __name__ == "__main__":

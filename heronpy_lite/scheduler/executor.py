@@ -13,6 +13,7 @@ each container's metrics manager, for the processes that report to it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -196,17 +197,14 @@ async def _run_children(
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--container", type=int, required=True)
 
+
+def main(argv: list[str] | None = None) -> int:
     from heronpy_lite import process
 
-    parser = argparse.ArgumentParser(prog="heronpy_lite.scheduler.executor")
-    process.add_common_args(parser)
-    parser.add_argument("--container", type=int, required=True)
-    args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
-    return process.run(lambda: run_executor(args))
+    return process.start("heronpy_lite.scheduler.executor", run_executor, argv, _arguments)
 
 
 if __name__ == "__main__":

@@ -145,15 +145,9 @@ async def _write_scrape_targets(statemgr: StateManager, topology: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     from heronpy_lite import process
 
-    parser = argparse.ArgumentParser(prog="heronpy_lite.scheduler.local")
-    process.add_common_args(parser)
-    args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
-    return process.run(lambda: run_scheduler(args))
+    return process.start("heronpy_lite.scheduler.local", run_scheduler, argv)
 
 
 if __name__ == "__main__":

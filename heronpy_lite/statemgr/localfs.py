@@ -13,19 +13,10 @@ import tempfile
 from pathlib import Path
 
 from heronpy_lite.errors import StateManagerError
+from heronpy_lite.liveness import pid_alive
 from heronpy_lite.statemgr.base import StateManager
 
 _OWNER = b"\n#owner-pid "
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalFileStateManager(StateManager):
@@ -50,7 +41,7 @@ class LocalFileStateManager(StateManager):
         except OSError as exc:
             raise StateManagerError(f"cannot read {path}: {exc}") from exc
         body, sep, owner = data.partition(_OWNER)
-        if sep and not _pid_alive(int(owner)):
+        if sep and not pid_alive(int(owner)):
             return None
         return body
 

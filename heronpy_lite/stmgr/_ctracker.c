@@ -83,7 +83,7 @@ verdict_body(Buf *acked, Buf *failed)
 {
     const char *data[ACK_PARTS] = {NULL, NULL, NULL, acked->data, failed->data};
     Py_ssize_t sizes[ACK_PARTS] = {0, 0, 0, acked->len, failed->len};
-    return ack_body(data, sizes);
+    return ack_body(data, sizes, 0);
 }
 
 /* ------------------------------------------------------------ Tracker */

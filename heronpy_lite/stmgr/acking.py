@@ -33,7 +33,7 @@ import importlib
 from collections import Counter
 from typing import Any
 
-from heronpy_lite.config import extensions_enabled
+from heronpy_lite import extensions
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.wire.acking import AckBatch
 
@@ -166,5 +166,5 @@ NATIVE: Any = _load_native()
 
 def make_tracker(timeout_secs: float | None, now: float, buckets: int = 3) -> Any:
     """The tracker a stream manager uses: C where built and not switched off."""
-    cls = NATIVE if NATIVE is not None and extensions_enabled() else PyXorTracker
+    cls = NATIVE if NATIVE is not None and extensions.enabled() else PyXorTracker
     return cls(timeout_secs, now, buckets)

@@ -117,9 +117,6 @@ class BackpressureController:
         """Components whose local instances must not be read from."""
         return self._paused
 
-    def is_active(self) -> bool:
-        return bool(self._paused) or bool(self.congested)
-
     def totals(self, now: float) -> dict[str, dict[str, float]]:
         """Seconds paused per component and congested per culprit, so far."""
         paused = dict(self.paused_seconds)

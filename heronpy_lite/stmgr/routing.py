@@ -15,11 +15,5 @@ class RoutingTable:
         self.task_container = {t.task_id: t.container for t in packing.tasks}
         self.local_tasks = frozenset(t.task_id for t in packing.tasks if t.container == container)
         self.task_component = {t.task_id: t.component for t in packing.tasks}
-        self.peers = sorted(
-            {t.container for t in packing.tasks}
-            | set(range(1, packing.num_containers + 1)) - {container}
-        )
-
-    def container_of(self, task: int) -> int | None:
-        """The container hosting ``task``; None for a task id not in the plan."""
-        return self.task_container.get(task)
+        #: the other data containers (their stream managers are peers)
+        self.peers = sorted(set(range(1, packing.num_containers + 1)) - {container})

@@ -1,52 +1,70 @@
-"""The stream manager process of one container.
+"""The stream manager process of one container: the asyncio runner of
+`StreamManagerCore` (core.py), which decides everything.
 
 It listens on one port for its local instances and for peer stream managers,
-registers with the tmaster (found through the state manager), and forwards
-DATA frames by their destination task without decoding their bodies:
-local task -> that instance's outlet, remote task -> the peer's outlet.
-Peers are reached over one outbound connection each (the inbound connection
-from a peer only carries what it sends us).
-
-A garbage frame closes that one connection with a logged error. A dead
-instance's frames wait in its bounded outlet until the executor restarts it.
+connects to the tmaster (found through the state manager) and to every peer
+the physical plan names (one outbound connection each: a peer's inbound
+connection only carries what it sends us). Each connection's frames are fed
+to the core in order; the runner does what the core answers: writes through
+the outlets (a data write above an outlet's hard limit waits, so the reader
+that produced it stops reading), pauses and resumes reading, connects,
+closes.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from heronpy_lite.api.api_constants import (
-    TOPOLOGY_BACKPRESSURE_STRATEGY,
-)
+from heronpy_lite.api.api_constants import TOPOLOGY_BACKPRESSURE_STRATEGY
 from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
-from heronpy_lite.process import (
-    MetricsReporter,
-    relax_gc,
-    safe_write,
-    tune_socket,
-    write_atomically,
-)
+from heronpy_lite.process import MetricsReporter, relax_gc, tune_socket, write_atomically
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
-from heronpy_lite.stmgr.acking import make_tracker
-from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
+from heronpy_lite.stmgr.backpressure import Strategy
+from heronpy_lite.stmgr.core import (
+    Action,
+    Attach,
+    Close,
+    ConnectPeer,
+    Detach,
+    Forward,
+    Link,
+    Pause,
+    Reply,
+    Resume,
+    Role,
+    Send,
+    StreamManagerCore,
+    WatchRelief,
+)
 from heronpy_lite.stmgr.outlet import Outlet
-from heronpy_lite.stmgr.routing import RoutingTable
-from heronpy_lite.wire import messages as m
-from heronpy_lite.wire import metric_names as names
-from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, FrameDecoder, encode_ack
-from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
+from heronpy_lite.wire.frames import FrameDecoder
+from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
+#: an accepted connection that has not said who it is within this closes
+IDENTIFY_TIMEOUT_SECS = 30.0
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    """A link's I/O: its writer, the outlet of what goes to it alone, its read gate."""
+
+    writer: asyncio.StreamWriter
+    outlet: Outlet
+    readable: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
 
 
 class StreamManager:
@@ -62,39 +80,36 @@ class StreamManager:
         message_timeout_secs: float | None = None,
         strategy: Strategy = Strategy.SPOUT,
         components: dict[str, Any] | None = None,
+        metrics_port: int = 0,
     ) -> None:
         self.topology = topology
-        self.container = container
         self.engine = engine
         self.statemgr = statemgr
-        self.restarts = restarts
-        self.routing = RoutingTable(packing, container)
-        self.plan: PhysicalPlan | None = None
-        self.port = 0
-        high, low = engine.stmgr_buffer_high_bytes, engine.stmgr_buffer_low_bytes
+        self.metrics_port = metrics_port
+        self.core = StreamManagerCore(
+            topology=topology,
+            container=container,
+            packing=packing,
+            components=components or {},
+            strategy=strategy,
+            message_timeout_secs=message_timeout_secs,
+            heartbeat_interval_secs=engine.heartbeat_interval_secs,
+            host=engine.bind_host,
+            pid=os.getpid(),
+            restarts=restarts,
+            now=time.monotonic(),
+        )
+        self._high, self._low = engine.stmgr_buffer_high_bytes, engine.stmgr_buffer_low_bytes
         # tcp: readers block as soon as an outlet is congested; otherwise the strategy acts
         # at the high watermark and blocking readers is the backstop at the hard limit
-        hard = high if strategy == Strategy.TCP else engine.stmgr_buffer_hard_bytes
-        self.instance_outlets = {
-            t: Outlet(f"task {t}", high, low, hard) for t in self.routing.local_tasks
+        self._hard = self._high if strategy == Strategy.TCP else engine.stmgr_buffer_hard_bytes
+        self.outlets = {
+            name: Outlet(name, self._high, self._low, self._hard) for name in self.core.outlets()
         }
-        self.peer_outlets = {c: Outlet(f"stmgr {c}", high, low, hard) for c in self.routing.peers}
-        components = components or {}
-        self.backpressure = BackpressureController(
-            strategy,
-            spouts=[n for n, c in components.items() if c.get("spout")],
-            upstream={n: set(c.get("inputs", [])) for n, c in components.items()},
-            task_component=self.routing.task_component,
-        )
-        #: component -> set while its local instances may be read from
-        self._flowing: dict[str, asyncio.Event] = {}
-        self.instance_status: dict[int, m.InstanceStatus] = {}
-        self._tmaster_writer: asyncio.StreamWriter | None = None
-        self._peer_tasks: dict[int, tuple[tuple[str, int], asyncio.Task[None]]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.unroutable_frames = 0
-        self.metrics_port = 0
-        self.tracker = make_tracker(message_timeout_secs, time.monotonic())
+        self._local = {name for name, local in self.core.outlets().items() if local}
+        self._connections: dict[Link, _Connection] = {}
+        self._peer_tasks: dict[int, asyncio.Task[None]] = {}
+        self._tg: asyncio.TaskGroup | None = None
 
     # -- lifecycle --
 
@@ -102,432 +117,233 @@ class StreamManager:
         server = await asyncio.start_server(
             self._on_connection, self.engine.bind_host, port, reuse_address=True
         )
-        self.port = server.sockets[0].getsockname()[1]
+        self.core.port = server.sockets[0].getsockname()[1]
         if port_file:
-            write_atomically(port_file, str(self.port))
+            write_atomically(port_file, str(self.core.port))
         log.info(
             "stmgr of container %d listening on %s:%d",
-            self.container,
+            self.core.container,
             self.engine.bind_host,
-            self.port,
+            self.core.port,
         )
         relax_gc()
         async with server, asyncio.TaskGroup() as tg:
             self._tg = tg
             tg.create_task(self._tmaster_loop())
-            tg.create_task(self._expiry_loop())
+            tg.create_task(self._ticker())
             if self.metrics_port:
                 reporter = MetricsReporter(
                     self.engine.bind_host,
                     self.metrics_port,
                     "stmgr",
-                    self.collect_metrics,
+                    self._collect_metrics,
                     self.engine.metrics_interval_secs,
                 )
                 tg.create_task(reporter.run())
             await server.serve_forever()
 
-    # -- inbound connections (instances and peers) --
+    def _collect_metrics(self) -> list[Any]:
+        stats = [outlet.statistics() for outlet in self.outlets.values()]
+        return self.core.collect_metrics(stats, time.monotonic())
+
+    # -- connections --
+
+    def _open(self, link: Link, writer: asyncio.StreamWriter) -> _Connection:
+        tune_socket(writer, self.engine.socket_buffer_bytes)
+        outlet = Outlet(f"link {link.id}", self._high, self._low, self._hard)
+        outlet.attach(writer)
+        connection = _Connection(writer, outlet)
+        connection.readable.set()
+        self._connections[link] = connection
+        return connection
+
+    async def _close(self, link: Link) -> None:
+        """The link ended: tell the core, then forget its connection."""
+        await self._perform(self.core.closed(link, time.monotonic()))
+        connection = self._connections.pop(link, None)
+        if connection is not None:
+            connection.writer.close()
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         peer = writer.get_extra_info("peername")
-        decoder = FrameDecoder(self.engine.max_frame_bytes)
-        task_id: int | None = None
-        peer_container: int | None = None
+        link = self.core.accepted()
+        self._open(link, writer)
         try:
-            first = await self._first_message(reader, decoder)
-            if isinstance(first[0], m.RegisterInstance):
-                task_id = self._register_instance(first[0], writer)
-                if task_id is None:
-                    return
-            elif isinstance(first[0], m.HelloStmgr):
-                if first[0].topology != self.topology:
-                    raise RemoteProtocolError(f"peer is of topology {first[0].topology!r}")
-                peer_container = first[0].container
-                log.info("peer stmgr %d connected from %s", peer_container, peer)
-            else:
-                raise RemoteProtocolError(f"unexpected first message {first[0].TYPE}")
-            tune_socket(writer, self.engine.socket_buffer_bytes)
-            await self._pump(reader, decoder, first[1], task_id)
+            await self._pump(link, reader)
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: protocol error: %s", peer, exc)
+        except TimeoutError:
+            log.info("connection from %s closed: it did not say who it is", peer)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("connection from %s closed: %s", peer, exc)
         finally:
-            if task_id is not None:
-                self._instance_gone(task_id, writer)
-            if peer_container is not None:
-                self.backpressure.peer_gone(peer_container, time.monotonic())
-                self._apply_pauses()
-            writer.close()
+            await self._close(link)
 
-    async def _first_message(
-        self, reader: asyncio.StreamReader, decoder: FrameDecoder
-    ) -> tuple[m.Message, list[Any]]:
-        frames: list[Any] = []
-        while not frames:
-            data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout=30)
-            if not data:
-                raise ConnectionError("closed before registering")
-            frames = decoder.feed(data)
-        head = frames[0]
-        if not isinstance(head, ControlFrame):
-            raise RemoteProtocolError("first frame is not a registration")
-        return m.decode(head.payload), frames[1:]
-
-    def _register_instance(
-        self, msg: m.RegisterInstance, writer: asyncio.StreamWriter
-    ) -> int | None:
-        outlet = self.instance_outlets.get(msg.task_id)
-        if msg.topology != self.topology or outlet is None:
-            log.error("rejecting instance registration %s", msg)
-            writer.write(
-                m.encode(
-                    m.Rejected(
-                        f"task {msg.task_id} of {msg.topology!r} does not run in container "
-                        f"{self.container} of {self.topology!r}"
-                    )
-                )
-            )
-            return None
-        if outlet.writer is not None and outlet.writer is not writer:
-            log.warning("task %d registered again; replacing its old connection", msg.task_id)
-            outlet.writer.close()
-        log.info("instance task %d (%s) registered, pid %d", msg.task_id, msg.component, msg.pid)
-        if self.plan is not None:
-            writer.write(m.encode(m.PhysicalPlanUpdate(self.plan.to_dict())))
-        old = self.instance_status.get(msg.task_id)
-        if old is not None and old.pid != msg.pid:
-            self.tracker.drop_task(msg.task_id)  # a new process: it knows none of those trees
-        outlet.attach(writer)
-        if msg.component in self.backpressure.paused and msg.component in self.backpressure.spouts:
-            writer.write(m.encode(m.SpoutThrottle(True)))
-        self._report(
-            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
-        )
-        return msg.task_id
-
-    def _instance_gone(self, task_id: int, writer: asyncio.StreamWriter) -> None:
-        outlet = self.instance_outlets[task_id]
-        if outlet.writer is writer:
-            outlet.detach(writer)
-            old = self.instance_status.get(task_id)
-            if old is not None:
-                self._report(
-                    m.InstanceStatus(
-                        task_id, old.component, "down", old.pid, old.restarts, old.error
-                    )
-                )
-            log.warning("instance task %d disconnected", task_id)
-
-    async def _pump(
-        self,
-        reader: asyncio.StreamReader,
-        decoder: FrameDecoder,
-        frames: list[Any],
-        task_id: int | None,
-    ) -> None:
-        """Route every frame from one connection until it closes.
-
-        Before each read: wait while an outlet written to is above its hard limit,
-        and, for an instance, while the backpressure strategy pauses its component.
-        """
-        route = self._route
-        local = self.routing.local_tasks
-        congested = self.backpressure.congested
-        gate = None if task_id is None else self._gate(self.routing.task_component[task_id])
-        while True:
-            blocked: list[Outlet] = []
-            for frame in frames:
-                if type(frame) is DataFrame:
-                    dst = frame.dst_task
-                    outlet = route(dst)
-                    if outlet is not None:
-                        outlet.write(frame.frame, frame.tuples)
-                        if outlet.buffered > outlet.high:
-                            if dst in local and dst not in congested:
-                                self._task_congested(dst, outlet)
-                            if not outlet.has_room():
-                                blocked.append(outlet)
-                elif type(frame) is AckFrame:
-                    if frame.dst_task in self.routing.local_tasks:
-                        self._track(frame.dst_task, frame.body)
-                    else:
-                        outlet = route(frame.dst_task)
-                        if outlet is not None:
-                            outlet.write(frame.frame)
-                else:
-                    self._on_control_from(task_id, m.decode(frame.payload))
-            for outlet in blocked:
-                await outlet.wait_for_room()
-            if gate is not None and not gate.is_set():
-                await gate.wait()
-            data = await reader.read(READ_CHUNK)
+    async def _pump(self, link: Link, reader: asyncio.StreamReader) -> None:
+        """Feed every frame from one connection to the core until it closes."""
+        connection = self._connections[link]
+        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        received = self.core.received
+        readable = connection.readable
+        monotonic = time.monotonic
+        while not connection.closed:
+            if not readable.is_set():
+                await readable.wait()
+            if link.role is Role.PENDING:
+                async with asyncio.timeout(IDENTIFY_TIMEOUT_SECS):
+                    data = await reader.read(READ_CHUNK)
+            else:
+                data = await reader.read(READ_CHUNK)
             if not data:
                 return
-            frames = decoder.feed(data)
+            actions = received(link, decoder.feed(data), monotonic())
+            if actions:
+                await self._perform(actions)
 
-    # -- backpressure --
+    # -- doing what the core says --
 
-    def _gate(self, component: str) -> asyncio.Event:
-        gate = self._flowing.get(component)
-        if gate is None:
-            gate = self._flowing[component] = asyncio.Event()
-            if component not in self.backpressure.paused:
-                gate.set()
-        return gate
+    async def _perform(self, actions: list[Action]) -> None:
+        """Do ``actions`` in order. A data frame its outlet refuses (above the hard
+        limit) waits for room, and so do the frames after it for that outlet."""
+        waiting: list[Forward] = []
+        full: set[str] = set()
+        for action in actions:
+            if type(action) is Forward:
+                if action.outlet in full or not self._offer(action):
+                    waiting.append(action)
+                    full.add(action.outlet)
+            else:
+                self._do(action)
+        for action in waiting:
+            outlet = self.outlets[action.outlet]
+            while not self._offer(action):
+                await outlet.wait_for_room()
 
-    def _apply_pauses(self) -> None:
-        """Stop reading from paused components' instances; tell paused spouts to stop
-        calling ``next_tuple`` (their buffers alone could take long to fill)."""
-        paused = self.backpressure.paused
-        for component, gate in self._flowing.items():
-            if component in paused:
-                if gate.is_set():
-                    log.info("backpressure: pausing %s", component)
-                    gate.clear()
-                    self._throttle_spouts(component, True)
-            elif not gate.is_set():
-                log.info("backpressure: resuming %s", component)
-                gate.set()
-                self._throttle_spouts(component, False)
+    def _offer(self, action: Forward) -> bool:
+        outlet = self.outlets[action.outlet]
+        if not outlet.offer(action.frame, action.tuples):
+            return False
+        if outlet.buffered > outlet.high and action.outlet in self._local:
+            for follow in self.core.congested(action.outlet, time.monotonic()):
+                self._do(follow)
+        return True
 
-    def _throttle_spouts(self, component: str, throttled: bool) -> None:
-        if component not in self.backpressure.spouts:
-            return
-        frame = m.encode(m.SpoutThrottle(throttled))
-        for task, outlet in self.instance_outlets.items():
-            if self.routing.task_component[task] == component and outlet.writer is not None:
-                safe_write(outlet.writer, frame)
+    def _do(self, action: Action) -> None:
+        """Every action but Forward; none of them waits."""
+        if type(action) is Send:
+            outlet = self.outlets[action.outlet]
+            if not outlet.send_control(action.frame) and outlet.writer is not None:
+                log.error("%s is not reading; closing its connection", action.outlet)
+                outlet.writer.close()
+        elif type(action) is Reply:
+            connection = self._connections.get(action.link)
+            if connection is not None and not connection.outlet.send_control(action.frame):
+                log.error("%r is not reading; closing it", action.link)
+                self._do(Close(action.link, "not reading"))
+        elif type(action) is Attach:
+            connection = self._connections.get(action.link)
+            if connection is not None:
+                self.outlets[action.outlet].attach(connection.writer)
+        elif type(action) is Detach:
+            connection = self._connections.get(action.link)
+            if connection is not None:
+                self.outlets[action.outlet].detach(connection.writer)
+        elif type(action) is Pause:
+            connection = self._connections.get(action.link)
+            if connection is not None:
+                connection.readable.clear()
+        elif type(action) is Resume:
+            connection = self._connections.get(action.link)
+            if connection is not None:
+                connection.readable.set()
+        elif type(action) is WatchRelief:
+            assert self._tg is not None
+            self._tg.create_task(self._watch_relief(action.outlet))
+        elif type(action) is ConnectPeer:
+            self._connect_peer(action)
+        elif type(action) is Close:
+            connection = self._connections.get(action.link)
+            if connection is not None and not connection.closed:
+                level = logging.ERROR if action.reason.startswith("protocol") else logging.INFO
+                log.log(level, "closing %r: %s", action.link, action.reason)
+                connection.closed = True
+                connection.readable.set()  # a paused reader must see it
+                connection.writer.close()
 
-    def _task_congested(self, task: int, outlet: Outlet) -> None:
-        log.info("backpressure: task %d congested (%d bytes buffered)", task, outlet.buffered)
-        self._send_notices(self.backpressure.task_congested(task, time.monotonic()))
-        self._apply_pauses()
-        self._tg.create_task(self._watch_relief(task, outlet))
+    async def _watch_relief(self, outlet: str) -> None:
+        await self.outlets[outlet].wait_relieved()
+        await self._perform(self.core.relieved(outlet, time.monotonic()))
 
-    async def _watch_relief(self, task: int, outlet: Outlet) -> None:
-        await outlet.wait_relieved()
-        log.info("backpressure: task %d relieved", task)
-        self._send_notices(self.backpressure.task_relieved(task, time.monotonic()))
-        self._apply_pauses()
-
-    def _send_notices(self, notices: list[Notice]) -> None:
-        for notice in notices:
-            frame = m.encode(m.BackpressureNotice(self.container, notice.component, notice.start))
-            for outlet in self.peer_outlets.values():
-                if outlet.writer is not None:
-                    outlet.write(frame)
-
-    def stats(self) -> dict[str, Any]:
-        """What ``status`` shows of this stream manager (sent with each heartbeat; only
-        what changes under backpressure, as a change makes the tmaster persist the
-        plan; queues and trees are in the metrics)."""
-        bp = self.backpressure
-        totals = bp.totals(time.monotonic())
-        return {
-            "backpressure": {
-                "strategy": bp.strategy.value,
-                "culprits": sorted(bp.local_culprits()),
-                "paused": sorted(bp.paused),
-                "culprit_seconds": {k: round(v, 3) for k, v in totals["culprit"].items()},
-                "paused_seconds": {k: round(v, 3) for k, v in totals["paused"].items()},
-            },
-        }
-
-    def collect_metrics(self) -> list[Any]:
-        """This stream manager's samples for its metrics manager (wire/metric_names.py)."""
-        out: list[Any] = []
-        outlets = [(f"task {t}", o) for t, o in self.instance_outlets.items()]
-        outlets += [(f"stmgr {c}", o) for c, o in self.peer_outlets.items()]
-        for destination, outlet in outlets:
-            labels = {"destination": destination}
-            out += [
-                [names.STMGR_TUPLES, "counter", labels, outlet.written_tuples],
-                [names.STMGR_FRAMES, "counter", labels, outlet.written_frames],
-                [names.STMGR_BYTES, "counter", labels, outlet.written_bytes],
-                [names.STMGR_QUEUE, "gauge", labels, outlet.buffered],
-                [names.STMGR_QUEUE_CAPACITY, "gauge", labels, outlet.hard],
-            ]
-        bp = self.backpressure
-        totals = bp.totals(time.monotonic())
-        for component, seconds in totals["paused"].items():
-            out.append([names.BACKPRESSURE, "counter", {"component": component}, seconds])
-        culprits = bp.local_culprits()
-        for component, seconds in totals["culprit"].items():
-            labels = {"component": component}
-            out.append([names.BACKPRESSURE_CULPRIT, "counter", labels, seconds])
-            out.append([names.BACKPRESSURE_ACTIVE, "gauge", labels, int(component in culprits)])
-        out.append([names.XOR_TREES, "gauge", {}, len(self.tracker)])
-        for task, n in self.tracker.timed_out_by_task.items():
-            labels = {"component": self.routing.task_component[task], "instance_id": str(task)}
-            out.append([names.TIMED_OUT, "counter", labels, n])
-        return out
-
-    def _track(self, spout_task: int, body: memoryview) -> None:
-        verdict = self.tracker.apply_body(spout_task, body, time.monotonic())
-        if verdict is not None:
-            self.instance_outlets[spout_task].write(encode_ack(spout_task, 0, verdict))
-
-    def _send_verdicts(self, verdicts: list[tuple[int, bytes]]) -> None:
-        for spout_task, verdict in verdicts:
-            self.instance_outlets[spout_task].write(encode_ack(spout_task, 0, verdict))
-
-    async def _expiry_loop(self) -> None:
-        """Fail timed-out trees (the tracker's buckets rotate on this clock)."""
-        period = self.tracker.period
-        if period is None:
-            return
+    async def _ticker(self) -> None:
+        """Heartbeats and tree timeouts, when the core says they are due."""
         while True:
-            await asyncio.sleep(min(period / 4, 1.0))
-            self._send_verdicts(self.tracker.expire_bodies(time.monotonic()))
-
-    def _route(self, task: int) -> Outlet | None:
-        container = self.routing.task_container.get(task)
-        if container == self.container:
-            return self.instance_outlets[task]
-        if container is None:
-            self.unroutable_frames += 1
-            if self.unroutable_frames <= 5 or self.unroutable_frames % 1000 == 0:
-                log.error(
-                    "dropping frame for unknown task %d (%d so far)", task, self.unroutable_frames
-                )
-            return None
-        return self.peer_outlets[container]
-
-    def _on_control_from(self, task_id: int | None, msg: m.Message) -> None:
-        if isinstance(msg, m.InstanceStatus) and task_id == msg.task_id:
-            self._report(msg)
-        elif isinstance(msg, m.BackpressureNotice) and task_id is None:
-            notice = Notice(msg.component, msg.start)
-            log.info("backpressure notice from stmgr %d: %s", msg.container, notice)
-            self.backpressure.remote_notice(msg.container, notice, time.monotonic())
-            self._apply_pauses()
-        else:
-            log.warning("ignoring control message %s on a data connection", msg.TYPE)
-
-    def _report(self, status: m.InstanceStatus) -> None:
-        self.instance_status[status.task_id] = status
-        if self._tmaster_writer is not None:
-            safe_write(self._tmaster_writer, m.encode(status))
+            now = time.monotonic()
+            await asyncio.sleep(min(max(self.core.next_tick() - now, 0.01), 1.0))
+            await self._perform(self.core.tick(time.monotonic()))
 
     # -- the tmaster --
 
     async def _tmaster_loop(self) -> None:
+        interval = self.engine.reconnect_interval_secs
         while True:
             try:
                 location = await asyncio.to_thread(self.statemgr.get, TMASTERS, self.topology)
             except StateManagerError as exc:
                 # ZooKeeper down: the data path goes on; look the tmaster up again later
                 log.warning("cannot look up the tmaster: %s", exc)
-                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                await asyncio.sleep(interval)
                 continue
             if location is None:
-                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                await asyncio.sleep(interval)
                 continue
             try:
                 reader, writer = await asyncio.open_connection(location["host"], location["port"])
             except OSError:
-                await asyncio.sleep(self.engine.reconnect_interval_secs)
+                await asyncio.sleep(interval)
                 continue
             log.info("connected to tmaster at %s:%s", location["host"], location["port"])
-            writer.write(
-                m.encode(
-                    m.RegisterStmgr(
-                        self.topology,
-                        self.container,
-                        self.engine.bind_host,
-                        self.port,
-                        os.getpid(),
-                        self.restarts,
-                        sorted(self.routing.local_tasks),
-                    )
-                )
-            )
-            for status in self.instance_status.values():
-                writer.write(m.encode(status))
-            self._tmaster_writer = writer
-            heartbeat = asyncio.create_task(self._heartbeat(writer))
+            link, actions = self.core.tmaster_connected()
+            self._open(link, writer)
+            await self._perform(actions)
             try:
-                decoder = FrameDecoder(self.engine.max_frame_bytes)
-                while True:
-                    data = await reader.read(READ_CHUNK)
-                    if not data:
-                        break
-                    for frame in decoder.feed(data):
-                        if isinstance(frame, ControlFrame):
-                            self._on_tmaster_message(m.decode(frame.payload))
+                await self._pump(link, reader)
             except (ConnectionError, RemoteProtocolError) as exc:
                 log.warning("tmaster connection lost: %s", exc)
             finally:
-                heartbeat.cancel()
-                self._tmaster_writer = None
-                writer.close()
+                await self._close(link)
             log.warning("tmaster connection closed; looking it up again")
-            await asyncio.sleep(self.engine.reconnect_interval_secs)
-
-    async def _heartbeat(self, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await asyncio.sleep(self.engine.heartbeat_interval_secs)
-            if not safe_write(writer, m.encode(m.Heartbeat(self.container, self.stats()))):
-                return
-
-    def _on_tmaster_message(self, msg: m.Message) -> None:
-        if isinstance(msg, m.PhysicalPlanUpdate):
-            plan = PhysicalPlan.from_dict(msg.plan)
-            self.plan = plan
-            log.info("physical plan received: state %s, %d stmgrs", plan.state, len(plan.stmgrs))
-            self._connect_peers(plan)
-            frame = m.encode(msg)
-            for outlet in self.instance_outlets.values():
-                if outlet.writer is not None:
-                    safe_write(outlet.writer, frame)
-        elif isinstance(msg, m.Rejected):
-            log.error("tmaster rejected this stmgr: %s", msg.reason)
-        else:
-            log.warning("unexpected message from tmaster: %s", msg.TYPE)
+            await asyncio.sleep(interval)
 
     # -- peers --
 
-    def _connect_peers(self, plan: PhysicalPlan) -> None:
-        for container, location in plan.stmgrs.items():
-            if container == self.container or container not in self.peer_outlets:
-                continue
-            address = (location.host, location.port)
-            current = self._peer_tasks.get(container)
-            if current is not None and current[0] == address and not current[1].done():
-                continue
-            if current is not None:
-                current[1].cancel()
-            task = self._tg.create_task(self._peer_loop(container, address))
-            self._peer_tasks[container] = (address, task)
+    def _connect_peer(self, action: ConnectPeer) -> None:
+        current = self._peer_tasks.pop(action.container, None)
+        if current is not None:
+            current.cancel()
+        assert self._tg is not None
+        self._peer_tasks[action.container] = self._tg.create_task(
+            self._peer_loop(action.container, (action.host, action.port))
+        )
 
     async def _peer_loop(self, container: int, address: tuple[str, int]) -> None:
-        outlet = self.peer_outlets[container]
         while True:
             try:
                 reader, writer = await asyncio.open_connection(*address)
             except OSError:
                 await asyncio.sleep(self.engine.reconnect_interval_secs)
                 continue
-            writer.write(m.encode(m.HelloStmgr(self.topology, self.container)))
-            tune_socket(writer, self.engine.socket_buffer_bytes)
-            for notice in self.backpressure.current_notices():
-                writer.write(
-                    m.encode(m.BackpressureNotice(self.container, notice.component, notice.start))
-                )
-            outlet.attach(writer)
+            link, actions = self.core.peer_connected(container)
+            self._open(link, writer)
+            await self._perform(actions)
             log.info("connected to peer stmgr %d at %s:%d", container, *address)
             try:
-                while await reader.read(READ_CHUNK):
-                    pass  # peers never send on our outbound connection
-            except ConnectionError:
-                pass
+                await self._pump(link, reader)  # peers never send on our connection
+            except (ConnectionError, RemoteProtocolError) as exc:
+                log.warning("peer stmgr %d: %s", container, exc)
             finally:
-                outlet.detach(writer)
-                writer.close()
+                await self._close(link)
             log.warning("peer stmgr %d connection lost; reconnecting", container)
             await asyncio.sleep(self.engine.reconnect_interval_secs)
 
@@ -551,8 +367,8 @@ async def main_async(args: Any) -> int:
         message_timeout_secs=message_timeout(record["config"]),
         strategy=Strategy(record["config"].get(TOPOLOGY_BACKPRESSURE_STRATEGY, "spout")),
         components=record.get("components", {}),
+        metrics_port=args.metrics_port,
     )
-    stmgr.metrics_port = args.metrics_port
     try:
         await stmgr.serve(args.port, args.port_file)
     finally:
@@ -561,20 +377,17 @@ async def main_async(args: Any) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from heronpy_lite import process
-
-    parser = argparse.ArgumentParser(prog="heronpy_lite.stmgr")
-    process.add_common_args(parser)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--container", type=int, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", default="")
     parser.add_argument("--restarts", type=int, default=0)
-    args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
-    return process.run(lambda: main_async(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from heronpy_lite import process
+
+    return process.start("heronpy_lite.stmgr", main_async, argv, _arguments)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import contextlib
 import logging
 from typing import Any
 
-from heronpy_lite.errors import StateManagerError
+from heronpy_lite.errors import LeadershipLost, StateManagerError
 from heronpy_lite.statemgr.base import TMASTERS, StateManager
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ log = logging.getLogger(__name__)
 #: Watches are one-shot and re-armed by each claim; claiming again this often
 #: anyway bounds the cost of a notification lost in a reconnect.
 RECHECK_SECS = 5.0
-
-
-class LeadershipLost(Exception):
-    """Another tmaster holds ``tmasters/<name>`` now."""
 
 
 class Leadership:

@@ -12,6 +12,7 @@ touches it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -22,17 +23,29 @@ import time
 from typing import Any
 
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.errors import (
+    InvalidTransition,
+    LeadershipLost,
+    RemoteProtocolError,
+    StateManagerError,
+)
 from heronpy_lite.process import safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS
-from heronpy_lite.tmaster.leadership import Leadership, LeadershipLost
-from heronpy_lite.tmaster.state import InvalidTransition, TopologyMasterState, TopologyState
+from heronpy_lite.tmaster.leadership import Leadership
+from heronpy_lite.tmaster.state import TopologyMasterState, TopologyState
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
+
+#: what a connection may send the tmaster, before and after it registered as the
+#: stream manager of a container (the CLI's control requests need no registration)
+ALLOWED: dict[bool, frozenset[type[m.Message]]] = {
+    False: frozenset({m.ControlRequest, m.RegisterStmgr}),
+    True: frozenset({m.ControlRequest, m.RegisterStmgr, m.InstanceStatus, m.Heartbeat}),
+}
 
 
 class TopologyMaster:
@@ -79,12 +92,14 @@ class TopologyMaster:
                     if not isinstance(frame, ControlFrame):
                         raise RemoteProtocolError("tmaster accepts control frames only")
                     msg = m.decode(frame.payload)
+                    if type(msg) not in ALLOWED[container is not None]:
+                        raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
                     if isinstance(msg, m.ControlRequest):
                         writer.write(m.encode(await self._control(msg)))
                         await writer.drain()
                     elif isinstance(msg, m.RegisterStmgr):
                         container = self._register(msg, writer)
-                    elif isinstance(msg, m.InstanceStatus) and container is not None:
+                    elif isinstance(msg, m.InstanceStatus):
                         self.state.instance_status(
                             msg.task_id, msg.state, msg.pid, msg.restarts, msg.error
                         )
@@ -92,12 +107,11 @@ class TopologyMaster:
                             log.error("task %d (%s): %s", msg.task_id, msg.component, msg.error)
                         self._persist_needed.set()
                     elif isinstance(msg, m.Heartbeat) and container is not None:
-                        if self.stmgr_writers.get(container) is writer:
-                            self.state.heartbeat(container, time.monotonic())
-                            if self.state.update_stats(container, msg.stats):
-                                self._persist_needed.set()
-                    else:
-                        raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
+                        if self.stmgr_writers.get(container) is not writer:
+                            continue  # a replaced registration's late heartbeat
+                        self.state.heartbeat(container, time.monotonic())
+                        if self.state.update_stats(container, msg.stats):
+                            self._persist_needed.set()
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: %s", peer, exc)
         except ConnectionError as exc:
@@ -272,17 +286,14 @@ async def _run(args: Any, statemgr: StateManager) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0)
 
+
+def main(argv: list[str] | None = None) -> int:
     from heronpy_lite import process
 
-    parser = argparse.ArgumentParser(prog="heronpy_lite.tmaster")
-    process.add_common_args(parser)
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
-    return process.run(lambda: main_async(args))
+    return process.start("heronpy_lite.tmaster", main_async, argv, _arguments)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from heronpy_lite.errors import InvalidTransition
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan, StmgrLocation
 
 
@@ -38,10 +39,6 @@ _TRANSITIONS = {
     (TopologyState.RUNNING, TopologyState.KILLED),
     (TopologyState.PAUSED, TopologyState.KILLED),
 }
-
-
-class InvalidTransition(Exception):
-    pass
 
 
 class TopologyMasterState:

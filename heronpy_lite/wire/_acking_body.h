@@ -66,9 +66,11 @@ ack_parse_body(const unsigned char *p, Py_ssize_t len, AckPart parts[ACK_PARTS])
 }
 
 /* A body of the given parts (data may be NULL where size is 0), each part as
- * bin32; NULL with an exception set if a part is over 4 GiB or memory is short. */
+ * bin32, after `headroom` bytes left for the caller (a frame header); NULL
+ * with an exception set if a part is over 4 GiB or memory is short. */
 static inline PyObject *
-ack_body(const char *const data[ACK_PARTS], const Py_ssize_t sizes[ACK_PARTS])
+ack_body(const char *const data[ACK_PARTS], const Py_ssize_t sizes[ACK_PARTS],
+         Py_ssize_t headroom)
 {
     Py_ssize_t size = 1;
     for (int i = 0; i < ACK_PARTS; i++) {
@@ -78,10 +80,10 @@ ack_body(const char *const data[ACK_PARTS], const Py_ssize_t sizes[ACK_PARTS])
         }
         size += 5 + sizes[i];
     }
-    PyObject *body = PyBytes_FromStringAndSize(NULL, size);
+    PyObject *body = PyBytes_FromStringAndSize(NULL, headroom + size);
     if (body == NULL)
         return NULL;
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(body);
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(body) + headroom;
     *out++ = 0x95;
     for (int i = 0; i < ACK_PARTS; i++) {
         uint32_t n = (uint32_t)sizes[i];

@@ -40,7 +40,6 @@ DEFAULT_MAX_FRAME_BYTES: Final = 32 * 1024 * 1024
 
 _LENGTH = struct.Struct(">I")
 _DATA_HEADER = struct.Struct(">BIIIH")  # kind, dst_task, src_task, tuples, stream_len
-_DST_OFFSET: Final = 5  # u32 length + u8 kind
 
 
 @dataclass(slots=True)
@@ -131,11 +130,6 @@ def encode_control(payload: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTE
 def data_body_limit(stream: str, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> int:
     """The largest body a DATA frame on ``stream`` can carry."""
     return max_frame_bytes - _DATA_HEADER.size - len(stream.encode())
-
-
-def data_frame_dst(frame: bytes) -> int:
-    """The destination task of an encoded DATA frame, read at its fixed offset."""
-    return int.from_bytes(frame[_DST_OFFSET : _DST_OFFSET + 4], "big")
 
 
 class FrameDecoder:

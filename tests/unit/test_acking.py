@@ -1,27 +1,23 @@
 """The XOR acking scheme, without processes: the tracker with time passed in,
 the acking wire body, and a spout -> bolt -> bolt tree driven through real
-TaskHosts, their frames decoded and fed to the tracker by hand. Tracker tests
+tasks, their frames decoded and fed to the tracker by hand. Tracker tests
 run against both trackers (``tracker_impl``), tree tests against both tuple
 paths as well (``tuple_path``), see conftest.py."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgpack
 import pytest
+from routing_components import make_host
 
 from heronpy_lite.api import Bolt, Grouping, Spout, TopologyBuilder
 from heronpy_lite.api.topology import definition_of
 from heronpy_lite.errors import RemoteProtocolError
-from heronpy_lite.instance.host import TaskHost
-from heronpy_lite.instance.routing import OutputRouter
-from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.stmgr import acking
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import AckFrame, DataFrame, FrameDecoder, encode_ack
-from heronpy_lite.wire.tuples import unpack_batch
 
 # ------------------------------------------------------------------ tracker
 
@@ -278,31 +274,22 @@ class Tree:
         grouping = Grouping.fields("n") if fields else Grouping.ALL
         f = b.add_bolt("fanout", Fanout, par=2, inputs={s: grouping})
         b.add_bolt("collect", Collect, par=1, inputs={f: Grouping.SHUFFLE})
-        d = definition_of(b)
-        packing = pack_round_robin("T", [(c.name, c.par) for c in d.components.values()], 1)
-        tasks = {n: packing.component_tasks(n) for n in d.components}
-        owners = {t.task_id: t.component for t in packing.tasks}
         self.clock = Clock()
-        self.hosts: dict[int, TaskHost] = {}
-        for t in packing.tasks:
-            comp = d.components[t.component]
-            host = TaskHost(
-                topology="T",
-                task_id=t.task_id,
-                component=t.component,
-                is_spout=comp.is_spout,
-                router=OutputRouter(d, t.component, tasks),
-                task_components=owners,
-                batch_max_tuples=100,
-                max_frame_bytes=1 << 20,
-                logger=logging.getLogger("t"),
-                reliable=True,
-                message_timeout_secs=10,
-                clock=self.clock,
-            )
-            host.component = comp.python_class(delegate=host)
-            host.component.initialize({}, None)
-            self.hosts[t.task_id] = host
+        self.hosts: dict[int, Any] = {}
+        for component in ("spout", "fanout", "collect"):
+            for index in range(definition_of(b).components[component].par):
+                host = make_host(
+                    b,
+                    component,
+                    task_index=index,
+                    batch_max_tuples=100,
+                    max_frame_bytes=1 << 20,
+                    reliable=True,
+                    clock=self.clock,
+                    **({"message_timeout_secs": 10} if component == "spout" else {}),
+                )
+                host.component.initialize({}, None)
+                self.hosts[host.task_id] = host
         self.tracker = tracker_impl(10, 0.0)
 
     def pump(self) -> None:
@@ -312,13 +299,12 @@ class Tree:
             moved = False
             for host in self.hosts.values():
                 host.flush()
-                frames = FrameDecoder().feed(b"".join(host.outbox))
-                host.outbox.clear()
+                frames = FrameDecoder().feed(b"".join(host.take_output()))
                 for frame in frames:
                     moved = True
                     if isinstance(frame, DataFrame):
                         self.hosts[frame.dst_task].process_batch(
-                            frame.src_task, frame.stream, unpack_batch(frame.body)
+                            frame.src_task, frame.stream, frame.body
                         )
                     else:
                         assert isinstance(frame, AckFrame)
@@ -393,13 +379,11 @@ def test_the_spout_expires_trees_its_stmgr_forgot(new_tree: Any) -> None:
     tree = new_tree()
     tree.hosts[1].emit([3], tup_id="three")
     tree.hosts[1].flush()
-    tree.hosts[1].outbox.clear()  # the stmgr died with the frames
-    tree.clock.now = 20.9
-    tree.hosts[1].expire_in_flight()
+    tree.hosts[1].take_output()  # the stmgr died with the frames
+    tree.hosts[1].expire_in_flight(20.9)
     assert tree.spout.failed == []
-    tree.clock.now = 21.1  # 2 x timeout + 1
     tree.hosts[1]._next_expiry = 0.0
-    tree.hosts[1].expire_in_flight()
+    tree.hosts[1].expire_in_flight(21.1)  # 2 x timeout + 1
     assert tree.spout.failed == ["three"] and tree.hosts[1].timed_out == 1
 
 

@@ -49,7 +49,7 @@ def test_tcp_strategy_never_pauses_or_notifies() -> None:
     c = controller(Strategy.TCP)
     assert c.task_congested(2, now=0.0) == []
     assert c.paused == frozenset() and c.current_notices() == []
-    assert c.is_active()  # congestion is still recorded
+    assert c.congested == {2}  # congestion is still recorded
 
 
 def test_spouts_resume_only_when_no_stream_manager_still_asks() -> None:
@@ -98,7 +98,7 @@ def test_two_tasks_of_one_component_relieve_it_only_together() -> None:
 def test_relieving_an_uncongested_task_is_a_no_op(strategy: Strategy) -> None:
     c = controller(strategy)
     assert c.task_relieved(2, 0.0) == []
-    assert not c.is_active()
+    assert not c.congested and not c.paused
 
 
 def test_tcp_strategy_still_accounts_the_culprit_time() -> None:

@@ -1,4 +1,5 @@
-"""Groupings at emit time (OutputRouter/Route); the task host is in test_host.py."""
+"""Groupings at emit time, read back through a task's emitter on both tuple
+paths (routing_components.Router); the rest of the task is in test_task.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from routing_components import (
     MultiStreamSpout,
     Recorder,
+    Router,
     Sink,
     WordSpout,
+    component_tasks,
     one_consumer,
     router_for,
 )
@@ -22,11 +25,14 @@ from heronpy_lite.api import (
     ICustomGrouping,
     TopologyBuilder,
 )
+from heronpy_lite.api.topology import definition_of
 from heronpy_lite.errors import EmitError
-from heronpy_lite.instance.routing import OutputRouter, Route, stable_hash
+from heronpy_lite.instance.routing import ONE, route_spec, stable_hash, stream_specs
+
+pytestmark = pytest.mark.usefixtures("tuple_path")
 
 
-def route_counts(router: OutputRouter, values_list: list[list[Any]]) -> Counter[int]:
+def route_counts(router: Router, values_list: list[list[Any]]) -> Counter[int]:
     counts: Counter[int] = Counter()
     for values in values_list:
         counts.update(router.destinations("default", values))
@@ -150,7 +156,7 @@ def test_lowest_and_global_send_to_the_lowest_task_id(grouping):
     builder = TopologyBuilder("t")
     spout = builder.add_spout("spout", WordSpout, par=3)  # tasks 1..3
     builder.add_bolt("sink", Sink, par=3, inputs={spout: grouping})  # tasks 4..6
-    router = router_for(builder, containers=2)  # sink tasks spread over containers
+    router = router_for(builder)
     assert {tuple(router.destinations("default", ["w", i])) for i in range(10)} == {(4,)}
 
 
@@ -249,14 +255,14 @@ def test_custom_grouping_with_an_invalid_result_is_an_emit_error(result):
 
 def test_undeclared_stream_is_an_emit_error():
     router = router_for(one_consumer(Grouping.SHUFFLE))
-    with pytest.raises(EmitError, match="'nope' is not declared"):
+    with pytest.raises(EmitError, match="'nope', which its outputs do not declare"):
         router.destinations("nope", ["w", 1])
 
 
 @pytest.mark.parametrize("values", [[], ["w"], ["w", 1, 2]])
 def test_wrong_arity_is_an_emit_error(values):
     router = router_for(one_consumer(Grouping.SHUFFLE))
-    with pytest.raises(EmitError, match=f"declares 2 fields, emit has {len(values)} values"):
+    with pytest.raises(EmitError, match=f"emits {len(values)} values on stream 'default', which"):
         router.destinations("default", values)
 
 
@@ -284,12 +290,13 @@ def test_streams_route_independently_and_unconsumed_streams_go_nowhere():
     assert router.destinations("control", ["stop"]) == [4, 5, 6]
     leaf = router_for(builder, component="leaf")
     assert leaf.destinations("default", ["x"]) == []  # declared, no consumer
-    assert router.arity == {"default": 2, "control": 1}
+    definition = definition_of(builder)
+    specs = stream_specs(definition, "spout", component_tasks(definition))
+    assert {name: spec.arity for name, spec in specs.items()} == {"default": 2, "control": 1}
 
 
 def test_route_sorts_its_tasks():
-    route = Route("sink", Grouping.LOWEST, [9, 3, 5], ["word"])
-    assert route.tasks == [3, 5, 9]
-    assert route.choose(["w"], None) == [3]
-    assert not route.is_direct
-    assert Route("sink", Grouping.DIRECT, [1], ["word"]).is_direct
+    route = route_spec("sink", Grouping.LOWEST, [9, 3, 5], ["word"])
+    assert (route.kind, route.tasks, route.direct) == (ONE, (3,), False)
+    assert route_spec("sink", Grouping.SHUFFLE, [9, 3, 5], ["word"]).tasks == (3, 5, 9)
+    assert route_spec("sink", Grouping.DIRECT, [1], ["word"]).direct

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from heronpy_lite.errors import InvalidTransition
 from heronpy_lite.scheduler.packing import pack_round_robin
-from heronpy_lite.tmaster.state import InvalidTransition, TopologyMasterState, TopologyState
+from heronpy_lite.tmaster.state import TopologyMasterState, TopologyState
 from heronpy_lite.wire.plan import PAUSED, RUNNING, PhysicalPlan, StmgrLocation
 
 RUN, PAUSE, KILL = TopologyState.RUNNING, TopologyState.PAUSED, TopologyState.KILLED

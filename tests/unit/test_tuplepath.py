@@ -15,11 +15,13 @@ from typing import Any
 import msgpack
 import msgpack.fallback
 import pytest
-from routing_components import Sink, WordSpout, make_host, one_consumer, router_for
+from routing_components import Sink, WordSpout, component_tasks, make_host, one_consumer
 
 from heronpy_lite.api import Bolt, Grouping, HeronTuple, TopologyBuilder
+from heronpy_lite.api.topology import definition_of
 from heronpy_lite.errors import EmitError, RemoteProtocolError
-from heronpy_lite.instance.host import TaskHost
+from heronpy_lite.instance.routing import RouteSpec, choose_tasks, stable_hash, stream_specs
+from heronpy_lite.instance.task import TaskInstance
 from heronpy_lite.wire.acking import AckBatch
 from heronpy_lite.wire.frames import FrameDecoder
 from heronpy_lite.wire.tuples import unpack_batch
@@ -125,26 +127,37 @@ def test_pack_refuses_nesting_deeper_than_msgpack_allows(c_path: ModuleType) -> 
                 c_path.pack(deep)
 
 
-def test_a_batch_holds_packed_entries_and_gives_one_body(tuple_path: ModuleType) -> None:
+def test_a_batch_holds_packed_entries_and_gives_one_frame(tuple_path: ModuleType) -> None:
     host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout")
-    (batch,) = host._streams["default"].batches.values()
-    assert (len(batch), batch.nbytes, batch.stream, batch.task) == (0, 0, "default", 2)
+    emitter = host.emitter
+    assert (emitter.open_bytes, emitter.has_pending) == (0, False)
     values = [["w", i] for i in range(20)]
     for v in values:
         host.emit(v)
-    assert len(batch) == 20 and batch.nbytes == sum(len(reference(v)) for v in values)
-    assert unpack_batch(batch.take()) == values
-    assert len(batch) == 0 and batch.nbytes == 0
-    assert unpack_batch(batch.take()) == []
+    assert emitter.open_bytes == sum(len(reference(v)) for v in values) and emitter.has_pending
+    assert emitter.outbox == []
+    emitter.flush()
+    (frame,) = emitter.take()
+    (decoded,) = FrameDecoder().feed(frame)
+    assert (decoded.dst_task, decoded.src_task, decoded.stream, decoded.tuples) == (
+        2,
+        1,
+        "default",
+        20,
+    )
+    assert unpack_batch(decoded.body) == values
+    assert (emitter.open_bytes, emitter.has_pending, emitter.outbox_bytes) == (0, False, 0)
+    emitter.flush()
+    assert emitter.take() == []
 
 
 # ----------------------------------------------------------- emit and routing
 
 
-def sent(host: TaskHost) -> dict[int, list[Any]]:
+def sent(host: TaskInstance) -> dict[int, list[Any]]:
     host.flush()
     out: dict[int, list[Any]] = {}
-    for frame in FrameDecoder().feed(b"".join(host.take_outbox())):
+    for frame in FrameDecoder().feed(b"".join(host.take_output())):
         out.setdefault(frame.dst_task, []).extend(unpack_batch(frame.body))  # type: ignore[union-attr]
     return out
 
@@ -153,14 +166,22 @@ KEYS = ["word", "", "ünïcode", 0, 1, -1, 2**47, 2**48 + 3, -(2**62), 2**63, b"
         True, [1, 2], Name("sub"), Color.RED]  # fmt: skip
 
 
-def test_fields_grouping_sends_every_key_where_route_choose_does(tuple_path: ModuleType) -> None:
+def reference_route(builder: TopologyBuilder) -> RouteSpec:
+    """The spout's one route, whose definition (`routing.choose_tasks`) the
+    emitters are held to."""
+    definition = definition_of(builder)
+    (route,) = stream_specs(definition, "spout", component_tasks(definition))["default"].routes
+    return route
+
+
+def test_fields_grouping_sends_every_key_where_its_definition_says(tuple_path: ModuleType) -> None:
     builder = one_consumer(Grouping.fields("word"), par=5)
     host = make_host(builder, "spout")
-    router = router_for(builder)
+    route = reference_route(builder)
     expected: dict[int, list[Any]] = {}
     for i, key in enumerate(KEYS * 3):
         host.emit([key, i])
-        (task,) = router.destinations("default", [key, i])
+        (task,) = choose_tasks(route, [key, i], None)
         expected.setdefault(task, []).append([key, i])
     got = sent(host)
     assert {t: [v[1] for v in vs] for t, vs in got.items()} == {
@@ -168,17 +189,17 @@ def test_fields_grouping_sends_every_key_where_route_choose_does(tuple_path: Mod
     }
 
 
-def test_fields_grouping_on_two_fields_agrees_with_route_choose(tuple_path: ModuleType) -> None:
+def test_fields_grouping_on_two_fields_agrees_with_its_definition(tuple_path: ModuleType) -> None:
     builder = one_consumer(Grouping.fields("count", "word"), par=7)
     host = make_host(builder, "spout")
-    router = router_for(builder)
+    route = reference_route(builder)
     rng = random.Random(3)
     emitted = [[rng.choice(KEYS[:9]), rng.choice(KEYS[:9])] for _ in range(300)]
     for values in emitted:
         host.emit(values)
     got = sent(host)
     for values in emitted:
-        (task,) = router.destinations("default", values)
+        (task,) = choose_tasks(route, values, None)
         assert values in got[task]
 
 
@@ -205,12 +226,12 @@ def test_spout_emit_takes_spout_emit_s_order_and_every_keyword(tuple_path: Modul
     host.emit(["b", 2], None, "default", None, True)
     host.emit(["c", 3], stream="default", tup_id="id-c", need_task_ids=False)
     assert host.emit(["d", 4], need_task_ids=1) == [2]
-    host.emit(x for x in ("e", 5))  # any iterable, through the general path
+    host.emit(x for x in ("e", 5))  # any iterable
     with pytest.raises(TypeError):
         host.emit(["f", 6], stream="default", bogus=1)
     with pytest.raises(TypeError):
         host.emit(["f", 6], "id", tup_id="twice")
-    assert host.immediate_acks == ["id-a", "id-c"]
+    assert host.emitter.immediate == ["id-a", "id-c"]
     assert sent(host) == {2: [["a", 1], ["b", 2], ["c", 3], ["d", 4], ["e", 5]]}
 
 
@@ -221,7 +242,7 @@ class Relay(Bolt):
         pass
 
 
-def relay_host(**options: Any) -> TaskHost:
+def relay_host(**options: Any) -> TaskInstance:
     """The relay bolt (task 2) of spout -> relay -> sink (task 3)."""
     b = TopologyBuilder("t")
     s = b.add_spout("spout", WordSpout, par=1)
@@ -237,7 +258,7 @@ def test_bolt_emit_takes_bolt_emit_s_order(tuple_path: ModuleType) -> None:
     host.emit(["c", 3], tup_id="ignored on a bolt")
     with pytest.raises(EmitError, match="'other'"):
         host.emit(["d", 4], "other")
-    assert host.immediate_acks == []
+    assert host.emitter.immediate == []
     assert sent(host) == {3: [["a", 1], ["b", 2], ["c", 3]]}
 
 
@@ -247,19 +268,20 @@ def test_emit_checks_arity_before_anything_is_sent(tuple_path: ModuleType) -> No
         EmitError, match="spout emits 3 values on stream 'default', which declares 2"
     ):
         host.emit(["a", 1, 2], tup_id="x")
-    assert host.immediate_acks == [] and not host.has_pending and host.emit_count == 0
+    assert host.emitter.immediate == [] and not host.has_pending and host.emit_count == 0
 
 
 def test_full_batches_leave_at_emit_and_bytes_bound_the_open_ones(tuple_path: ModuleType) -> None:
     host = make_host(one_consumer(Grouping.SHUFFLE, par=2), "spout", batch_max_tuples=4)
     for i in range(8):
         host.emit(["w", i])
-    assert len(host.outbox) == 2  # each destination's batch left as it reached 4
+    assert len(host.emitter.outbox) == 2  # each destination's batch left as it reached 4
     assert sorted(v[1] for vs in sent(host).values() for v in vs) == list(range(8))
     host2 = make_host(one_consumer(Grouping.SHUFFLE, par=2), "spout", batch_max_bytes=3000)
     for i in range(4):
         host2.emit(["z" * 1000, i])
-    assert len(host2.outbox) == 2 and host2.pending_bytes == 1005  # flushed at 3015 bytes
+    # flushed at 3015 bytes: nothing is open
+    assert len(host2.emitter.outbox) == 2 and host2.emitter.open_bytes == 1005
     assert sorted(v[1] for vs in sent(host2).values() for v in vs) == [0, 1, 2, 3]
 
 
@@ -353,7 +375,7 @@ def test_deliver_reliable_gives_tracked_tuples_anchors_and_ids(tuple_path: Modul
 
 def test_ack_out_sends_updates_per_spout_task_and_complains_once(tuple_path: ModuleType) -> None:
     complaints: list[str] = []
-    acks = tuple_path.AckOut(lambda what, tup: complaints.append(what))
+    acks = tuple_path.AckOut(complaints.append)
     seen: list[Any] = []
     flat = TRIPLE.pack(1, 10, 0b1100) + TRIPLE.pack(2, 20, 0b0011)
     tuple_path.deliver_reliable(seen.append, [["a", flat]], "c", "s", 1, 0.0, print)
@@ -364,7 +386,11 @@ def test_ack_out_sends_updates_per_spout_task_and_complains_once(tuple_path: Mod
     acks.ack(tup)
     acks.fail(tup)
     acks.ack("not a tuple")
-    assert complaints == ["twice", "twice", "ack"]
+    assert complaints == [
+        "a tuple was acked or failed twice; ignoring the repeat",
+        "a tuple was acked or failed twice; ignoring the repeat",
+        "ack() takes the HeronTuple given to process(), got 'not a tuple'",
+    ]
     assert acks and (acks.acked, acks.failed, acks.latency_count) == (1, 0, 1)
     bodies = dict(acks.take())
     assert AckBatch.decode(bodies[1]) == AckBatch(update=[10, 0b1001])
@@ -492,6 +518,19 @@ def test_in_flight_agrees_with_a_dict_on_random_traffic(tuple_path: ModuleType) 
         assert len(in_flight) == len(model)
 
 
+def test_the_c_stable_hash_is_the_definition_s_where_it_hashes(c_path: ModuleType) -> None:
+    """The C emitter hashes str, bytes and 64-bit ints itself; anything else goes to
+    the route's choose, which uses routing.stable_hash (the definition)."""
+    rng = random.Random(17)
+    native = [*KEYS[:9], *(random_value(rng, 4) for _ in range(3000))]
+    for value in native:
+        got = c_path.stable_hash(value)  # type: ignore[attr-defined]
+        if type(value) in (str, bytes) or (type(value) is int and -(2**63) <= value < 2**63):
+            assert got == stable_hash(value), value
+        else:
+            assert got is None, value
+
+
 # ------------------------------------------------------------------ unpacking
 
 
@@ -571,7 +610,7 @@ def test_unpack_takes_nesting_up_to_msgpack_s_limit(c_path: ModuleType) -> None:
 
 def test_version_says_which_tuple_path_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     from heronpy_lite.cli import version
-    from heronpy_lite.config import NO_EXTENSIONS_ENV
+    from heronpy_lite.extensions import NO_EXTENSIONS_ENV
     from heronpy_lite.instance import tuplepath
     from heronpy_lite.stmgr import acking
 
@@ -644,7 +683,7 @@ def test_an_emit_anchored_to_many_roots_merges_them_all(tuple_path: ModuleType) 
 
 def test_acks_for_many_spout_tasks_go_to_each_of_them(tuple_path: ModuleType) -> None:
     """100 spout tasks: more than AckOut scans (8) and more than it keeps past a take (64)."""
-    acks = tuple_path.AckOut(lambda what, tup: None)
+    acks = tuple_path.AckOut(lambda message: None)
     flat = b"".join(TRIPLE.pack(task, 1000 + task, task) for task in range(100))
     expected = {task: AckBatch(update=[1000 + task, task]) for task in range(100)}
     for _ in range(2):  # the second time, after the targets were forgotten
@@ -674,5 +713,5 @@ def test_a_value_too_deep_for_the_receiver_is_refused_at_emit(tuple_path: Module
         deepest = levels
     assert deepest == 1021
     host.flush()
-    (frame,) = FrameDecoder().feed(b"".join(host.take_outbox()))
+    (frame,) = FrameDecoder().feed(b"".join(host.take_output()))
     assert len(tuple_path.unpack(frame.body)) == 1021 - 1015 + 1  # the receiver takes them all

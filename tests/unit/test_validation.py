@@ -375,6 +375,7 @@ EXPECTED_ALL = {
     "BaseSpout",
     "Bolt",
     "CountMetric",
+    "EmitError",
     "GlobalStreamId",
     "Grouping",
     "HeronComponentSpec",

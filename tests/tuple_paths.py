@@ -1,8 +1,9 @@
-"""Unit-test fixtures: the hot path's two implementations, side by side.
+"""Fixtures for the unit and component tests: the hot path's two implementations,
+side by side (registered as a pytest plugin by tests/conftest.py).
 
 ``tuple_path`` runs a test once per tuple path (`tuplepath.IMPLEMENTATIONS`:
 the pure-Python reference and, where it was built, the C extension); every
-`TaskHost` built during the test uses it. ``tracker_impl`` does the same for
+task built during the test uses it. ``tracker_impl`` does the same for
 the stream manager's XOR tracker. ``c_path`` and ``c_tracker`` give the C
 ones alone, for tests whose reference is what the Python ones call. Under
 ``CI=true`` a missing C extension fails these tests instead of leaving them to

@@ -1,11 +1,12 @@
-"""The task host (TaskHost): batching, frames, emit checks, delivery, acks,
-once per tuple path (the ``tuple_path`` fixture: the pure-Python reference and
-the C extension, see conftest.py)."""
+"""A task (SpoutInstance, BoltInstance): batching, frames, emit checks, delivery,
+acks, once per tuple path (the ``tuple_path`` fixture: the pure-Python reference
+and the C extension, see conftest.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 from routing_components import (
     MultiStreamSpout,
@@ -19,20 +20,25 @@ from routing_components import (
 
 from heronpy_lite.api import Bolt, Grouping, HeronTuple, TopologyBuilder
 from heronpy_lite.errors import EmitError
-from heronpy_lite.instance.host import TaskHost
+from heronpy_lite.instance.task import TaskInstance
 from heronpy_lite.wire.frames import DataFrame, FrameDecoder
 from heronpy_lite.wire.tuples import unpack_batch
 
 pytestmark = pytest.mark.usefixtures("tuple_path")
 
 
-def decode_outbox(host: TaskHost) -> list[DataFrame]:
-    frames = FrameDecoder().feed(b"".join(host.outbox))
+def packed(tuples: list[Any]) -> bytes:
+    """A DATA body of ``tuples``, as the tuple path writes it."""
+    return msgpack.packb(tuples, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode_outbox(host: TaskInstance) -> list[DataFrame]:
+    frames = FrameDecoder().feed(b"".join(host.emitter.outbox))
     assert all(isinstance(f, DataFrame) for f in frames)
     return frames  # type: ignore[return-value]
 
 
-def delivered(host: TaskHost) -> dict[int, list[list[Any]]]:
+def delivered(host: TaskInstance) -> dict[int, list[list[Any]]]:
     """dst task -> tuples, in frame order."""
     result: dict[int, list[list[Any]]] = {}
     for frame in decode_outbox(host):
@@ -44,7 +50,7 @@ def test_emit_batches_per_destination_until_flush():
     host = make_host(one_consumer(Grouping.ALL, par=3), "spout")
     host.component.emit(["a", 1])
     host.component.emit(["b", 2])
-    assert host.outbox == []
+    assert host.emitter.outbox == []
     assert host.has_pending
     host.flush()
     frames = decode_outbox(host)
@@ -76,13 +82,13 @@ def test_flush_frames_contain_exactly_the_emitted_tuples():
 def test_flush_with_nothing_pending_produces_no_frame():
     host = make_host(one_consumer(Grouping.SHUFFLE), "spout")
     host.flush()
-    assert host.outbox == []
+    assert host.emitter.outbox == []
     host.component.emit(["a", 1])
     host.flush()
-    assert len(host.outbox) == 1
-    host.outbox.clear()
+    assert len(host.emitter.outbox) == 1
+    host.take_output()
     host.flush()
-    assert host.outbox == []
+    assert host.emitter.outbox == []
 
 
 def test_emit_on_a_named_stream_produces_frames_of_that_stream():
@@ -102,12 +108,12 @@ def test_batch_max_tuples_turns_a_full_batch_into_a_frame_at_emit():
     host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout", batch_max_tuples=3)
     host.component.emit(["a", 1])
     host.component.emit(["b", 2])
-    assert host.outbox == []
+    assert host.emitter.outbox == []
     host.component.emit(["c", 3])
-    assert len(host.outbox) == 1
+    assert len(host.emitter.outbox) == 1
     assert unpack_batch(decode_outbox(host)[0].body) == [["a", 1], ["b", 2], ["c", 3]]
     host.component.emit(["d", 4])
-    assert len(host.outbox) == 1
+    assert len(host.emitter.outbox) == 1
     host.flush()
     assert [unpack_batch(f.body) for f in decode_outbox(host)] == [
         [["a", 1], ["b", 2], ["c", 3]],
@@ -119,9 +125,9 @@ def test_batch_max_tuples_counts_per_destination():
     host = make_host(one_consumer(Grouping.SHUFFLE, par=2), "spout", batch_max_tuples=2)
     for i in range(3):
         host.component.emit(["w", i])
-    assert len(host.outbox) == 1  # one destination got 2 tuples, the other only 1
+    assert len(host.emitter.outbox) == 1  # one destination got 2 tuples, the other only 1
     host.component.emit(["w", 3])
-    assert len(host.outbox) == 2
+    assert len(host.emitter.outbox) == 2
 
 
 def test_an_emit_of_unserializable_values_raises_and_sends_nothing():
@@ -135,7 +141,7 @@ def test_an_emit_of_unserializable_values_raises_and_sends_nothing():
     host.component.emit(["d", 4])
     host.flush()
     assert delivered(host) == {2: [["a", 1], ["d", 4]]}
-    assert host.dropped_unserializable == 2
+    assert host.dropped == 2
     assert host.emitted == {"default": 2}
 
 
@@ -144,7 +150,7 @@ def test_only_unserializable_emits_produce_no_frame():
     with pytest.raises(EmitError):
         host.component.emit(["bad", object()])
     host.flush()
-    assert host.outbox == []
+    assert host.emitter.outbox == []
     assert not host.has_pending
 
 
@@ -166,10 +172,10 @@ def test_a_batch_over_the_frame_limit_is_split_into_frames_that_fit():
     for values in emitted:
         host.component.emit(values)
     host.flush()
-    assert len(host.outbox) > 1
-    assert all(len(frame) - 4 <= limit for frame in host.outbox)
+    assert len(host.emitter.outbox) > 1
+    assert all(len(frame) - 4 <= limit for frame in host.emitter.outbox)
     assert delivered(host) == {2: emitted}
-    assert host.dropped_unserializable == 0
+    assert host.dropped == 0
 
 
 def test_a_tuple_too_large_for_a_frame_fails_at_emit_nested_or_not():
@@ -187,15 +193,15 @@ def test_a_tuple_too_large_for_a_frame_fails_at_emit_nested_or_not():
     host.component.emit(["y" * 992, 5])  # 997 bytes packed: just fits
     host.flush()
     assert delivered(host) == {2: [["small", 1], ["y" * 992, 5]]}
-    assert host.dropped_unserializable == 3
-    assert all(len(frame) - 4 <= 1024 for frame in host.outbox)
+    assert host.dropped == 3
+    assert all(len(frame) - 4 <= 1024 for frame in host.emitter.outbox)
 
 
 def test_open_batches_flush_when_they_hold_too_many_bytes():
     host = make_host(one_consumer(Grouping.SHUFFLE, par=1), "spout", batch_max_bytes=10_000)
     for i in range(3):
         host.component.emit(["y" * 4000, i])
-    assert len(host.outbox) == 1 and host.pending_bytes == 0  # flushed at 12,000 bytes
+    assert len(host.emitter.outbox) == 1 and host.emitter.open_bytes == 0  # flushed at 12,000 bytes
     assert delivered(host) == {2: [["y" * 4000, i] for i in range(3)]}
 
 
@@ -222,7 +228,7 @@ def test_spout_emit_with_a_tup_id_is_recorded_for_an_immediate_ack():
     host.component.emit(["a", 1], tup_id="m1")
     host.component.emit(["b", 2])  # no id: nothing to ack
     host.component.emit(["c", 3], tup_id={"offset": 7})
-    assert host.immediate_acks == ["m1", {"offset": 7}]
+    assert host.emitter.immediate == ["m1", {"offset": 7}]
 
 
 def test_bolt_emits_are_never_recorded_for_immediate_acks():
@@ -232,7 +238,7 @@ def test_bolt_emits_are_never_recorded_for_immediate_acks():
     builder.add_bolt("sink", Sink, par=1, inputs=[mid])
     host = make_host(builder, "mid")
     host.emit(["x"], tup_id="ignored")
-    assert host.immediate_acks == []
+    assert host.emitter.immediate == []
 
 
 def test_host_emit_rejects_undeclared_stream_wrong_arity_and_stray_direct_task():
@@ -244,7 +250,7 @@ def test_host_emit_rejects_undeclared_stream_wrong_arity_and_stray_direct_task()
     with pytest.raises(EmitError, match="no consumer"):
         host.component.emit(["a", 1], direct_task=2)
     host.flush()
-    assert host.outbox == []
+    assert host.emitter.outbox == []
     assert host.emitted == {}
 
 
@@ -267,8 +273,8 @@ def test_process_batch_calls_process_with_heron_tuples():
     spout = builder.add_spout("spout", MultiStreamSpout, par=2)  # tasks 1, 2
     builder.add_bolt("rec", Recorder, par=1, inputs=[spout, spout["control"]])  # task 3
     host = make_host(builder, "rec")
-    host.process_batch(2, "default", [["a", 1], ["b", 2]])
-    host.process_batch(1, "control", [["stop"]])
+    host.process_batch(2, "default", packed([["a", 1], ["b", 2]]))
+    host.process_batch(1, "control", packed([["stop"]]))
     seen = host.component.seen
     assert len(seen) == 3
     assert all(isinstance(t, HeronTuple) for t in seen)
@@ -294,7 +300,7 @@ def test_a_raising_process_is_counted_and_the_batch_goes_on():
     spout = builder.add_spout("spout", WordSpout, par=1)
     builder.add_bolt("flaky", Flaky, par=1, inputs=[spout])
     host = make_host(builder, "flaky")
-    host.process_batch(1, "default", [["a", 1], ["bad", 2], ["c", 3], ["bad", 4]])
+    host.process_batch(1, "default", packed([["a", 1], ["bad", 2], ["c", 3], ["bad", 4]]))
     assert host.component.ok == [["a", 1], ["c", 3]]
     assert host.exceptions == {"ValueError": 2}
     assert host.executed == {("spout", "default"): 4}
@@ -305,9 +311,47 @@ def test_ack_and_fail_count_heron_tuples_only():
     spout = builder.add_spout("spout", WordSpout, par=1)
     builder.add_bolt("rec", Recorder, par=1, inputs=[spout])
     host = make_host(builder, "rec")
-    host.process_batch(1, "default", [["a", 1]])
+    host.process_batch(1, "default", packed([["a", 1]]))
     (tup,) = host.component.seen
     host.component.ack(tup)
     host.component.fail(tup)
     host.component.ack("not a tuple")
     assert (host.acked, host.failed) == (1, 1)
+
+
+@pytest.mark.parametrize("reliable", [False, True], ids=["at-most-once", "at-least-once"])
+def test_tuples_to_one_task_arrive_in_emit_order_whatever_their_streams(reliable: bool):
+    builder = TopologyBuilder("t")
+    spout = builder.add_spout("spout", MultiStreamSpout, par=1)  # task 1
+    builder.add_bolt("rec", Recorder, par=1, inputs=[spout, spout["control"]])  # task 2
+    builder.add_bolt("other", Sink, par=2, inputs={spout: Grouping.SHUFFLE})  # tasks 3, 4
+    host = make_host(builder, "spout", reliable=reliable, batch_max_tuples=5)
+    emitted = []
+    for i in range(40):
+        if i % 3 == 2:
+            host.component.emit([f"cmd{i}"], stream="control", tup_id=i)
+            emitted.append(("control", [f"cmd{i}"]))
+        else:
+            host.component.emit([f"w{i}", i], tup_id=i)
+            emitted.append(("default", [f"w{i}", i]))
+    host.flush()
+    frames = [f for f in FrameDecoder().feed(b"".join(host.take_output())) if type(f) is DataFrame]
+    arrived = [
+        (frame.stream, values[:-1] if reliable else values)
+        for frame in frames
+        if frame.dst_task == 2
+        for values in unpack_batch(frame.body)
+    ]
+    assert arrived == emitted
+    # the shuffle consumer of the default stream got its share, in order too
+    shares = {
+        task: [
+            values[1]
+            for frame in frames
+            if frame.dst_task == task
+            for values in unpack_batch(frame.body)
+        ]
+        for task in (3, 4)
+    }
+    assert all(share == sorted(share) for share in shares.values())
+    assert sorted(shares[3] + shares[4]) == [i for i in range(40) if i % 3 != 2]

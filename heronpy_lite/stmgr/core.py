@@ -1,0 +1,613 @@
+"""The stream manager core: what arrives on each link in, what to do out. No
+asyncio, no sockets; time is passed in.
+
+Theory of operation
+-------------------
+`StreamManagerCore` decides; `server.py` reads, feeds it, does what it says
+and waits. Its inputs are events on *links* (connections) and on the
+*outlets* (the bounded ways out, one per local task and per peer, named
+``"task <id>"`` and ``"stmgr <container>"``)::
+
+    accepted() ─────────────┐
+    peer_connected(c)       │            ┌─► Forward(outlet, frame)  data: may wait for room
+    tmaster_connected()     │            ├─► Send(outlet, frame)     control: never waits
+    received(link, frames) ─┼─► core ────┼─► Reply(link, frame)      to that connection only
+    closed(link)            │  routing   ├─► Attach / Detach(outlet, link)
+    congested(outlet)       │  XOR acks  ├─► Pause / Resume(link)    stop / start reading it
+    relieved(outlet)        │  backpr.   ├─► WatchRelief(outlet)     call relieved() when drained
+    tick(now) ──────────────┘            ├─► ConnectPeer(c, host, port)
+                                         └─► Close(link, reason)
+
+A link has a `Role`. An accepted connection is PENDING until its first
+message says who it is (`RegisterInstance`: an INSTANCE; `HelloStmgr`: a
+PEER sending to us). The stream manager's own connections are PEER_OUT (to
+a peer: only we write on it) and TMASTER. `ALLOWED` is the protocol as data:
+what a link in each role may send. Anything else, or a frame that claims to
+come from a task the link is not (an instance is its own task only), closes
+that link with one log line; nothing else is disturbed.
+
+DATA frames are routed by destination task without decoding their bodies:
+a local task's outlet or its container's peer outlet. ACK frames for a
+local spout task feed the XOR tracker (`acking.py`), whose verdicts go to
+that spout; others are routed like data. Congestion of a local task's outlet
+feeds the backpressure controller (`backpressure.py`), whose pauses become
+Pause/Resume of instance links and throttle notices to local spouts, and
+whose notices go to every peer.
+
+An instance is sent the physical plan before any tuple: one that registers
+before the plan is known is attached to its outlet when the plan arrives
+(its tuples wait in the outlet meanwhile).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.stmgr.acking import make_tracker
+from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
+from heronpy_lite.stmgr.outlet import OutletStatistics
+from heronpy_lite.stmgr.routing import RoutingTable
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire import metric_names as names
+from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, Frame, encode_ack
+from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
+
+log = logging.getLogger(__name__)
+
+
+class Role(enum.Enum):
+    PENDING = "pending"  # accepted; has not said who it is
+    INSTANCE = "instance"  # a local instance
+    PEER = "peer"  # a peer stream manager's connection to us: it sends, we read
+    PEER_OUT = "peer out"  # our connection to a peer: we send, it never does
+    TMASTER = "tmaster"  # our connection to the topology master
+
+
+#: what a link in each role may send: frame classes, and the control message
+#: classes inside CONTROL frames
+ALLOWED: dict[Role, frozenset[type]] = {
+    Role.PENDING: frozenset({m.RegisterInstance, m.HelloStmgr}),
+    Role.INSTANCE: frozenset({DataFrame, AckFrame, m.InstanceStatus}),
+    Role.PEER: frozenset({DataFrame, AckFrame, m.BackpressureNotice}),
+    Role.PEER_OUT: frozenset(),
+    Role.TMASTER: frozenset({m.PhysicalPlanUpdate, m.Rejected}),
+}
+
+
+@dataclass(eq=False, slots=True)
+class Link:
+    """One connection, as the core knows it."""
+
+    id: int
+    role: Role
+    task: int | None = None  # INSTANCE
+    container: int | None = None  # PEER, PEER_OUT
+    pid: int = 0  # INSTANCE
+
+    def __repr__(self) -> str:
+        who = f" task {self.task}" if self.task is not None else ""
+        who += f" container {self.container}" if self.container is not None else ""
+        return f"<link {self.id} {self.role.value}{who}>"
+
+
+# -- actions --
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Data for ``outlet``: write it, or wait for room and write it."""
+
+    outlet: str
+    frame: bytes
+    tuples: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Control for ``outlet``: never waits (refused: close its connection)."""
+
+    outlet: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A frame for one connection only."""
+
+    link: Link
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """``outlet`` writes to ``link``'s connection from now on (what it queued first)."""
+
+    outlet: str
+    link: Link
+
+
+@dataclass(frozen=True, slots=True)
+class Detach:
+    outlet: str
+    link: Link
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Stop reading ``link`` (backpressure)."""
+
+    link: Link
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    link: Link
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRelief:
+    """Call `relieved` once ``outlet`` has drained below its low watermark."""
+
+    outlet: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectPeer:
+    """Connect (again) to the stream manager of ``container``; `peer_connected` after."""
+
+    container: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    link: Link
+    reason: str
+
+
+Action = (
+    Forward | Send | Reply | Attach | Detach | Pause | Resume | WatchRelief | ConnectPeer | Close
+)
+
+
+def task_outlet(task: int) -> str:
+    return f"task {task}"
+
+
+def peer_outlet(container: int) -> str:
+    return f"stmgr {container}"
+
+
+@dataclass(slots=True)
+class _Instance:
+    """A local task's current connection and last reported status."""
+
+    link: Link | None = None
+    attached: bool = False
+    status: m.InstanceStatus | None = None
+
+
+class StreamManagerCore:
+    def __init__(
+        self,
+        *,
+        topology: str,
+        container: int,
+        packing: PackingPlan,
+        components: Mapping[str, Any],
+        strategy: Strategy,
+        message_timeout_secs: float | None,
+        heartbeat_interval_secs: float,
+        host: str,
+        pid: int,
+        restarts: int,
+        now: float,
+    ) -> None:
+        self.topology = topology
+        self.container = container
+        self.host = host
+        self.pid = pid
+        self.restarts = restarts
+        self.port = 0
+        self.routing = RoutingTable(packing, container)
+        self.backpressure = BackpressureController(
+            strategy,
+            spouts=[n for n, c in components.items() if c.get("spout")],
+            upstream={n: set(c.get("inputs", [])) for n, c in components.items()},
+            task_component=self.routing.task_component,
+        )
+        self.tracker = make_tracker(message_timeout_secs, now)
+        self.plan: PhysicalPlan | None = None
+        self.tmaster: Link | None = None
+        self.heartbeat_interval = heartbeat_interval_secs
+        self._next_heartbeat = now
+        self._next_expiry = now
+        self._ids = itertools.count(1)
+        self._instances = {t: _Instance() for t in self.routing.local_tasks}
+        #: peer container -> the address we connect to it at
+        self._peer_addresses: dict[int, tuple[str, int]] = {}
+        self._paused: frozenset[str] = frozenset()
+        #: task -> its outlet's name, for every task of the plan (the routing of DATA)
+        self._outlet_of: dict[int, str] = {
+            task: task_outlet(task) if c == container else peer_outlet(c)
+            for task, c in self.routing.task_container.items()
+        }
+        self.unroutable_frames = 0
+        self.protocol_errors = 0
+
+    # -- the outlets the runner must create --
+
+    def outlets(self) -> dict[str, bool]:
+        """Every outlet, name -> whether it leads to a local instance."""
+        local = {task_outlet(t): True for t in sorted(self.routing.local_tasks)}
+        return {**local, **{peer_outlet(c): False for c in self.routing.peers}}
+
+    # -- links --
+
+    def accepted(self) -> Link:
+        """A new inbound connection; it must say who it is first."""
+        return Link(next(self._ids), Role.PENDING)
+
+    def peer_connected(self, container: int) -> tuple[Link, list[Action]]:
+        """Our connection to a peer is up."""
+        link = Link(next(self._ids), Role.PEER_OUT, container=container)
+        actions: list[Action] = [Reply(link, m.encode(m.HelloStmgr(self.topology, self.container)))]
+        for notice in self.backpressure.current_notices():
+            actions.append(Reply(link, self._notice(notice)))
+        actions.append(Attach(peer_outlet(container), link))
+        return link, actions
+
+    def tmaster_connected(self) -> tuple[Link, list[Action]]:
+        """Our connection to the topology master is up: register, report every status."""
+        link = Link(next(self._ids), Role.TMASTER)
+        self.tmaster = link
+        register = m.RegisterStmgr(
+            self.topology,
+            self.container,
+            self.host,
+            self.port,
+            self.pid,
+            self.restarts,
+            sorted(self.routing.local_tasks),
+        )
+        actions: list[Action] = [Reply(link, m.encode(register))]
+        for instance in self._instances.values():
+            if instance.status is not None:
+                actions.append(Reply(link, m.encode(instance.status)))
+        return link, actions
+
+    def closed(self, link: Link, now: float) -> list[Action]:
+        """A connection ended (either side closed it)."""
+        actions: list[Action] = []
+        if link.role is Role.INSTANCE and link.task is not None:
+            instance = self._instances[link.task]
+            if instance.link is link:
+                instance.link = None
+                instance.attached = False
+                actions.append(Detach(task_outlet(link.task), link))
+                old = instance.status
+                if old is not None:
+                    down = m.InstanceStatus(
+                        link.task, old.component, "down", old.pid, old.restarts, old.error
+                    )
+                    actions += self._report(down)
+                log.warning("instance task %d disconnected", link.task)
+        elif link.role is Role.PEER and link.container is not None:
+            self.backpressure.peer_gone(link.container, now)
+            actions += self._apply_pauses()
+        elif link.role is Role.PEER_OUT and link.container is not None:
+            actions.append(Detach(peer_outlet(link.container), link))
+        elif link is self.tmaster:
+            self.tmaster = None
+        return actions
+
+    # -- frames --
+
+    def received(self, link: Link, frames: list[Frame], now: float) -> list[Action]:
+        """Handle frames from ``link``, in order; a frame it may not send closes it
+        (and the frames after it in this read are not looked at)."""
+        actions: list[Action] = []
+        outlet_of = self._outlet_of
+        for frame in frames:
+            if type(frame) is DataFrame:
+                if not self._may_send(link, DataFrame, frame.src_task, actions):
+                    return actions
+                outlet = outlet_of.get(frame.dst_task)
+                if outlet is None:
+                    self._unroutable(frame.dst_task)
+                else:
+                    actions.append(Forward(outlet, frame.frame, frame.tuples))
+            elif type(frame) is AckFrame:
+                if not self._may_send(link, AckFrame, frame.src_task, actions):
+                    return actions
+                self._route_ack(frame, now, actions)
+            else:
+                assert isinstance(frame, ControlFrame)
+                try:
+                    msg = m.decode(frame.payload)
+                except RemoteProtocolError as exc:
+                    actions.append(self._violation(link, str(exc)))
+                    return actions
+                if type(msg) not in ALLOWED[link.role]:
+                    actions.append(self._violation(link, f"{msg.TYPE} is not allowed"))
+                    return actions
+                if not self._on_control(link, msg, now, actions):
+                    return actions
+        return actions
+
+    def _may_send(self, link: Link, kind: type, src_task: int, actions: list[Action]) -> bool:
+        if kind not in ALLOWED[link.role]:
+            actions.append(self._violation(link, f"{kind.__name__} is not allowed"))
+            return False
+        if link.role is Role.INSTANCE and src_task != link.task:
+            actions.append(self._violation(link, f"a frame from task {src_task}"))
+            return False
+        return True
+
+    def _violation(self, link: Link, what: str) -> Close:
+        self.protocol_errors += 1
+        return Close(link, f"protocol error: {what} on a {link.role.value} link")
+
+    def _unroutable(self, task: int) -> None:
+        self.unroutable_frames += 1
+        if self.unroutable_frames <= 5 or self.unroutable_frames % 1000 == 0:
+            log.error(
+                "dropping frame for unknown task %d (%d so far)", task, self.unroutable_frames
+            )
+
+    def _route_ack(self, frame: AckFrame, now: float, actions: list[Action]) -> None:
+        spout_task = frame.dst_task
+        if spout_task in self._instances:
+            verdict = self.tracker.apply_body(spout_task, frame.body, now)
+            if verdict is not None:
+                actions.append(Send(task_outlet(spout_task), encode_ack(spout_task, 0, verdict)))
+            return
+        outlet = self._outlet_of.get(spout_task)
+        if outlet is None:
+            self._unroutable(spout_task)
+        else:
+            actions.append(Forward(outlet, frame.frame))
+
+    def _on_control(self, link: Link, msg: m.Message, now: float, actions: list[Action]) -> bool:
+        """Handle one allowed control message; False if it closed the link."""
+        if isinstance(msg, m.RegisterInstance):
+            return self._register_instance(link, msg, actions)
+        if isinstance(msg, m.HelloStmgr):
+            if msg.topology != self.topology or msg.container not in self.routing.peers:
+                actions.append(
+                    Close(link, f"peer hello from {msg.topology!r} container {msg.container}")
+                )
+                return False
+            link.role = Role.PEER
+            link.container = msg.container
+            log.info("peer stmgr %d connected", msg.container)
+        elif isinstance(msg, m.InstanceStatus):
+            if msg.task_id != link.task:
+                actions.append(self._violation(link, f"a status of task {msg.task_id}"))
+                return False
+            actions += self._report(msg)
+        elif isinstance(msg, m.BackpressureNotice):
+            if msg.container != link.container:
+                actions.append(self._violation(link, f"a notice of container {msg.container}"))
+                return False
+            notice = Notice(msg.component, msg.start)
+            log.info("backpressure notice from stmgr %d: %s", msg.container, notice)
+            self.backpressure.remote_notice(msg.container, notice, now)
+            actions += self._apply_pauses()
+        elif isinstance(msg, m.PhysicalPlanUpdate):
+            actions += self._plan_received(msg)
+        elif isinstance(msg, m.Rejected):
+            log.error("tmaster rejected this stmgr: %s", msg.reason)
+        return True
+
+    def _register_instance(
+        self, link: Link, msg: m.RegisterInstance, actions: list[Action]
+    ) -> bool:
+        instance = self._instances.get(msg.task_id)
+        if msg.topology != self.topology or instance is None:
+            log.error("rejecting instance registration %s", msg)
+            reason = (
+                f"task {msg.task_id} of {msg.topology!r} does not run in container "
+                f"{self.container} of {self.topology!r}"
+            )
+            actions += [Reply(link, m.encode(m.Rejected(reason))), Close(link, reason)]
+            return False
+        if instance.link is not None:
+            log.warning("task %d registered again; replacing its old connection", msg.task_id)
+            actions.append(Close(instance.link, "replaced by a new registration"))
+        log.info("instance task %d (%s) registered, pid %d", msg.task_id, msg.component, msg.pid)
+        link.role = Role.INSTANCE
+        link.task = msg.task_id
+        link.pid = msg.pid
+        old = instance.status
+        if old is not None and old.pid != msg.pid:
+            self.tracker.drop_task(msg.task_id)  # a new process: it knows none of those trees
+        instance.link = link
+        instance.attached = False
+        if self.plan is not None:
+            actions += self._attach(msg.task_id, instance)
+        component = self.routing.task_component[msg.task_id]
+        if component in self._paused:
+            actions.append(Pause(link))
+        actions += self._report(
+            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
+        )
+        return True
+
+    def _attach(self, task: int, instance: _Instance) -> list[Action]:
+        """Plan first, then the outlet (and its queued tuples), then the throttle."""
+        assert self.plan is not None and instance.link is not None
+        link = instance.link
+        instance.attached = True
+        outlet = task_outlet(task)
+        actions: list[Action] = [
+            Reply(link, m.encode(m.PhysicalPlanUpdate(self.plan.to_dict()))),
+            Attach(outlet, link),
+        ]
+        component = self.routing.task_component[task]
+        if component in self._paused and component in self.backpressure.spouts:
+            actions.append(Send(outlet, m.encode(m.SpoutThrottle(True))))
+        return actions
+
+    def _plan_received(self, msg: m.PhysicalPlanUpdate) -> list[Action]:
+        plan = PhysicalPlan.from_dict(msg.plan)
+        self.plan = plan
+        log.info("physical plan received: state %s, %d stmgrs", plan.state, len(plan.stmgrs))
+        actions: list[Action] = []
+        for container, location in plan.stmgrs.items():
+            if container == self.container or container not in self.routing.peers:
+                continue
+            address = (location.host, location.port)
+            if self._peer_addresses.get(container) != address:
+                self._peer_addresses[container] = address
+                actions.append(ConnectPeer(container, *address))
+        frame = m.encode(msg)
+        for task, instance in self._instances.items():
+            if instance.link is None:
+                continue
+            if instance.attached:
+                actions.append(Send(task_outlet(task), frame))
+            else:
+                actions += self._attach(task, instance)
+        return actions
+
+    def _report(self, status: m.InstanceStatus) -> list[Action]:
+        self._instances[status.task_id].status = status
+        if self.tmaster is None:
+            return []
+        return [Reply(self.tmaster, m.encode(status))]
+
+    # -- backpressure --
+
+    def congested(self, outlet: str, now: float) -> list[Action]:
+        """A local task's outlet went above its high watermark."""
+        task = self._task_of(outlet)
+        if task is None or task in self.backpressure.congested:
+            return []
+        log.info("backpressure: task %d congested", task)
+        notices = self.backpressure.task_congested(task, now)
+        return [*self._send_notices(notices), *self._apply_pauses(), WatchRelief(outlet)]
+
+    def relieved(self, outlet: str, now: float) -> list[Action]:
+        """A congested outlet drained below its low watermark."""
+        task = self._task_of(outlet)
+        if task is None:
+            return []
+        log.info("backpressure: task %d relieved", task)
+        notices = self.backpressure.task_relieved(task, now)
+        return [*self._send_notices(notices), *self._apply_pauses()]
+
+    def _task_of(self, outlet: str) -> int | None:
+        kind, _, number = outlet.partition(" ")
+        if kind != "task":
+            return None
+        task = int(number)
+        return task if task in self._instances else None
+
+    def _notice(self, notice: Notice) -> bytes:
+        return m.encode(m.BackpressureNotice(self.container, notice.component, notice.start))
+
+    def _send_notices(self, notices: list[Notice]) -> list[Action]:
+        return [
+            Send(peer_outlet(c), self._notice(notice))
+            for notice in notices
+            for c in self.routing.peers
+        ]
+
+    def _apply_pauses(self) -> list[Action]:
+        """Stop reading paused components' instances; tell paused spouts to stop
+        calling ``next_tuple`` (their buffers alone could take long to fill)."""
+        paused = self.backpressure.paused
+        if paused == self._paused:
+            return []
+        started, stopped = paused - self._paused, self._paused - paused
+        self._paused = paused
+        actions: list[Action] = []
+        for component in sorted(started):
+            log.info("backpressure: pausing %s", component)
+        for component in sorted(stopped):
+            log.info("backpressure: resuming %s", component)
+        spouts = self.backpressure.spouts
+        for task, instance in self._instances.items():
+            component = self.routing.task_component[task]
+            if instance.link is None or not (component in started or component in stopped):
+                continue
+            pausing = component in started
+            actions.append(Pause(instance.link) if pausing else Resume(instance.link))
+            if component in spouts and instance.attached:
+                actions.append(Send(task_outlet(task), m.encode(m.SpoutThrottle(pausing))))
+        return actions
+
+    # -- time --
+
+    def tick(self, now: float) -> list[Action]:
+        """Heartbeats to the tmaster and tree timeouts that are due."""
+        actions: list[Action] = []
+        if self.tmaster is not None and now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.heartbeat_interval
+            actions.append(
+                Reply(self.tmaster, m.encode(m.Heartbeat(self.container, self.stats(now))))
+            )
+        if self.tracker.period is not None and now >= self._next_expiry:
+            self._next_expiry = now + min(self.tracker.period / 4, 1.0)
+            for spout_task, verdict in self.tracker.expire_bodies(now):
+                actions.append(Send(task_outlet(spout_task), encode_ack(spout_task, 0, verdict)))
+        return actions
+
+    def next_tick(self) -> float:
+        due = self._next_heartbeat if self.tmaster is not None else float("inf")
+        if self.tracker.period is not None:
+            due = min(due, self._next_expiry)
+        return due
+
+    # -- what others read --
+
+    def stats(self, now: float) -> dict[str, Any]:
+        """What ``status`` shows of this stream manager (sent with each heartbeat;
+        only what changes under backpressure, as a change makes the tmaster persist
+        the plan; queues and trees are in the metrics)."""
+        bp = self.backpressure
+        totals = bp.totals(now)
+        return {
+            "backpressure": {
+                "strategy": bp.strategy.value,
+                "culprits": sorted(bp.local_culprits()),
+                "paused": sorted(bp.paused),
+                "culprit_seconds": {k: round(v, 3) for k, v in totals["culprit"].items()},
+                "paused_seconds": {k: round(v, 3) for k, v in totals["paused"].items()},
+            },
+        }
+
+    def collect_metrics(self, outlets: list[OutletStatistics], now: float) -> list[Any]:
+        """This stream manager's samples for its metrics manager (wire/metric_names.py)."""
+        out: list[Any] = []
+        for stats in outlets:
+            labels = {"destination": stats.name}
+            out += [
+                [names.STMGR_TUPLES, "counter", labels, stats.written_tuples],
+                [names.STMGR_FRAMES, "counter", labels, stats.written_frames],
+                [names.STMGR_BYTES, "counter", labels, stats.written_bytes],
+                [names.STMGR_QUEUE, "gauge", labels, stats.buffered_bytes],
+                [names.STMGR_QUEUE_CAPACITY, "gauge", labels, stats.hard_bytes],
+            ]
+        bp = self.backpressure
+        totals = bp.totals(now)
+        for component, seconds in totals["paused"].items():
+            out.append([names.BACKPRESSURE, "counter", {"component": component}, seconds])
+        culprits = bp.local_culprits()
+        for component, seconds in totals["culprit"].items():
+            labels = {"component": component}
+            out.append([names.BACKPRESSURE_CULPRIT, "counter", labels, seconds])
+            out.append([names.BACKPRESSURE_ACTIVE, "gauge", labels, int(component in culprits)])
+        out.append([names.XOR_TREES, "gauge", {}, len(self.tracker)])
+        for task, n in self.tracker.timed_out_by_task.items():
+            labels = {"component": self.routing.task_component[task], "instance_id": str(task)}
+            out.append([names.TIMED_OUT, "counter", labels, n])
+        return out

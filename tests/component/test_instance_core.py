@@ -1,0 +1,303 @@
+"""The instance core without processes, sockets or a loop: its lifecycle, the
+protocol table, the task it builds, its timers, on both tuple paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+
+from heronpy_lite import config
+from heronpy_lite.api import Bolt, Spout, TopologyBuilder
+from heronpy_lite.api.topology import definition_of
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import RegistrationRejected, RemoteProtocolError
+from heronpy_lite.instance.core import InstanceCore
+from heronpy_lite.instance.lifecycle import ALLOWED, Phase
+from heronpy_lite.instance.spout import Blocked, SpoutInstance
+from heronpy_lite.scheduler.packing import pack_round_robin
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import (
+    AckFrame,
+    ControlFrame,
+    DataFrame,
+    FrameDecoder,
+    encode_ack,
+    encode_data,
+)
+from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
+
+pytestmark = pytest.mark.usefixtures("tuple_path")
+
+
+class Words(Spout):
+    outputs = ["word"]
+
+    def initialize(self, config: dict[str, Any], context: Any) -> None:
+        self.words = iter(["a", "b", "c"])
+        self.events: list[str] = []
+
+    def next_tuple(self) -> None:
+        word = next(self.words, None)
+        if word is not None:
+            self.emit([word], tup_id=word)
+
+    def activate(self) -> None:
+        self.events.append("activate")
+
+    def deactivate(self) -> None:
+        self.events.append("deactivate")
+
+    def ack(self, tup_id: Any) -> None:
+        self.events.append(f"ack {tup_id}")
+
+    def fail(self, tup_id: Any) -> None:
+        self.events.append(f"fail {tup_id}")
+
+
+class Counter(Bolt):
+    outputs = ["word", "n"]
+
+    def initialize(self, config: dict[str, Any], context: Any) -> None:
+        if config.get("test.raise"):
+            raise ValueError("no")
+        self.counts: dict[str, int] = {}
+        self.ticks = 0
+        config["topology.tick.tuple.freq.secs"] = 5  # set in initialize, as window bolts do
+
+    def process(self, tup: Any) -> None:
+        word = tup.values[0]
+        self.counts[word] = self.counts.get(word, 0) + 1
+        self.emit([word, self.counts[word]])
+
+    def process_tick(self, tup: Any) -> None:
+        self.ticks += 1
+
+
+class Sink(Bolt):
+    def process(self, tup: Any) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def topology() -> TopologyBuilder:
+    b = TopologyBuilder("T")
+    words = b.add_spout("words", Words, par=1)  # task 1
+    count = b.add_bolt("count", Counter, par=1, inputs=[words])  # task 2
+    b.add_bolt("sink", Sink, par=1, inputs=[count])  # task 3
+    return b
+
+
+def make_core(task: int, clock: Clock, **properties: Any) -> InstanceCore:
+    builder = topology()
+    definition = definition_of(builder)
+    packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
+    resolved = config.resolve("local", None, properties)
+    return InstanceCore(
+        topology="T",
+        task_id=task,
+        restarts=0,
+        definition=definition,
+        packing=packing,
+        topology_config=resolved,
+        engine=EngineConfig.from_config(resolved),
+        clock=clock,
+        pid=500 + task,
+    )
+
+
+def plan_frame(state: str = "RUNNING") -> list[Any]:
+    definition = definition_of(topology())
+    packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
+    physical = PhysicalPlan(packing, {1: StmgrLocation(1, "127.0.0.1", 1, 1)}, state)
+    return FrameDecoder().feed(m.encode(m.PhysicalPlanUpdate(physical.to_dict())))
+
+
+def decoded(frames: list[bytes]) -> list[Any]:
+    return FrameDecoder().feed(b"".join(frames))
+
+
+def control_messages(frames: list[bytes]) -> list[m.Message]:
+    return [m.decode(f.payload) for f in decoded(frames) if isinstance(f, ControlFrame)]
+
+
+def started(task: int, clock: Clock, **properties: Any) -> InstanceCore:
+    core = make_core(task, clock, **properties)
+    core.connected()
+    core.receive(plan_frame(), clock())
+    assert core.phase is Phase.RUNNING
+    return core
+
+
+# ------------------------------------------------------------------ lifecycle
+
+
+def test_the_first_plan_builds_the_task_and_reports_it_running() -> None:
+    clock = Clock()
+    core = make_core(2, clock)
+    (register,) = control_messages(core.connected())
+    assert register == m.RegisterInstance("T", 2, "count", 502, 0)
+    assert core.phase is Phase.AWAITING_PLAN and core.task is None
+    core.receive(plan_frame(), 0.0)
+    assert core.phase is Phase.RUNNING
+    assert core.task is not None and isinstance(core.task.component, Counter)
+    assert control_messages(core.output()) == [m.InstanceStatus(2, "count", "running", 502, 0)]
+
+
+def test_initialize_raising_fails_the_start_with_its_error() -> None:
+    core = make_core(2, Clock(), **{"test.raise": "true"})
+    core.connected()
+    core.receive(plan_frame(), 0.0)
+    assert core.phase is Phase.FAILED
+    (status,) = control_messages(core.output())
+    assert status == m.InstanceStatus(
+        2, "count", "failed", 502, 0, "initialize() raised ValueError: no"
+    )
+
+
+def test_a_lost_link_keeps_the_component_and_registers_again() -> None:
+    clock = Clock()
+    core = started(2, clock)
+    component = core.task.component  # type: ignore[union-attr]
+    core.disconnected(1.0)
+    assert core.phase is Phase.RECONNECTING
+    again = control_messages(core.connected())
+    assert again == [
+        m.RegisterInstance("T", 2, "count", 502, 0),
+        m.InstanceStatus(2, "count", "running", 502, 0),
+    ]
+    core.receive(plan_frame(), 2.0)  # a new stream manager sends the plan again
+    assert core.phase is Phase.RUNNING and core.task.component is component  # type: ignore[union-attr]
+
+
+def test_a_rejected_registration_is_an_error() -> None:
+    core = make_core(2, Clock())
+    core.connected()
+    with pytest.raises(RegistrationRejected, match="wrong container"):
+        core.receive(FrameDecoder().feed(m.encode(m.Rejected("wrong container"))), 0.0)
+
+
+# ------------------------------------------------------ the protocol as a table
+
+SAMPLES: dict[type, bytes] = {
+    DataFrame: encode_data(2, 1, "default", msgpack.packb([["a"]])),
+    AckFrame: encode_ack(1, 0, AckBatch().encode()),
+    m.PhysicalPlanUpdate: b"".join(m.encode(m.decode(f.payload)) for f in plan_frame()),
+    m.Rejected: m.encode(m.Rejected("no")),
+    m.SpoutThrottle: m.encode(m.SpoutThrottle(True)),
+    m.RegisterInstance: m.encode(m.RegisterInstance("T", 2, "count", 1, 0)),
+    m.Heartbeat: m.encode(m.Heartbeat(1)),
+    m.InstanceStatus: m.encode(m.InstanceStatus(2, "count", "running", 1, 0)),
+}
+
+
+@pytest.mark.parametrize("phase", [Phase.AWAITING_PLAN, Phase.RUNNING], ids=lambda p: p.name)
+@pytest.mark.parametrize("task", [1, 2], ids=["spout", "bolt"])
+@pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda k: k.__name__)
+def test_the_stream_manager_may_send_exactly_what_the_table_allows(
+    phase: Phase, task: int, kind: type
+) -> None:
+    clock = Clock()
+    core = make_core(task, clock)
+    core.connected()
+    if phase is Phase.RUNNING:
+        core.receive(plan_frame(), 0.0)
+    frames = FrameDecoder().feed(SAMPLES[kind])
+    if kind in ALLOWED[(phase, task == 1)]:
+        try:
+            core.receive(frames, 1.0)
+        except RegistrationRejected:
+            assert kind is m.Rejected
+    else:
+        with pytest.raises(RemoteProtocolError, match="is not allowed"):
+            core.receive(frames, 1.0)
+
+
+def test_a_batch_that_is_not_msgpack_costs_that_batch_only() -> None:
+    core = started(2, Clock())
+    core.receive(FrameDecoder().feed(encode_data(2, 1, "default", b"\xc1")), 0.0)
+    core.receive(FrameDecoder().feed(SAMPLES[DataFrame]), 0.0)
+    assert core.bad_batches == 1
+    assert core.task.component.counts == {"a": 1}  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------- bolt and timers
+
+
+def test_a_bolt_processes_batches_and_flushes_when_the_interval_passed() -> None:
+    clock = Clock()
+    core = started(2, clock)
+    core.output()
+    core.receive(FrameDecoder().feed(SAMPLES[DataFrame]), 0.0)
+    assert core.task.has_pending  # type: ignore[union-attr]
+    interval = core.engine.flush_interval_ms / 1000
+    assert not core.flush_due(interval / 2)
+    assert core.next_deadline() == pytest.approx(interval)
+    assert core.flush_due(interval)
+    core.on_timer(interval)
+    (frame,) = decoded(core.output())
+    assert (frame.dst_task, msgpack.unpackb(frame.body)) == (3, [["a", 1]])
+
+
+def test_the_tick_period_set_in_initialize_drives_process_tick() -> None:
+    clock = Clock()
+    core = started(2, clock)
+    assert core.next_deadline() == 5.0
+    core.on_timer(4.9)
+    assert core.task.component.ticks == 0  # type: ignore[union-attr]
+    core.on_timer(5.0)
+    core.on_timer(10.0)
+    assert core.task.component.ticks == 2  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------- spout
+
+
+def test_a_spout_runs_while_active_and_unthrottled_and_acks_at_most_once() -> None:
+    clock = Clock()
+    core = make_core(1, clock)
+    core.connected()
+    core.receive(plan_frame("PAUSED"), 0.0)
+    spout = core.task
+    assert isinstance(spout, SpoutInstance)
+    assert spout.blocked() is Blocked.INACTIVE
+    assert spout.component.events == []  # deployed deactivated: no call
+    core.receive(plan_frame("RUNNING"), 0.0)
+    assert spout.blocked() is None and spout.component.events == ["activate"]
+    core.receive(FrameDecoder().feed(SAMPLES[m.SpoutThrottle]), 1.0)
+    assert spout.blocked() is Blocked.THROTTLED
+    core.receive(FrameDecoder().feed(m.encode(m.SpoutThrottle(False))), 3.0)
+    assert spout.blocked() is None and spout.throttled_seconds == 2.0
+    assert spout.run_round()
+    assert spout.component.events[-3:] == ["ack a", "ack b", "ack c"]  # at most once: at once
+    core.flush(3.0)
+    (frame,) = decoded(core.output()[1:])  # after the running status
+    assert msgpack.unpackb(frame.body) == [["a"], ["b"], ["c"]]
+
+
+def test_at_least_once_a_spout_hears_its_verdicts_and_stops_at_max_pending() -> None:
+    clock = Clock()
+    core = started(1, clock, **{"topology.reliability.mode": "ATLEAST_ONCE",
+                                "topology.max.spout.pending": 2})  # fmt: skip
+    spout = core.task
+    assert isinstance(spout, SpoutInstance)
+    spout.run_round()
+    assert spout.blocked() is Blocked.MAX_PENDING and len(spout.in_flight) == 2
+    core.flush(0.0)
+    out = decoded(core.output())
+    (init,) = [f for f in out if isinstance(f, AckFrame)]
+    roots = AckBatch.decode(init.body).init[::2]
+    verdict = AckBatch(acked=[roots[0]], failed=[roots[1]]).encode()
+    clock.now = 0.5
+    core.receive(FrameDecoder().feed(encode_ack(1, 0, verdict)), clock.now)
+    assert spout.component.events == ["ack a", "fail b"]
+    assert spout.blocked() is None and spout.completed == 1

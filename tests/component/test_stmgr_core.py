@@ -1,0 +1,376 @@
+"""The stream manager core without processes, sockets or a loop: links, the
+protocol table, routing, acking, backpressure and time, all with ``now``
+passed in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heronpy_lite.scheduler.packing import pack_round_robin
+from heronpy_lite.stmgr.backpressure import Strategy
+from heronpy_lite.stmgr.core import (
+    ALLOWED,
+    Attach,
+    Close,
+    ConnectPeer,
+    Detach,
+    Forward,
+    Link,
+    Pause,
+    Reply,
+    Resume,
+    Role,
+    Send,
+    StreamManagerCore,
+    WatchRelief,
+)
+from heronpy_lite.wire import messages as m
+from heronpy_lite.wire.acking import AckBatch
+from heronpy_lite.wire.frames import AckFrame, DataFrame, FrameDecoder, encode_ack, encode_data
+from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
+
+# spout (tasks 1, 2) -> bolt (tasks 3, 4) over two containers, round robin:
+# container 1 holds tasks 1 and 3, container 2 tasks 2 and 4.
+PACKING = pack_round_robin("T", [("spout", 2), ("bolt", 2)], 2)
+COMPONENTS = {
+    "spout": {"par": 2, "spout": True, "inputs": []},
+    "bolt": {"par": 2, "spout": False, "inputs": ["spout"]},
+}
+
+
+def make_core(strategy: Strategy = Strategy.SPOUT, timeout: float | None = 30.0) -> Any:
+    return StreamManagerCore(
+        topology="T",
+        container=1,
+        packing=PACKING,
+        components=COMPONENTS,
+        strategy=strategy,
+        message_timeout_secs=timeout,
+        heartbeat_interval_secs=2.0,
+        host="127.0.0.1",
+        pid=100,
+        restarts=0,
+        now=0.0,
+    )
+
+
+def frames(*encoded: bytes) -> list[Any]:
+    return FrameDecoder().feed(b"".join(encoded))
+
+
+def control(msg: m.Message) -> list[Any]:
+    return frames(m.encode(msg))
+
+
+def plan(state: str = "RUNNING", port2: int = 7002) -> m.PhysicalPlanUpdate:
+    stmgrs = {
+        1: StmgrLocation(1, "127.0.0.1", 7001, 100),
+        2: StmgrLocation(2, "127.0.0.1", port2, 200),
+    }
+    return m.PhysicalPlanUpdate(PhysicalPlan(PACKING, stmgrs, state).to_dict())
+
+
+def with_tmaster(core: Any, state: str = "RUNNING") -> Link:
+    link, actions = core.tmaster_connected()
+    assert isinstance(actions[0], Reply) and actions[0].link is link
+    (register,) = frames(actions[0].frame)
+    assert m.decode(register.payload) == m.RegisterStmgr("T", 1, "127.0.0.1", 0, 100, 0, [1, 3])
+    core.received(link, control(plan(state)), 0.0)
+    return link
+
+
+def register(core: Any, task: int, pid: int = 10) -> tuple[Link, list[Any]]:
+    link = core.accepted()
+    component = "spout" if task in (1, 2) else "bolt"
+    actions = core.received(link, control(m.RegisterInstance("T", task, component, pid, 0)), 0.0)
+    return link, actions
+
+
+def messages(actions: list[Any], kind: type = Reply) -> list[m.Message]:
+    return [
+        m.decode(f.payload)
+        for a in actions
+        if isinstance(a, kind)
+        for f in frames(a.frame)
+        if not isinstance(f, (DataFrame, AckFrame))
+    ]
+
+
+# ------------------------------------------------------------------ handshakes
+
+
+def test_an_instance_gets_the_plan_before_its_outlet_is_attached() -> None:
+    core = make_core()
+    with_tmaster(core)
+    link, actions = register(core, 3)
+    assert link.role is Role.INSTANCE and link.task == 3
+    kinds = [type(a) for a in actions]
+    assert kinds.index(Reply) < kinds.index(Attach)
+    assert isinstance(messages(actions)[0], m.PhysicalPlanUpdate)
+    assert Attach("task 3", link) in actions
+
+
+def test_an_instance_registered_before_the_plan_is_attached_when_it_arrives() -> None:
+    core = make_core()
+    tmaster, _ = core.tmaster_connected()
+    link, actions = register(core, 3)
+    assert not [a for a in actions if isinstance(a, Attach)]  # tuples wait in the outlet
+    after = core.received(tmaster, control(plan()), 0.0)
+    reply = next(i for i, a in enumerate(after) if isinstance(a, Reply) and a.link is link)
+    assert after.index(Attach("task 3", link)) == reply + 1
+    assert ConnectPeer(2, "127.0.0.1", 7002) in after
+
+
+def test_a_registration_for_a_task_elsewhere_is_rejected_and_closed() -> None:
+    core = make_core()
+    link, actions = register(core, 2)  # task 2 runs in container 2
+    assert isinstance(messages(actions)[0], m.Rejected)
+    assert isinstance(actions[-1], Close) and actions[-1].link is link
+
+
+def test_a_second_registration_replaces_the_first_connection() -> None:
+    core = make_core()
+    with_tmaster(core)
+    first, _ = register(core, 3, pid=10)
+    second, actions = register(core, 3, pid=11)
+    assert Close(first, "replaced by a new registration") in actions
+    assert Attach("task 3", second) in actions
+    # the old connection closing later detaches nothing: it is not the current one
+    assert core.closed(first, 1.0) == []
+    assert Detach("task 3", second) in core.closed(second, 1.0)
+
+
+def test_a_peer_says_hello_before_anything_else() -> None:
+    core = make_core()
+    link = core.accepted()
+    assert core.received(link, control(m.HelloStmgr("T", 2)), 0.0) == []
+    assert (link.role, link.container) == (Role.PEER, 2)
+    other = core.accepted()
+    (close,) = core.received(other, control(m.HelloStmgr("other", 2)), 0.0)
+    assert isinstance(close, Close)
+
+
+def test_our_connection_to_a_peer_says_hello_then_attaches_its_outlet() -> None:
+    core = make_core()
+    link, actions = core.peer_connected(2)
+    assert link.role is Role.PEER_OUT
+    assert messages(actions[:1]) == [m.HelloStmgr("T", 1)]
+    assert actions[-1] == Attach("stmgr 2", link)
+
+
+# ------------------------------------------------------ the protocol as a table
+
+SAMPLES: dict[type, bytes] = {
+    DataFrame: encode_data(4, 3, "default", b"\x90"),
+    AckFrame: encode_ack(1, 3, AckBatch().encode()),
+    m.RegisterInstance: m.encode(m.RegisterInstance("T", 3, "bolt", 10, 0)),
+    m.HelloStmgr: m.encode(m.HelloStmgr("T", 2)),
+    m.InstanceStatus: m.encode(m.InstanceStatus(3, "bolt", "running", 10, 0)),
+    m.BackpressureNotice: m.encode(m.BackpressureNotice(2, "bolt", True)),
+    m.PhysicalPlanUpdate: m.encode(plan()),
+    m.Rejected: m.encode(m.Rejected("no")),
+    m.Heartbeat: m.encode(m.Heartbeat(1)),
+    m.SpoutThrottle: m.encode(m.SpoutThrottle(True)),
+    m.MetricsSnapshot: m.encode(m.MetricsSnapshot("x", [])),
+    m.ControlRequest: m.encode(m.ControlRequest("status")),
+    m.RegisterStmgr: m.encode(m.RegisterStmgr("T", 2, "h", 1, 1, 0, [2])),
+}
+
+
+def link_in(core: Any, role: Role) -> Link:
+    """A link of ``role``, as the handshakes make it (task 3; container 2)."""
+    if role is Role.PENDING:
+        return core.accepted()  # type: ignore[no-any-return]
+    if role is Role.INSTANCE:
+        return register(core, 3)[0]
+    if role is Role.PEER:
+        link = core.accepted()
+        core.received(link, control(m.HelloStmgr("T", 2)), 0.0)
+        return link  # type: ignore[no-any-return]
+    if role is Role.PEER_OUT:
+        return core.peer_connected(2)[0]  # type: ignore[no-any-return]
+    return core.tmaster_connected()[0]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+@pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda k: k.__name__)
+def test_every_link_role_may_send_exactly_what_the_table_allows(role: Role, kind: type) -> None:
+    core = make_core()
+    with_tmaster(core)
+    link = link_in(core, role)
+    actions = core.received(link, frames(SAMPLES[kind]), 1.0)
+    closed = [a for a in actions if isinstance(a, Close) and a.link is link]
+    if kind in ALLOWED[role]:
+        assert not closed, actions
+    else:
+        assert closed and closed[0].reason.startswith("protocol error"), actions
+        assert core.protocol_errors == 1
+
+
+def test_an_instance_can_send_as_itself_only() -> None:
+    core = make_core()
+    with_tmaster(core)
+    link, _ = register(core, 3)
+    (close,) = core.received(link, frames(encode_data(4, 1, "default", b"\x90")), 0.0)
+    assert isinstance(close, Close) and "from task 1" in close.reason
+    link, _ = register(core, 3)
+    status = m.InstanceStatus(1, "spout", "running", 10, 0)
+    assert isinstance(core.received(link, control(status), 0.0)[-1], Close)
+
+
+def test_frames_after_a_violation_in_the_same_read_are_not_handled() -> None:
+    core = make_core()
+    link = core.accepted()
+    actions = core.received(link, frames(SAMPLES[DataFrame], m.encode(m.HelloStmgr("T", 2))), 0.0)
+    assert len(actions) == 1 and isinstance(actions[0], Close)
+    assert link.role is Role.PENDING
+
+
+def test_garbage_in_a_control_frame_closes_that_link_only() -> None:
+    core = make_core()
+    with_tmaster(core)
+    good, _ = register(core, 3)
+    bad = core.accepted()
+    (close,) = core.received(bad, frames(b"\x00\x00\x00\x03\x02\xc1\xc1"), 0.0)
+    assert isinstance(close, Close) and close.link is bad
+    forward = core.received(good, frames(encode_data(4, 3, "default", b"\x90")), 0.0)
+    assert forward == [Forward("stmgr 2", encode_data(4, 3, "default", b"\x90"))]
+
+
+# ---------------------------------------------------------------- routing
+
+
+def test_data_goes_to_the_local_task_or_the_peer_unknown_tasks_are_counted() -> None:
+    core = make_core()
+    with_tmaster(core)
+    peer = link_in(core, Role.PEER)
+    to_local = encode_data(3, 2, "default", b"\x91\x01", tuples=1)
+    to_remote = encode_data(4, 2, "default", b"\x90")
+    to_nobody = encode_data(99, 2, "default", b"\x90")
+    actions = core.received(peer, frames(to_local, to_remote, to_nobody), 0.0)
+    assert actions == [Forward("task 3", to_local, 1), Forward("stmgr 2", to_remote)]
+    assert core.unroutable_frames == 1
+
+
+def test_acks_for_a_local_spout_feed_the_tracker_others_are_routed() -> None:
+    core = make_core()
+    with_tmaster(core)
+    spout, _ = register(core, 1)
+    bolt, _ = register(core, 3)
+    init = encode_ack(1, 1, AckBatch(init=[77, 0b1010]).encode())
+    assert core.received(spout, frames(init), 0.0) == []
+    half = encode_ack(1, 3, AckBatch(update=[77, 0b1000]).encode())
+    assert core.received(bolt, frames(half), 0.0) == []
+    rest = encode_ack(1, 3, AckBatch(update=[77, 0b0010]).encode())
+    (verdict,) = core.received(bolt, frames(rest), 0.0)
+    assert isinstance(verdict, Send) and verdict.outlet == "task 1"
+    (frame,) = frames(verdict.frame)
+    assert AckBatch.decode(frame.body).acked == [77]
+    remote = encode_ack(2, 3, AckBatch(update=[5, 5]).encode())
+    assert core.received(bolt, frames(remote), 0.0) == [Forward("stmgr 2", remote)]
+
+
+def test_a_new_plan_connects_to_peers_whose_address_changed_only() -> None:
+    core = make_core()
+    tmaster = with_tmaster(core)
+    same = core.received(tmaster, control(plan()), 1.0)
+    assert not [a for a in same if isinstance(a, ConnectPeer)]
+    moved = core.received(tmaster, control(plan(port2=7999)), 2.0)
+    assert ConnectPeer(2, "127.0.0.1", 7999) in moved
+
+
+def test_plan_updates_go_to_every_attached_instance() -> None:
+    core = make_core()
+    tmaster = with_tmaster(core)
+    _, _ = register(core, 1)
+    _, _ = register(core, 3)
+    actions = core.received(tmaster, control(plan("PAUSED")), 1.0)
+    sends = {a.outlet for a in actions if isinstance(a, Send)}
+    assert sends == {"task 1", "task 3"}
+
+
+# ------------------------------------------------------------ backpressure
+
+
+def test_congestion_pauses_the_spouts_tells_peers_and_watches_for_relief() -> None:
+    core = make_core(Strategy.SPOUT)
+    with_tmaster(core)
+    spout, _ = register(core, 1)
+    register(core, 3)
+    actions = core.congested("task 3", 5.0)
+    assert Pause(spout) in actions and WatchRelief("task 3") in actions
+    assert [msg for msg in messages(actions, Send) if isinstance(msg, m.SpoutThrottle)] == [
+        m.SpoutThrottle(True)
+    ]
+    notices = [msg for msg in messages(actions, Send) if isinstance(msg, m.BackpressureNotice)]
+    assert notices == [m.BackpressureNotice(1, "bolt", True)]
+    assert core.congested("task 3", 6.0) == []  # already congested
+    relieved = core.relieved("task 3", 7.0)
+    assert Resume(spout) in relieved
+    assert m.BackpressureNotice(1, "bolt", False) in messages(relieved, Send)
+    assert core.stats(7.0)["backpressure"]["culprit_seconds"] == {"bolt": 2.0}
+
+
+def test_a_spout_registering_while_paused_is_paused_and_throttled() -> None:
+    core = make_core(Strategy.SPOUT)
+    with_tmaster(core)
+    register(core, 3)
+    core.congested("task 3", 0.0)
+    spout, actions = register(core, 1)
+    assert Pause(spout) in actions
+    assert m.SpoutThrottle(True) in messages(actions, Send)
+
+
+def test_a_peer_s_notices_pause_local_spouts_until_it_goes_away() -> None:
+    core = make_core(Strategy.SPOUT)
+    with_tmaster(core)
+    spout, _ = register(core, 1)
+    peer = link_in(core, Role.PEER)
+    actions = core.received(peer, control(m.BackpressureNotice(2, "bolt", True)), 1.0)
+    assert Pause(spout) in actions
+    assert Resume(spout) in core.closed(peer, 2.0)
+
+
+def test_tcp_backpressure_pauses_nothing() -> None:
+    core = make_core(Strategy.TCP)
+    with_tmaster(core)
+    register(core, 1)
+    register(core, 3)
+    assert core.congested("task 3", 0.0) == [WatchRelief("task 3")]
+
+
+# -------------------------------------------------------------------- time
+
+
+def test_heartbeats_fall_due_every_interval() -> None:
+    core = make_core(timeout=None)
+    tmaster = with_tmaster(core)
+    (beat,) = core.tick(0.0)
+    assert isinstance(beat, Reply) and beat.link is tmaster
+    assert isinstance(messages([beat])[0], m.Heartbeat)
+    assert core.tick(1.9) == []
+    assert core.next_tick() == 2.0
+    assert len(core.tick(2.0)) == 1
+
+
+def test_trees_that_time_out_are_failed_to_their_spout() -> None:
+    core = make_core(timeout=10.0)
+    with_tmaster(core)
+    spout, _ = register(core, 1)
+    core.received(spout, frames(encode_ack(1, 1, AckBatch(init=[9, 3]).encode())), 0.0)
+    verdicts = [a for t in (4.0, 8.0, 12.0, 16.0) for a in core.tick(t) if isinstance(a, Send)]
+    (verdict,) = verdicts
+    (frame,) = frames(verdict.frame)
+    assert verdict.outlet == "task 1" and AckBatch.decode(frame.body).failed == [9]
+
+
+def test_an_instance_that_goes_away_is_reported_down() -> None:
+    core = make_core()
+    with_tmaster(core)
+    link, _ = register(core, 3)
+    core.received(link, control(m.InstanceStatus(3, "bolt", "running", 10, 0)), 0.0)
+    actions = core.closed(link, 1.0)
+    assert Detach("task 3", link) in actions
+    assert messages(actions)[-1] == m.InstanceStatus(3, "bolt", "down", 10, 0)
