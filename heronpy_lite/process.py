@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,8 @@ class MetricsReporter:
 
     Each snapshot replaces the previous one of ``source``, so a lost snapshot
     costs nothing; while the metrics manager is unreachable, snapshots are
-    skipped, never queued.
+    skipped, never queued. Each carries the time its samples were taken, and
+    ``exceptions()``, the producer's recent user-code exceptions.
     """
 
     def __init__(
@@ -205,12 +207,14 @@ class MetricsReporter:
         source: str,
         collect: Callable[[], list[Any]],
         interval: float,
+        exceptions: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.source = source
         self.collect = collect
         self.interval = interval
+        self.exceptions = exceptions
 
     async def run(self) -> None:
         from heronpy_lite.wire import messages as m
@@ -224,12 +228,15 @@ class MetricsReporter:
                 continue
             try:
                 while True:
+                    taken = time.time()
                     try:
                         samples = self.collect()
+                        exceptions = self.exceptions() if self.exceptions else []
                     except Exception:
                         log.exception("collecting metrics failed")
-                        samples = []
-                    if not safe_write(writer, m.encode(m.MetricsSnapshot(self.source, samples))):
+                        samples, exceptions = [], []
+                    snapshot = m.MetricsSnapshot(self.source, samples, taken, exceptions)
+                    if not safe_write(writer, m.encode(snapshot)):
                         raise ConnectionResetError("metrics manager connection closed")
                     await writer.drain()
                     await asyncio.sleep(self.interval)

@@ -51,6 +51,7 @@ from heronpy_lite.api.spout.spout import Spout
 from heronpy_lite.api.tuple import HeronTuple, TupleHelper
 from heronpy_lite.errors import EmitError, LocalProtocolError
 from heronpy_lite.instance import tuplepath
+from heronpy_lite.instance.exception_log import ExceptionLog
 from heronpy_lite.instance.routing import OutputRouter, Route
 from heronpy_lite.wire.frames import data_body_limit, encode_ack, encode_data
 
@@ -153,6 +154,7 @@ class TaskHost:
         # counters (the metrics issue exports these)
         self.executed: Counter[tuple[str, str]] = Counter()
         self.exceptions: Counter[str] = Counter()
+        self.exception_log = ExceptionLog()  # the recent ones, with tracebacks
         self.dropped_frames = 0
         # ATLEAST_ONCE
         self.reliable = reliable
@@ -425,6 +427,7 @@ class TaskHost:
     def user_exception(self, where: str, exc: BaseException, message: str = "") -> None:
         name = type(exc).__name__
         self.exceptions[name] += 1
+        self.exception_log.record(where, exc, time.time())
         count = self.exceptions[name]
         text = message or f"{where}() raised {name}: {exc}"
         if count <= _FULL_LOGS_PER_TYPE:

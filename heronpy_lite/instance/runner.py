@@ -38,9 +38,11 @@ from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.config import EngineConfig, component_config, message_timeout
 from heronpy_lite.errors import RemoteProtocolError
-from heronpy_lite.instance import tuplepath
+from heronpy_lite.instance import time_account, tuplepath
+from heronpy_lite.instance.exception_log import exit_message
 from heronpy_lite.instance.host import TaskHost
 from heronpy_lite.instance.routing import OutputRouter
+from heronpy_lite.instance.time_account import Doing, TimeAccount
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
@@ -102,6 +104,8 @@ class InstanceRunner:
         self._connected = asyncio.Event()
         self._last_flush = 0.0
         self._flush_timer: asyncio.TimerHandle | None = None
+        #: busy / backpressured / idle time (docs/decisions/0024-saturation-metrics.md)
+        self.time_account = TimeAccount(time.monotonic())
 
     # -- start --
 
@@ -148,7 +152,7 @@ class InstanceRunner:
             assert self.plan is not None
             try:
                 self._start_component(record["config"], packing)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 log.exception("initialize() of %s failed", self.component_name)
                 await self._send(
                     m.InstanceStatus(
@@ -163,6 +167,7 @@ class InstanceRunner:
                 connection.cancel()
                 return 1
             self._ready.set()
+            assert self.host is not None
             if self.metrics_port:
                 reporter = MetricsReporter(
                     self.stmgr_host,
@@ -170,12 +175,13 @@ class InstanceRunner:
                     f"task-{self.task_id}",
                     self._collect,
                     self.engine.metrics_interval_secs,
+                    exceptions=self.host.exception_log.entries,
                 )
                 tg.create_task(reporter.run())
             await self._send(self._status("running"))
             self._apply_state(self.plan.state, initial=True)
             if self.is_spout:
-                tg.create_task(self._spout_loop())
+                tg.create_task(self._exit_reported(self._spout_loop()))
         return 0
 
     def _status(self, state: str) -> m.InstanceStatus:
@@ -293,7 +299,7 @@ class InstanceRunner:
             out += [
                 [names.ACKED, "counter", base, host.spout_acked],
                 [names.FAILED, "counter", base, host.spout_failed],
-                [names.TIMED_OUT, "counter", base, host.timed_out],
+                [names.SPOUT_EXPIRED, "counter", base, host.timed_out],
                 [names.NEXT_TUPLE, "counter", base, self.next_tuple_calls],
                 [names.PENDING, "gauge", base, len(host.in_flight)],
                 [names.SPOUT_THROTTLED, "counter", base, throttled],
@@ -321,6 +327,7 @@ class InstanceRunner:
                     [host.process_latency_count, host.process_latency_sum],
                 ],
             ]
+        out += time_account.samples(self.time_account, base, time.monotonic())
         for name, (kind, values) in self.user_values.items():
             metric = names.user_metric_name(name) + ("_total" if kind == "counter" else "")
             for key, v in values.items():
@@ -359,6 +366,9 @@ class InstanceRunner:
                 await self._read_loop(reader, writer)
             except (ConnectionError, RemoteProtocolError) as exc:
                 log.warning("stmgr connection lost: %s", exc)
+            except SystemExit as exc:  # user code called sys.exit(): say so, then exit
+                self._report_exit(exc)
+                raise
             finally:
                 self._connected.clear()
                 self._writer = None
@@ -368,8 +378,11 @@ class InstanceRunner:
     async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self.engine is not None
         decoder = FrameDecoder(self.engine.max_frame_bytes)
+        account = self.time_account
         while True:
+            account.set("input", Doing.IDLE, time.monotonic())
             data = await reader.read(READ_CHUNK)
+            account.set("input", Doing.BUSY, time.monotonic())
             if not data:
                 raise ConnectionError("stmgr closed the connection")
             for frame in decoder.feed(data):
@@ -448,16 +461,44 @@ class InstanceRunner:
         if safe_write(writer, m.encode(msg)):
             await self._drain(writer)
 
-    @staticmethod
-    async def _drain(writer: asyncio.StreamWriter) -> None:
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
         """Wait for room; a dead connection is the connection loop's to handle.
 
         Whatever was still unsent is gone with the socket: lost in ATMOST_ONCE,
         failed by timeout and replayed in ATLEAST_ONCE. Never let it kill the
         task: a restarted spout forgets its state.
         """
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
+        self.time_account.set("output", Doing.BACKPRESSURED, time.monotonic())
+        try:
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        finally:
+            self.time_account.set("output", Doing.IDLE, time.monotonic())
+
+    async def _waiting(self, doing: Doing, awaitable: Any) -> None:
+        """The spout loop awaits ``awaitable``, ``doing`` meanwhile (idle or backpressured)."""
+        self.time_account.set("spout", doing, time.monotonic())
+        try:
+            await awaitable
+        finally:
+            self.time_account.set("spout", Doing.BUSY, time.monotonic())
+
+    def _report_exit(self, exc: SystemExit) -> None:
+        """User code called sys.exit(): tell the stmgr (status shows it as the last
+        error) before the process exits as asked; its executor restarts it."""
+        error = exit_message(exc)
+        log.error("%s", error, exc_info=exc)
+        status = m.InstanceStatus(
+            self.task_id, self.component_name, "failed", os.getpid(), self.restarts, error
+        )
+        safe_write(self._writer, m.encode(status))
+
+    async def _exit_reported(self, coro: Any) -> None:
+        try:
+            await coro
+        except SystemExit as exc:
+            self._report_exit(exc)
+            raise
 
     # -- output --
 
@@ -496,7 +537,9 @@ class InstanceRunner:
 
     def _tick(self, freq: float) -> None:
         assert self.host is not None
+        self.time_account.set("tick", Doing.BUSY, time.monotonic())
         self.host.process_tick()
+        self.time_account.set("tick", Doing.IDLE, time.monotonic())
         if self.host.has_pending:
             self._timer_flush()
         asyncio.get_running_loop().call_later(freq, self._tick, freq)
@@ -519,15 +562,16 @@ class InstanceRunner:
         in_flight = host.in_flight
         pending = in_flight if max_pending else None  # what call_repeatedly watches
         call_repeatedly = host.path.call_repeatedly
+        self.time_account.set("spout", Doing.BUSY, monotonic())
         while True:
             if not self.active.is_set():
                 host.flush()
                 await self._flush_and_write(monotonic(), force=True)
-                await self.active.wait()
+                await self._waiting(Doing.IDLE, self.active.wait())
                 continue
             if not self._unthrottled.is_set():
                 await self._flush_and_write(monotonic(), force=True)
-                await self._unthrottled.wait()
+                await self._waiting(Doing.BACKPRESSURED, self._unthrottled.wait())
                 continue
             host.expire_in_flight()
             if max_pending and len(in_flight) >= max_pending:
@@ -536,7 +580,7 @@ class InstanceRunner:
                 # verdicts set _room; the timeout lets expire_in_flight run if none come
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(0.5):
-                        await self._room.wait()
+                        await self._waiting(Doing.BACKPRESSURED, self._room.wait())
                 continue
             start = monotonic()
             emitted_before = host.emit_count
@@ -568,7 +612,7 @@ class InstanceRunner:
                 await asyncio.sleep(0)
             else:
                 await self._flush_and_write(now, force=True)
-                await asyncio.sleep(idle)
+                await self._waiting(Doing.IDLE, asyncio.sleep(idle))
 
 
 async def main_async(args: Any) -> int:
