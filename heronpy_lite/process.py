@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import logging.handlers
 import os
 import signal
 import socket
@@ -39,6 +40,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-session-timeout", type=float, default=10.0)
     parser.add_argument("--state-timeout", type=float, default=5.0)
     parser.add_argument("--log-file", default="")
+    parser.add_argument("--log-max-bytes", type=int, default=0, help="rotate at this size")
+    parser.add_argument("--log-backups", type=int, default=5, help="rotated files kept")
     parser.add_argument("--metrics-port", type=int, default=0, help="0: do not report metrics")
 
 
@@ -59,6 +62,10 @@ def common_argv(topology: str, engine: EngineConfig, log_file: Path | str) -> li
         str(engine.zk_timeout_secs),
         "--log-file",
         str(log_file),
+        "--log-max-bytes",
+        str(int(engine.log_max_mb * 1024 * 1024)),
+        "--log-backups",
+        str(engine.log_max_files),
     ]
 
 
@@ -72,11 +79,28 @@ def state_manager_from_args(args: argparse.Namespace) -> StateManager:
     )
 
 
-def setup_logging(log_file: str, level: int = logging.INFO) -> None:
+def setup_process_logging(args: argparse.Namespace) -> None:
+    """Logging of an engine process, from the arguments `add_common_args` parsed:
+    to ``--log-file``, rotated by size (``heron.logging.maximum.size.mb`` and
+    ``heron.logging.maximum.files``)."""
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
+
+
+def setup_logging(
+    log_file: str, level: int = logging.INFO, *, max_bytes: int = 0, backups: int = 5
+) -> None:
+    """Log to ``log_file`` (stderr if empty); with ``max_bytes``, the file is renamed
+    ``<file>.1`` when it reaches that size (older ones shift up to ``<file>.<backups>``,
+    the oldest is deleted) and a new one begins."""
     handler: logging.Handler
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file)
+        if max_bytes > 0 and backups > 0:
+            handler = logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=max_bytes, backupCount=backups
+            )
+        else:
+            handler = logging.FileHandler(log_file)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))

@@ -649,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stmgr-port", type=int, required=True)
     parser.add_argument("--restarts", type=int, default=0)
     args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
+    process.setup_process_logging(args)
     return process.run(lambda: main_async(args))
 
 

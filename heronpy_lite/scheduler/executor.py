@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     process.add_common_args(parser)
     parser.add_argument("--container", type=int, required=True)
     args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
+    process.setup_process_logging(args)
     return process.run(lambda: run_executor(args))
 
 

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="heronpy_lite.scheduler.local")
     process.add_common_args(parser)
     args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
+    process.setup_process_logging(args)
     return process.run(lambda: run_scheduler(args))
 
 

@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     process.add_common_args(parser)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    process.setup_logging(args.log_file)
+    process.setup_process_logging(args)
     return process.run(lambda: main_async(args))
 
 
