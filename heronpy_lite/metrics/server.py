@@ -145,7 +145,6 @@ class MetricsManager:
         finally:
             writer.close()
 
-
     def _window(self, query: str) -> bytes:
         """``/window?seconds=S`` (default 10): see `SnapshotHistory.window`."""
         params = urllib.parse.parse_qs(query)
