@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,15 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(tracker, ready)
+
     try:
-        asyncio.run(serve(tracker, ready))
+        asyncio.run(main())
     except KeyboardInterrupt:
         pass
     finally:
