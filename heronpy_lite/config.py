@@ -18,6 +18,9 @@ numbers, "true"/"false" to booleans.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +31,8 @@ import yaml
 
 from heronpy_lite.api import api_constants as C
 from heronpy_lite.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -109,6 +114,10 @@ KEYS: dict[str, Key] = {
     "heron.instance.batch.max.bytes": Key(int, _positive, "an int >= 1"),
     "heron.metrics.export.interval.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.metricsmgr.port": Key(int, lambda v: 0 <= v < 65536, "a port, or 0 for any free one"),
+    "heron.metricsmgr.history.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.logging.maximum.size.mb": Key(_NUM, _positive, "a number > 0"),
+    "heron.logging.maximum.files": Key(int, _positive, "an int >= 1"),
+    "heron.tracker.port": Key(int, lambda v: 0 <= v < 65536, "a port, or 0 for any free one"),
     "heron.instance.emit.batch.time.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.emit.batch.max.tuples": Key(int, _positive, "an int >= 1"),
     "heron.instance.spout.idle.sleep.ms": Key(_NUM, _non_negative, "a number >= 0"),
@@ -147,7 +156,12 @@ def check_value(key: str, value: Any) -> Any:
     spec = KEYS.get(key)
     if spec is None:
         if key.startswith(("heron.", "topology.")):
-            raise ConfigError(f"unknown config key {key!r}")
+            suggestion = close_key(key)
+            hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}")
+        suggestion = close_key(key)
+        if suggestion:
+            _warn_user_key(key, suggestion)
         return value
     kind = spec.kind
     ok = isinstance(value, kind) and not (
@@ -163,6 +177,23 @@ def check_value(key: str, value: Any) -> Any:
         expect = spec.expect or (kind.__name__ if isinstance(kind, type) else "a number")
         raise ConfigError(f"config key {key!r} must be {expect}, got {value!r}")
     return value
+
+
+def close_key(key: str) -> str | None:
+    """The known key ``key`` is most likely a typo of, if one is close enough."""
+    matches = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.85)
+    return matches[0] if matches else None
+
+
+@functools.cache
+def _warn_user_key(key: str, suggestion: str) -> None:
+    """Once per process and key: config is resolved several times per command."""
+    log.warning(
+        "config key %r is not a heron.* or topology.* key, so it is passed to components "
+        "as user config; did you mean %r?",
+        key,
+        suggestion,
+    )
 
 
 def parse_properties(items: Iterable[str]) -> dict[str, Any]:
@@ -254,6 +285,10 @@ class EngineConfig:
     batch_max_bytes: int
     metrics_interval_secs: float
     metricsmgr_port: int
+    metricsmgr_history_secs: float
+    log_max_mb: float
+    log_max_files: int
+    tracker_port: int
     emit_batch_time_ms: float
     emit_batch_max_tuples: int
     spout_idle_sleep_ms: float
@@ -284,6 +319,10 @@ class EngineConfig:
         "batch_max_bytes": "heron.instance.batch.max.bytes",
         "metrics_interval_secs": "heron.metrics.export.interval.secs",
         "metricsmgr_port": "heron.metricsmgr.port",
+        "metricsmgr_history_secs": "heron.metricsmgr.history.secs",
+        "log_max_mb": "heron.logging.maximum.size.mb",
+        "log_max_files": "heron.logging.maximum.files",
+        "tracker_port": "heron.tracker.port",
         "emit_batch_time_ms": "heron.instance.emit.batch.time.ms",
         "emit_batch_max_tuples": "heron.instance.emit.batch.max.tuples",
         "spout_idle_sleep_ms": "heron.instance.spout.idle.sleep.ms",

@@ -14,9 +14,11 @@ import contextlib
 import ctypes
 import gc
 import logging
+import logging.handlers
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-session-timeout", type=float, default=10.0)
     parser.add_argument("--state-timeout", type=float, default=5.0)
     parser.add_argument("--log-file", default="")
+    parser.add_argument("--log-max-bytes", type=int, default=0, help="rotate at this size")
+    parser.add_argument("--log-backups", type=int, default=5, help="rotated files kept")
     parser.add_argument("--metrics-port", type=int, default=0, help="0: do not report metrics")
 
 
@@ -57,6 +61,10 @@ def common_argv(topology: str, engine: EngineConfig, log_file: Path | str) -> li
         str(engine.zk_timeout_secs),
         "--log-file",
         str(log_file),
+        "--log-max-bytes",
+        str(int(engine.log_max_mb * 1024 * 1024)),
+        "--log-backups",
+        str(engine.log_max_files),
     ]
 
 
@@ -70,11 +78,28 @@ def state_manager_from_args(args: argparse.Namespace) -> StateManager:
     )
 
 
-def setup_logging(log_file: str, level: int = logging.INFO) -> None:
+def setup_process_logging(args: argparse.Namespace) -> None:
+    """Logging of an engine process, from the arguments `add_common_args` parsed:
+    to ``--log-file``, rotated by size (``heron.logging.maximum.size.mb`` and
+    ``heron.logging.maximum.files``)."""
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
+
+
+def setup_logging(
+    log_file: str, level: int = logging.INFO, *, max_bytes: int = 0, backups: int = 5
+) -> None:
+    """Log to ``log_file`` (stderr if empty); with ``max_bytes``, the file is renamed
+    ``<file>.1`` when it reaches that size (older ones shift up to ``<file>.<backups>``,
+    the oldest is deleted) and a new one begins."""
     handler: logging.Handler
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file)
+        if max_bytes > 0 and backups > 0:
+            handler = logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=max_bytes, backupCount=backups
+            )
+        else:
+            handler = logging.FileHandler(log_file)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -149,7 +174,7 @@ def start(
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
-    setup_logging(args.log_file)
+    setup_process_logging(args)
     return run(lambda: main(args))
 
 
@@ -202,7 +227,8 @@ class MetricsReporter:
 
     Each snapshot replaces the previous one of ``source``, so a lost snapshot
     costs nothing; while the metrics manager is unreachable, snapshots are
-    skipped, never queued.
+    skipped, never queued. Each carries the time its samples were taken, and
+    ``exceptions()``, the producer's recent user-code exceptions.
     """
 
     def __init__(
@@ -212,12 +238,14 @@ class MetricsReporter:
         source: str,
         collect: Callable[[], list[Any]],
         interval: float,
+        exceptions: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.source = source
         self.collect = collect
         self.interval = interval
+        self.exceptions = exceptions
 
     async def run(self) -> None:
         from heronpy_lite.wire import messages as m
@@ -231,12 +259,15 @@ class MetricsReporter:
                 continue
             try:
                 while True:
+                    taken = time.time()
                     try:
                         samples = self.collect()
+                        exceptions = self.exceptions() if self.exceptions else []
                     except Exception:
                         log.exception("collecting metrics failed")
-                        samples = []
-                    if not safe_write(writer, m.encode(m.MetricsSnapshot(self.source, samples))):
+                        samples, exceptions = [], []
+                    snapshot = m.MetricsSnapshot(self.source, samples, taken, exceptions)
+                    if not safe_write(writer, m.encode(snapshot)):
                         raise ConnectionResetError("metrics manager connection closed")
                     await writer.drain()
                     await asyncio.sleep(self.interval)

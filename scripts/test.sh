@@ -13,11 +13,14 @@ fi
 
 # tests/zookeeper run a real ZooKeeper (Debian's zookeeper package, and the Java
 # it pulls in); tests/integration/test_metrics.py runs a real Prometheus
-# (Debian's prometheus). Without them those tests skip, except under CI=true,
-# where they fail.
+# (Debian's prometheus); tests/integration/test_tracker.py drives the web UI in
+# Debian's chromium (through Playwright, from the test extras; Playwright never
+# downloads a browser here). Without them those tests skip, except under
+# CI=true, where they fail.
 missing=()
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then

@@ -17,6 +17,7 @@ from heronpy_lite.cli.common import (
 )
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.liveness import pid_alive
+from heronpy_lite.scheduler.local import scrape_targets_file
 from heronpy_lite.statemgr.base import SCHEDULERS, StateManager
 
 
@@ -52,19 +53,28 @@ def kill_topology(
         scheduler = {"pid": scheduler_pid, "pgid": scheduler_pid}
     if scheduler is not None:
         pid, pgid = int(scheduler["pid"]), int(scheduler["pgid"])
-        if pid_alive(pid):
+        if _running(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + engine.kill_timeout_secs + 5
-            while pid_alive(pid) and time.monotonic() < deadline:
+            while _running(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-        _reap(pid)
+        _running(pid)  # reap it if it is ours
     sm.delete_topology(name)
+    # Prometheus stops scraping endpoints that are gone (file_sd drops a missing file)
+    scrape_targets_file(name).unlink(missing_ok=True)
 
 
-def _reap(pid: int) -> None:
-    """Collect the scheduler if it is our own child (submit that failed)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs. When it is our own child (the scheduler of a submit
+    that failed), it is reaped as soon as it exits: an unreaped child still answers
+    kill(0), and kill would wait for it until its deadline."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return pid_alive(pid)  # not ours
+    except OSError:
+        return False
+    return reaped == 0

@@ -9,11 +9,11 @@ import os
 import sys
 import traceback
 
-from heronpy_lite.cli import activate, kill, restart, status, submit, version
+from heronpy_lite.cli import activate, kill, restart, status, submit, tracker, ui, version
 from heronpy_lite.cli import list as list_cmd
 from heronpy_lite.errors import HeronpyLiteError
 
-VERBS = (submit, kill, activate, list_cmd, status, restart, version)
+VERBS = (submit, kill, activate, list_cmd, status, restart, tracker, ui, version)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,6 +24,15 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="COMMAND", required=True)
     for verb in VERBS:
         verb.add_parser(sub)
+    for verb_parser in sub.choices.values():
+        # also after the verb; SUPPRESS keeps one given before it
+        verb_parser.add_argument(
+            "--verbose",
+            "-v",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks",
+        )
     return p
 
 

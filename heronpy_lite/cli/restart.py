@@ -10,7 +10,7 @@ from typing import Any
 
 from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
 from heronpy_lite.errors import ControlError
-from heronpy_lite.statemgr.base import SCHEDULERS
+from heronpy_lite.statemgr.base import SCHEDULERS, StateManager
 
 
 def add_parser(sub: Any) -> None:
@@ -29,17 +29,24 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     with state_manager(args) as sm:
         require_topology(sm, args.name)
-        scheduler = sm.get(SCHEDULERS, args.name)
+        targets = restart_containers(sm, args.name, args.container)
+    print(f"Restarting container(s) {', '.join(targets)} of {args.name!r}.")
+    return 0
+
+
+def restart_containers(sm: StateManager, name: str, container: int | None) -> list[str]:
+    """SIGTERM the executor of ``container`` (all of them if None); the scheduler
+    starts it again. The containers asked for; ControlError if there is none."""
+    scheduler = sm.get(SCHEDULERS, name)
     if scheduler is None:
-        raise ControlError(f"the scheduler of {args.name!r} is not running")
+        raise ControlError(f"the scheduler of {name!r} is not running")
     executors = scheduler.get("executors", {})
-    targets = [str(args.container)] if args.container is not None else sorted(executors)
+    targets = [str(container)] if container is not None else sorted(executors)
     for c in targets:
         if c not in executors:
-            raise ControlError(f"{args.name!r} has no container {c}")
+            raise ControlError(f"{name!r} has no container {c}")
         pid = executors[c].get("pid")
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGTERM)
-    print(f"Restarting container(s) {', '.join(targets)} of {args.name!r}.")
-    return 0
+    return targets

@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from heronpy_lite import config
 from heronpy_lite.api._loader import load_topology
-from heronpy_lite.cli import kill as kill_cmd
+from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
@@ -139,19 +140,34 @@ def _launch(
                 cwd=workdir,
                 env={**os.environ, "HERONPY_LITE_HOME": str(config.home())},
             )
-        _wait_running(sm, name, packing, proc, engine.submit_timeout_secs)
+        progress = launching.Progress(name)
+        try:
+            _wait_running(sm, name, packing, proc, engine.submit_timeout_secs, progress.update)
+        finally:
+            progress.clear()
     except BaseException:
-        kill_cmd.kill_topology(sm, name, engine, proc.pid if proc is not None else None)
+        launching.stop_started(sm, name, engine, proc.pid if proc is not None else None)
         raise
     print(
-        f"Topology {name!r} is running: {packing.num_containers} container(s), "
-        f"{len(packing.tasks)} instance(s). Logs: {workdir / 'log'}"
+        launching.launched_message(
+            name,
+            args.cluster,
+            packing.num_containers,
+            len(packing.tasks),
+            workdir / "log",
+            args.deploy_deactivated,
+        )
     )
     return 0
 
 
 def _wait_running(
-    sm: StateManager, name: str, packing: PackingPlan, proc: subprocess.Popen[bytes], timeout: float
+    sm: StateManager,
+    name: str,
+    packing: PackingPlan,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    progress: Callable[[int, int, int, int], None] = lambda *counts: None,
 ) -> None:
     deadline = time.monotonic() + timeout
     tasks = {t.task_id: t for t in packing.tasks}
@@ -175,6 +191,7 @@ def _wait_running(
                     f"keeps failing: {status['error']}"
                 )
         running = sum(1 for t in tasks if instances.get(t, {}).get("state") == "running")
+        progress(running, len(tasks), len(plan.get("stmgrs", [])), packing.num_containers)
         if running == len(tasks) and len(plan.get("stmgrs", [])) == packing.num_containers:
             return
         if time.monotonic() > deadline:

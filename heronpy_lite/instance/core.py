@@ -41,12 +41,14 @@ from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.config import EngineConfig, component_config, message_timeout
 from heronpy_lite.errors import RegistrationRejected, RemoteProtocolError
-from heronpy_lite.instance import tuplepath
+from heronpy_lite.instance import time_account, tuplepath
 from heronpy_lite.instance.bolt import BoltInstance
+from heronpy_lite.instance.exception_log import exit_message
 from heronpy_lite.instance.lifecycle import Event, Lifecycle, Phase
 from heronpy_lite.instance.routing import stream_specs
 from heronpy_lite.instance.spout import RoundLimits, SpoutInstance
 from heronpy_lite.instance.task import Batching, TaskInstance
+from heronpy_lite.instance.time_account import TimeAccount
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, Frame
@@ -96,6 +98,9 @@ class InstanceCore:
         self._last_flush = 0.0
         self._tick_period = 0.0
         self._next_tick = _INF
+        #: busy / backpressured / idle time (docs/decisions/0024-saturation-metrics.md);
+        #: the runner says what each of its parts is doing
+        self.time_account = TimeAccount(clock())
 
     @property
     def phase(self) -> Phase:
@@ -175,7 +180,7 @@ class InstanceCore:
         assert self.plan is not None
         try:
             task = self._build(now)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             log.exception("initialize() of %s failed", self.component_name)
             self.error = f"initialize() raised {type(exc).__name__}: {exc}"
             self.lifecycle.advance(Event.START_FAILED)
@@ -252,6 +257,14 @@ class InstanceCore:
             self._next_tick = now + self._tick_period
         return task
 
+    def exited(self, exc: SystemExit) -> bytes:
+        """User code called ``sys.exit()``: the status to send before the process
+        exits as asked (``status`` shows it as the last error; the executor restarts
+        the instance)."""
+        self.error = exit_message(exc)
+        log.error("%s", self.error, exc_info=exc)
+        return m.encode(self._status("failed"))
+
     def _status(self, state: str) -> m.InstanceStatus:
         return m.InstanceStatus(
             self.task_id,
@@ -305,7 +318,9 @@ class InstanceCore:
         if task is None:
             return
         if now >= self._next_tick and isinstance(task, BoltInstance):
+            self.time_account.set("tick", time_account.Doing.BUSY, now)
             task.process_tick()
+            self.time_account.set("tick", time_account.Doing.IDLE, self.clock())
             self._next_tick = max(self._next_tick + self._tick_period, now)
             self.flush(now)
         if now >= task.next_metric_sample():
@@ -327,7 +342,12 @@ class InstanceCore:
         ]
         if self.task is not None:
             out += self.task.collect(base)
+        out += time_account.samples(self.time_account, base, self.clock())
         return out
+
+    def exceptions(self) -> list[Any]:
+        """The task's recent user-code exceptions, for its metrics snapshots."""
+        return self.task.exception_log.entries() if self.task is not None else []
 
 
 def install_forwarded(component: Any, task: TaskInstance) -> None:

@@ -31,7 +31,8 @@ from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance import tuplepath
 from heronpy_lite.instance.core import InstanceCore
 from heronpy_lite.instance.lifecycle import Phase
-from heronpy_lite.instance.spout import SpoutInstance
+from heronpy_lite.instance.spout import Blocked, SpoutInstance
+from heronpy_lite.instance.time_account import Doing
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
@@ -122,11 +123,12 @@ class InstanceRunner:
                     f"task-{self.task_id}",
                     self._collect,
                     engine.metrics_interval_secs,
+                    exceptions=core.exceptions,
                 )
                 tg.create_task(reporter.run())
             self._arm_timer()
             if isinstance(core.task, SpoutInstance):
-                tg.create_task(self._spout_loop(core.task))
+                tg.create_task(self._exit_reported(self._spout_loop(core.task)))
         return 0
 
     def _collect(self) -> list[Any]:
@@ -153,7 +155,7 @@ class InstanceRunner:
             self._wake.set()
             log.info("connected to stmgr at %s:%d", self.stmgr_host, self.stmgr_port)
             try:
-                await self._read_loop(reader)
+                await self._exit_reported(self._read_loop(reader))
             except (ConnectionError, RemoteProtocolError) as exc:
                 log.warning("stmgr connection lost: %s", exc)
             finally:
@@ -169,8 +171,11 @@ class InstanceRunner:
         started = self._started
         wake = self._wake
         monotonic = time.monotonic
+        account = core.time_account
         while True:
+            account.set("input", Doing.IDLE, monotonic())
             data = await reader.read(READ_CHUNK)
+            account.set("input", Doing.BUSY, monotonic())
             if not data:
                 raise ConnectionError("stmgr closed the connection")
             core.receive(decoder.feed(data), monotonic())
@@ -179,7 +184,7 @@ class InstanceRunner:
             if not started.is_set() and core.phase in (Phase.RUNNING, Phase.FAILED):
                 writer = self._writer
                 if writer is not None:
-                    await _drain(writer)  # a failed start's status reaches the stmgr
+                    await self._drain(writer)  # a failed start's status reaches the stmgr
                 started.set()
 
     async def _write_output(self, now: float, force: bool = False) -> None:
@@ -199,7 +204,35 @@ class InstanceRunner:
             return
         safe_write(writer, frames)
         if writer.transport.get_write_buffer_size() > self.engine.instance_out_buffer_high_bytes:
-            await _drain(writer)
+            await self._drain(writer)
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        """Wait for room (backpressured meanwhile); a dead connection is the link
+        loop's to handle.
+
+        Whatever was still unsent is gone with the socket: lost in ATMOST_ONCE,
+        failed by timeout and replayed in ATLEAST_ONCE. Never let it kill the
+        task: a restarted spout forgets its state.
+        """
+        account = self.core.time_account  # type: ignore[union-attr]
+        account.set("output", Doing.BACKPRESSURED, time.monotonic())
+        try:
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        finally:
+            account.set("output", Doing.IDLE, time.monotonic())
+
+    async def _exit_reported(self, coro: Any) -> None:
+        """Run ``coro``; if user code in it calls ``sys.exit()``, tell the stmgr
+        before the process exits as asked."""
+        try:
+            await coro
+        except SystemExit as exc:
+            assert self.core is not None
+            if self._writer is not None:
+                safe_write(self._writer, self.core.exited(exc))
+                await self._drain(self._writer)
+            raise
 
     # -- the timer --
 
@@ -229,15 +262,25 @@ class InstanceRunner:
     # -- spout --
 
     async def _spout_loop(self, spout: SpoutInstance) -> None:
+        assert self.core is not None
         idle = self.engine.spout_idle_sleep_ms / 1000
         monotonic = time.monotonic
         wake = self._wake
+        account = self.core.time_account
+        account.set("spout", Doing.BUSY, monotonic())
         while True:
-            if spout.blocked() is not None or self._writer is None:
+            blocked = spout.blocked()
+            if blocked is not None or self._writer is None:
                 await self._write_output(monotonic(), force=True)
                 wake.clear()
-                if spout.blocked() is not None or self._writer is None:
+                blocked = spout.blocked()
+                if blocked is not None or self._writer is None:
+                    # throttled or at max spout pending: waiting for room downstream
+                    waiting_for_room = blocked in (Blocked.THROTTLED, Blocked.MAX_PENDING)
+                    doing = Doing.BACKPRESSURED if waiting_for_room else Doing.IDLE
+                    account.set("spout", doing, monotonic())
                     await wake.wait()
+                    account.set("spout", Doing.BUSY, monotonic())
                 continue
             produced = spout.run_round()
             if produced:
@@ -245,18 +288,9 @@ class InstanceRunner:
                 await asyncio.sleep(0)
             else:
                 await self._write_output(monotonic(), force=True)
+                account.set("spout", Doing.IDLE, monotonic())
                 await asyncio.sleep(idle)
-
-
-async def _drain(writer: asyncio.StreamWriter) -> None:
-    """Wait for room; a dead connection is the link loop's to handle.
-
-    Whatever was still unsent is gone with the socket: lost in ATMOST_ONCE,
-    failed by timeout and replayed in ATLEAST_ONCE. Never let it kill the
-    task: a restarted spout forgets its state.
-    """
-    with contextlib.suppress(ConnectionError):
-        await writer.drain()
+                account.set("spout", Doing.BUSY, monotonic())
 
 
 async def main_async(args: Any) -> int:

@@ -218,7 +218,7 @@ class SpoutInstance(TaskInstance):
             *super().collect(base),
             [names.ACKED, "counter", base, self.spout_acked],
             [names.FAILED, "counter", base, self.spout_failed],
-            [names.TIMED_OUT, "counter", base, self.timed_out],
+            [names.SPOUT_EXPIRED, "counter", base, self.timed_out],
             [names.NEXT_TUPLE, "counter", base, self.next_tuple_calls],
             [names.PENDING, "gauge", base, len(self.in_flight)],
             [names.SPOUT_THROTTLED, "counter", base, throttled],

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from heronpy_lite.api.metrics import CountMetric, IMetric, MultiCountMetric
 from heronpy_lite.instance import tuplepath
+from heronpy_lite.instance.exception_log import ExceptionLog
 from heronpy_lite.instance.routing import StreamSpec
 from heronpy_lite.wire import metric_names as names
 
@@ -99,6 +100,8 @@ class TaskInstance:
         self.clock = clock
         self.component: Any = None
         self.exceptions: Counter[str] = Counter()
+        #: the recent ones, with tracebacks (status, the tracker, the UI)
+        self.exception_log = ExceptionLog()
         self._warnings: Counter[str] = Counter()
         self._user_metrics: dict[str, _UserMetric] = {}
         self.in_flight: tuplepath.InFlight = self.path.InFlight()
@@ -183,6 +186,7 @@ class TaskInstance:
     def user_exception(self, where: str, exc: BaseException, message: str = "") -> None:
         name = type(exc).__name__
         self.exceptions[name] += 1
+        self.exception_log.record(where, exc, time.time())
         count = self.exceptions[name]
         text = message or f"{where}() raised {name}: {exc}"
         if count <= FULL_LOGS_PER_TYPE:

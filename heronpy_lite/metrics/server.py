@@ -6,8 +6,15 @@ back as ``--port`` when it restarts this process, so the container's
 reporters find it where it was), serves the
 latest of each on one HTTP ``/metrics`` endpoint in Prometheus' text format
 (prometheus-client, its own registry), and records its URL under
-``metricsmgrs/<topology>/<container>`` so that ``status`` and the file_sd
-targets file find it. Both sockets bind to ``heron.network.bind.host``.
+``metricsmgrs/<topology>/<container>`` so that ``status``, the tracker and
+the file_sd targets file find it. Both sockets bind to
+``heron.network.bind.host``.
+
+It also keeps the last ``heron.metricsmgr.history.secs`` of snapshots
+(`history.SnapshotHistory`) and serves ``/window?seconds=S`` as JSON: per
+process, every series' latest value and its increase over the last S
+seconds, between the producers' own timestamps, and the process's recent
+exceptions. ``status`` and the tracker compute rates from it.
 """
 
 from __future__ import annotations
@@ -15,10 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
 import sys
+import time
+import urllib.parse
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,6 +36,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.metrics.history import SnapshotHistory
 from heronpy_lite.metrics.store import SnapshotStore
 from heronpy_lite.process import write_atomically
 from heronpy_lite.statemgr import StateManager
@@ -48,6 +59,7 @@ class MetricsManager:
         self.store = SnapshotStore(topology, container)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.store)
+        self.history = SnapshotHistory(engine.metricsmgr_history_secs, engine.metrics_interval_secs)
 
     async def serve(self, port_file: str, port: int = 0) -> None:
         host = self.engine.bind_host
@@ -92,6 +104,9 @@ class MetricsManager:
                     if not isinstance(msg, m.MetricsSnapshot):
                         raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
                     self.store.update(msg.source, msg.samples)
+                    self.history.add(
+                        msg.source, msg.time or time.time(), msg.samples, msg.exceptions
+                    )
         except RemoteProtocolError as exc:
             log.error("closing a producer connection: %s", exc)
         except ConnectionError:
@@ -104,11 +119,14 @@ class MetricsManager:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             if len(head) > _MAX_REQUEST:
                 raise ValueError("request too large")
-            method, path, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            method, target, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            path, _, query = target.partition("?")
             if method != "GET":
                 status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
-            elif path.split("?", 1)[0] in ("/metrics", "/"):
+            elif path in ("/metrics", "/"):
                 status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
+            elif path == "/window":
+                status, ctype, body = "200 OK", "application/json", self._window(query)
             else:
                 status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
             writer.write(
@@ -127,6 +145,23 @@ class MetricsManager:
             log.debug("bad metrics request: %s", exc)
         finally:
             writer.close()
+
+    def _window(self, query: str) -> bytes:
+        """``/window?seconds=S`` (default 10): see `SnapshotHistory.window`."""
+        params = urllib.parse.parse_qs(query)
+        try:
+            seconds = float(params.get("seconds", ["10"])[0])
+        except ValueError:
+            seconds = 10.0
+        now = time.time()
+        document = {
+            "topology": self.topology,
+            "container": self.container,
+            "now": now,
+            "interval": self.engine.metrics_interval_secs,
+            "sources": self.history.window(now, max(0.0, seconds)),
+        }
+        return json.dumps(document, allow_nan=False).encode()
 
 
 async def main_async(args: Any) -> int:

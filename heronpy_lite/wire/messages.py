@@ -118,11 +118,21 @@ class MetricsSnapshot(Message):
     newer snapshot of a source replaces the older one. Each sample is
     ``[name, kind, labels, value]``: kind ``counter`` or ``gauge`` with a
     number, or ``summary`` with ``[count, sum]`` (see `wire/metric_names.py`).
+
+    ``time`` is the producer's clock (seconds since the epoch) when it took
+    the samples: rates are computed between two snapshots of one source
+    from their own times, never from when they arrived or were scraped.
+    ``exceptions`` are the producer's recent user-code exceptions, one map
+    per distinct exception (``where``, ``type``, ``message``, ``traceback``,
+    ``count``, ``first``, ``last``). Both are optional on the wire: a
+    producer that sends neither is stamped on arrival.
     """
 
     TYPE: ClassVar[str] = "metrics"
     source: str
     samples: list[Any]
+    time: float = 0.0
+    exceptions: list[Any] = field(default_factory=list)
 
 
 @_message
@@ -210,6 +220,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "list[Any]": lambda v: isinstance(v, list),
     "list[int]": lambda v: (
         isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)

@@ -48,6 +48,13 @@ BACKPRESSURE = "heron_backpressure_seconds_total"
 BACKPRESSURE_CULPRIT = "heron_backpressure_culprit_seconds_total"
 BACKPRESSURE_ACTIVE = "heron_backpressure_culprit"
 XOR_TREES = "heron_stmgr_xor_trees"
+SPOUT_EXPIRED = "heron_spout_expired_total"
+BUSY = "heron_busy_seconds_total"
+BACKPRESSURED = "heron_backpressured_seconds_total"
+IDLE = "heron_idle_seconds_total"
+BUSY_MS = "heron_busy_ms_per_second"
+BACKPRESSURED_MS = "heron_backpressured_ms_per_second"
+IDLE_MS = "heron_idle_ms_per_second"
 USER_PREFIX = "heron_user_"
 
 DEFINITIONS = (
@@ -65,7 +72,21 @@ DEFINITIONS = (
     MetricDef(
         FAILED, "counter", TASK, "spout: trees failed; bolt: input tuples failed", "__fail-count"
     ),
-    MetricDef(TIMED_OUT, "counter", TASK, "spout trees that timed out", "__timeout-count"),
+    MetricDef(
+        TIMED_OUT,
+        "counter",
+        TASK,
+        "spout trees that timed out (counted by the stream manager that tracks them)",
+        "__timeout-count",
+    ),
+    MetricDef(
+        SPOUT_EXPIRED,
+        "counter",
+        TASK,
+        "spout trees the instance failed itself after 2 x timeout + 1 s, as no stream "
+        "manager answered for them (it had died)",
+        "",
+    ),
     MetricDef(NEXT_TUPLE, "counter", TASK, "calls of next_tuple", "__next-tuple-count"),
     MetricDef(
         EXECUTE_LATENCY, "summary", TASK, "time in process(), per tuple", "__execute-latency"
@@ -134,6 +155,37 @@ DEFINITIONS = (
         "",
     ),
     MetricDef(XOR_TREES, "gauge", (), "tuple trees tracked for this container's spouts", ""),
+    MetricDef(
+        BUSY,
+        "counter",
+        TASK,
+        "seconds the task was busy: running user code and the engine's work for it",
+        "",
+    ),
+    MetricDef(
+        BACKPRESSURED,
+        "counter",
+        TASK,
+        "seconds the task waited for room downstream: its output above the high watermark, "
+        "throttled by its stream manager, or at max spout pending",
+        "",
+    ),
+    MetricDef(
+        IDLE,
+        "counter",
+        TASK,
+        "seconds the task had nothing to do: no input, next_tuple emitted nothing, deactivated",
+        "",
+    ),
+    MetricDef(BUSY_MS, "gauge", TASK, "busy ms per second over the last export interval", ""),
+    MetricDef(
+        BACKPRESSURED_MS,
+        "gauge",
+        TASK,
+        "backpressured ms per second over the last export interval",
+        "",
+    ),
+    MetricDef(IDLE_MS, "gauge", TASK, "idle ms per second over the last export interval", ""),
 )
 
 BY_NAME = {d.name: d for d in DEFINITIONS}

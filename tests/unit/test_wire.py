@@ -264,6 +264,7 @@ MESSAGES = [
     m.BackpressureNotice(2, "count", True),
     m.SpoutThrottle(True),
     m.MetricsSnapshot("task-3", [["heron_emitted_total", "counter", {"stream": "s"}, 5]]),
+    m.MetricsSnapshot("stmgr", [], 1700000000.25, [{"type": "ValueError", "count": 2}]),
     m.RegisterInstance("wc", 7, "count", 4321, 0),
     m.InstanceStatus(7, "count", "failed", 4321, 2, "ValueError: boom"),
     m.InstanceStatus(7, "count", "running", 4321, 0),
@@ -294,6 +295,14 @@ def test_control_message_payload_is_a_msgpack_map_with_the_type_tag():
     encoded = m.encode(m.Heartbeat(3))
     (frame,) = FrameDecoder().feed(encoded)
     assert msgpack.unpackb(frame.payload) == {"t": "heartbeat", "container": 3, "stats": {}}
+
+
+def test_a_metrics_snapshot_without_time_or_exceptions_still_decodes():
+    """Producers from before the snapshots carried their time (rolling upgrades)."""
+    payload = msgpack.packb({"t": "metrics", "source": "task-1", "samples": []})
+    assert m.decode(payload) == m.MetricsSnapshot("task-1", [], 0.0, [])
+    with pytest.raises(RemoteProtocolError):
+        m.decode(msgpack.packb({"t": "metrics", "source": "x", "samples": [], "time": "now"}))
 
 
 def test_encode_message_over_the_frame_limit_is_a_local_protocol_error():
