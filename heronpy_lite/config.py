@@ -71,16 +71,23 @@ KEYS: dict[str, Key] = {
     C.TOPOLOGY_BACKPRESSURE_STRATEGY: _one_of("tcp", "spout", "stage"),
     C.TOPOLOGY_DEBUG: Key(bool),
     C.TOPOLOGY_COMPONENT_PARALLELISM: Key(int, _positive, "an int >= 1"),
+    # dotted paths of ITaskHook classes every task registers (api/task_hook.py)
+    C.TOPOLOGY_AUTO_TASK_HOOKS: Key(
+        list, lambda v: all(isinstance(p, str) for p in v), "a list of dotted class paths"
+    ),
     # accepted for heronpy compatibility; the local scheduler does not use them
     **{
         k: Key(object)
         for k in (
-            C.TOPOLOGY_AUTO_TASK_HOOKS,
             C.TOPOLOGY_SERIALIZER_CLASSNAME,
             C.TOPOLOGY_CONTAINER_CPU_REQUESTED,
             C.TOPOLOGY_CONTAINER_RAM_REQUESTED,
             C.TOPOLOGY_CONTAINER_DISK_REQUESTED,
             C.TOPOLOGY_COMPONENT_RAMMAP,
+            C.TOPOLOGY_COMPONENT_CPUMAP,
+            C.TOPOLOGY_COMPONENT_DISKMAP,
+            C.TOPOLOGY_CONTAINER_MAX_RAM_HINT,
+            C.TOPOLOGY_COMPONENT_OUTPUT_BPS,
             C.TOPOLOGY_STATEFUL_START_CLEAN,
             C.TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS,
             C.TOPOLOGY_ENVIRONMENT,

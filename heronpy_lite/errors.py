@@ -4,7 +4,8 @@ The tree::
 
     HeronpyLiteError
     ├── ConfigError               a config key is unknown or its value is invalid
-    ├── TopologyError             the topology definition is invalid (validation)
+    ├── TopologyError             the topology definition is invalid (validation);
+    │   │                         also a ValueError, as heronpy's errors for these are
     │   └── TopologyLoadError     the user's file cannot be imported, or ATTR is missing
     ├── EmitError                 an emit() that cannot be honoured: unknown stream,
     │                             wrong arity, bad direct task (user code, at run time)
@@ -36,8 +37,10 @@ class ConfigError(HeronpyLiteError):
     """A config key is unknown or a value has the wrong type or range."""
 
 
-class TopologyError(HeronpyLiteError):
-    """The topology definition is invalid; nothing was started."""
+class TopologyError(HeronpyLiteError, ValueError):
+    """The topology definition is invalid; nothing was started. A ValueError, as
+    heronpy raises for an invalid topology, so code written against heronpy that
+    catches those still does."""
 
 
 class TopologyLoadError(TopologyError):

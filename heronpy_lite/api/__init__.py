@@ -1,8 +1,10 @@
 """heronpy_lite's user API: heronpy's names, importable flat from here.
 
-Module paths mirror heronpy's (``heronpy_lite.api.spout.spout.Spout``,
-``heronpy_lite.api.bolt.bolt.Bolt``, ``heronpy_lite.api.stream.Grouping``, ...),
-so a heronpy topology ports by replacing ``heronpy.`` with ``heronpy_lite.``.
+Module paths mirror heronpy 0.20.5's (``heronpy_lite.api.spout.spout.Spout``,
+``heronpy_lite.api.bolt.base_bolt.BaseBolt``, ``heronpy_lite.api.task_hook``,
+``heronpy_lite.api.global_metrics``, ...). A heronpy topology needs no change:
+inside ``heronpy-lite submit`` and its instances ``heronpy.X`` *is*
+``heronpy_lite.X`` (see `_import_hook`).
 """
 
 from heronpy_lite.api import api_constants

@@ -14,8 +14,9 @@ class Stream:
     Args:
         fields: names of the tuple's values, in order.
         name: the stream id; ``"default"`` unless given.
-        direct: accepted for heronpy compatibility; direct emits work on any
-            stream consumed with ``Grouping.DIRECT``, so it changes nothing.
+        direct: heronpy refuses True ("not supported yet"); here direct emits
+            work on any stream consumed with ``Grouping.DIRECT``, so True is
+            accepted and changes nothing.
     """
 
     DEFAULT_STREAM_ID = "default"
@@ -28,12 +29,18 @@ class Stream:
     ) -> None:
         if fields is None:
             fields = []
-        if not isinstance(fields, (list, tuple)) or not all(isinstance(f, str) for f in fields):
-            raise TypeError(f"Stream fields must be a list of str, got {fields!r}")
+        elif isinstance(fields, (list, tuple)):
+            for f in fields:
+                if not isinstance(f, str):
+                    raise TypeError(f"All field names must be strings, given: {f!s}")
+        else:
+            raise TypeError(f"Stream fields must be a list, tuple or None, given: {fields!s}")
+        if name is None:
+            raise TypeError("Stream's name cannot be None")
         if not isinstance(name, str):
-            raise TypeError(f"Stream name must be a str, got {name!r}")
+            raise TypeError(f"Stream name must be a string, given: {name!s}")
         if not isinstance(direct, bool):
-            raise TypeError(f"Stream direct must be a bool, got {direct!r}")
+            raise TypeError(f"'direct' must be either True or False, given: {direct!s}")
         self.fields = list(fields)
         self.stream_id = name
         self.direct = direct
@@ -72,7 +79,7 @@ class Grouping:
             return gtype.gtype == cls.FIELDS_TYPE and bool(gtype.fields)
         if isinstance(gtype, cls.CUSTOM):
             return gtype.gtype == cls.CUSTOM_TYPE and isinstance(
-                gtype.python_serialized, ICustomGrouping
+                gtype.python_serialized, (ICustomGrouping, str)
             )
         return False
 
@@ -81,25 +88,52 @@ class Grouping:
         """Tuples with equal values of ``fields`` always reach the same task."""
         if len(fields) == 1 and isinstance(fields[0], (list, tuple)):
             fields = tuple(fields[0])
-        if not fields:
-            raise ValueError("Grouping.fields needs at least one field name")
         for f in fields:
             if not isinstance(f, str):
-                raise TypeError(f"Grouping.fields takes field names (str), got {f!r}")
+                raise TypeError("Non-string cannot be specified in fields")
+        if not fields:
+            raise ValueError("List cannot be empty for fields grouping")
         return cls.FIELDS(gtype=cls.FIELDS_TYPE, fields=list(fields))
 
     @classmethod
-    def custom(cls, customgrouper: ICustomGrouping) -> Any:
+    def custom(cls, customgrouper: ICustomGrouping | str) -> Any:
         """A grouping whose ``choose_tasks`` picks the destination tasks.
 
+        Args:
+            customgrouper: an `ICustomGrouping`, or the dotted path of an
+                ICustomGrouping class (instantiated with no arguments when the
+                topology is loaded), as heronpy accepts.
+
         The object is rebuilt in every sending instance when it loads the
-        topology file, so it is never pickled.
+        topology file, so it is never pickled (``python_serialized`` holds the
+        object or the path itself).
         """
-        if not isinstance(customgrouper, ICustomGrouping):
-            raise TypeError(
-                f"Grouping.custom takes an ICustomGrouping instance, got {customgrouper!r}"
-            )
+        if customgrouper is None or not isinstance(customgrouper, (ICustomGrouping, str)):
+            raise TypeError("Argument to custom() must be ICustomGrouping instance or classpath")
         return cls.CUSTOM(gtype=cls.CUSTOM_TYPE, python_serialized=customgrouper)
+
+    @classmethod
+    def custom_serialized(cls, serialized: bytes, is_java: bool = True) -> Any:
+        """heronpy's grouping from a serialized object: not supported, as heronpy_lite
+        never unpickles (use `custom` with the object or its class path)."""
+        if not isinstance(serialized, bytes):
+            raise TypeError(
+                "Argument to custom_serialized() must be "
+                f"a serialized Python class as bytes, given: {serialized!s}"
+            )
+        if is_java:
+            raise NotImplementedError(
+                "Custom grouping implemented in Java for Python topology is not yet supported."
+            )
+        raise NotImplementedError(
+            "custom_serialized() is not supported: heronpy_lite never unpickles; pass the "
+            "ICustomGrouping object or its class path to Grouping.custom()"
+        )
+
+    @classmethod
+    def custom_object(cls, java_class_name: str, arg_list: list[Any]) -> Any:
+        """Java custom groupings: not implemented (as in heronpy)."""
+        raise NotImplementedError("custom_object() method is not yet implemented")
 
 
 def grouping_name(grouping: Any) -> str:
@@ -114,5 +148,6 @@ def grouping_name(grouping: Any) -> str:
     if isinstance(grouping, Grouping.FIELDS):
         return "fields(" + ", ".join(grouping.fields) + ")"
     if isinstance(grouping, Grouping.CUSTOM):
-        return f"custom({type(grouping.python_serialized).__name__})"
+        grouper = grouping.python_serialized
+        return f"custom({grouper if isinstance(grouper, str) else type(grouper).__name__})"
     return names.get(grouping, repr(grouping))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from heronpy_lite.api.metrics import IMetric
+from heronpy_lite.api.task_hook import ITaskHook
 
 #: A stream of a component, as `get_sources` keys it (heronpy's protobuf StreamId).
 StreamId = namedtuple("StreamId", "id component_name")
@@ -23,6 +24,8 @@ class TopologyContext:
         sources: component -> {StreamId: grouping} of its inputs.
         component_tasks: component -> its task ids, ascending.
         metric_registrar: called as ``(name, metric, time_bucket_in_sec)``.
+        topology_pex_path: the file the topology was submitted as (its copy in
+            the topology's working directory): a .py, .zip or .pex.
     """
 
     def __init__(
@@ -33,7 +36,8 @@ class TopologyContext:
         config: dict[str, Any],
         sources: dict[str, dict[Any, Any]],
         component_tasks: dict[str, list[int]],
-        metric_registrar: Callable[[str, IMetric, int], None],
+        metric_registrar: Callable[[str, IMetric, float], None],
+        topology_pex_path: str = "",
     ) -> None:
         self._topology_name = topology_name
         self._task_id = task_id
@@ -42,6 +46,9 @@ class TopologyContext:
         self._sources = sources
         self._component_tasks = component_tasks
         self._metric_registrar = metric_registrar
+        self._topology_pex_path = topology_pex_path
+        self._registered: set[str] = set()
+        #: the registered ITaskHook objects, in order (the instance calls them)
         self.task_hooks: list[Any] = []
 
     def get_task_id(self) -> int:
@@ -68,16 +75,38 @@ class TopologyContext:
     def get_component_tasks(self, component_id: str) -> list[int]:
         return list(self._component_tasks.get(component_id, []))
 
-    def register_metric(self, name: str, metric: IMetric, time_bucket_in_sec: int) -> None:
+    def register_metric(self, name: str, metric: IMetric, time_bucket_in_sec: float) -> None:
         """Sample ``metric`` every ``time_bucket_in_sec`` seconds and export it."""
         if not isinstance(metric, IMetric):
             raise TypeError(f"register_metric takes an IMetric, got {metric!r}")
-        if not isinstance(time_bucket_in_sec, int) or time_bucket_in_sec <= 0:
+        if (
+            not isinstance(time_bucket_in_sec, (int, float))
+            or isinstance(time_bucket_in_sec, bool)
+            or time_bucket_in_sec <= 0
+        ):
             raise ValueError(
-                f"time_bucket_in_sec must be a positive int, got {time_bucket_in_sec!r}"
+                f"time_bucket_in_sec must be a positive number, got {time_bucket_in_sec!r}"
             )
+        if name in self._registered:
+            raise RuntimeError(f"Another metric has already been registered with name: {name}")
+        self._registered.add(name)
         self._metric_registrar(name, metric, time_bucket_in_sec)
 
     def add_task_hook(self, task_hook: Any) -> None:
-        """Accepted for heronpy compatibility; hooks are kept but not yet called."""
+        """Register an `ITaskHook` for this task (see `heronpy_lite.api.task_hook`)."""
+        if not isinstance(task_hook, ITaskHook):
+            raise TypeError(
+                "In add_task_hook(): attempt to add non ITaskHook instance, given: "
+                f"{type(task_hook)!s}"
+            )
         self.task_hooks.append(task_hook)
+
+    def get_topology_pex_path(self) -> str:
+        """The path of the file the topology was submitted as (.py, .zip or .pex), as
+        this task runs it: its copy in the topology's working directory."""
+        return self._topology_pex_path
+
+    def get_metrics_collector(self) -> TopologyContext:
+        """What ``register_metric`` goes through (heronpy's runtime has a separate
+        collector object; here it is the context itself)."""
+        return self

@@ -1,4 +1,11 @@
-"""``heronpy-lite submit CLUSTER FILE ATTR``: validate, record, launch, wait."""
+"""``heronpy-lite submit CLUSTER FILE ATTR [ARGS...]``: validate, record, launch, wait.
+
+ATTR names the topology in FILE, or is ``-``: FILE then runs as ``__main__``
+with ``sys.argv = [FILE, *ARGS]`` and hands its topology over, as with
+``heron submit CLUSTER FILE.pex - NAME ARGS...`` (see `api._loader`). Options
+of this command may come anywhere after ATTR; everything else there, and
+everything after ``--``, is ARGS, in order.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from heronpy_lite import config
-from heronpy_lite.api._loader import load_topology
+from heronpy_lite.api._loader import RUN_AS_MAIN, load_topology
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
@@ -41,23 +48,106 @@ def add_parser(sub: Any) -> None:
         "until every instance is running.",
     )
     add_cluster_args(p)
-    p.add_argument("file", help="the topology's .py file")
-    p.add_argument("attr", help="a Topology subclass or a TopologyBuilder in FILE")
-    p.add_argument("--name", help="topology name (default: ATTR)")
+    p.add_argument("file", help="the topology's .py file, or a .zip/.pex holding it")
+    p.add_argument(
+        "attr",
+        help="a Topology subclass, a TopologyBuilder (or an object with "
+        "_to_topology_builder) in FILE; package.module.Attr in a .zip/.pex; or '-' to run "
+        "FILE as __main__ and take the topology its build_and_submit()/write() hands over",
+    )
+    p.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="with '-': FILE's sys.argv[1:] (Heron's NAME first); with ATTR: an optional "
+        "topology NAME",
+    )
+    p.add_argument(
+        "--name",
+        help="topology name (default: the topology's own: a TopologyBuilder's name, a "
+        "Topology class's name; else ATTR)",
+    )
+    p.add_argument(
+        "--package-root",
+        metavar="DIR",
+        help="the folder the project's imports are rooted at (e.g. the one holding "
+        "'examples/' for 'import examples.src.python.bolt'); every instance uses it too",
+    )
     p.add_argument(
         "--deploy-deactivated", action="store_true", help="start with spouts deactivated"
     )
     p.set_defaults(run=run)
+    _OPTIONS.clear()
+    for action in p._actions:  # the options that may also follow ATTR
+        for option in action.option_strings:
+            if option.startswith("--"):
+                _OPTIONS[option] = action
+
+
+#: this command's options by flag (``--name``: its action), to find them after ATTR
+_OPTIONS: dict[str, argparse.Action] = {}
+
+
+def split_trailing(args: argparse.Namespace) -> list[str]:
+    """Take this command's options out of the tokens after ATTR (argparse leaves them
+    there) into ``args``; return the rest, in order: the topology's arguments."""
+    rest: list[str] = []
+    tokens = list(args.args or [])
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if token == "--":
+            rest.extend(tokens[i:])
+            break
+        flag, eq, inline = token.partition("=")
+        action = _OPTIONS.get(flag)
+        if action is None or action.dest == "help":
+            rest.append(token)
+            continue
+        if action.nargs == 0:
+            setattr(args, action.dest, True)
+            continue
+        if eq:
+            value = inline
+        elif i < len(tokens):
+            value = tokens[i]
+            i += 1
+        else:
+            raise SubmitError(f"option {flag} needs a value")
+        if isinstance(action, argparse._AppendAction):
+            getattr(args, action.dest).append(value)
+        else:
+            setattr(args, action.dest, value)
+    return rest
 
 
 def run(args: argparse.Namespace) -> int:
+    topology_args = split_trailing(args)
     properties = config.parse_properties(args.config_property)
     engine = engine_for(args.cluster, args.config_path, properties)
     path = Path(args.file).resolve()
-    name = args.name or args.attr
-    if not _NAME.match(name):
+    name = args.name
+    if args.attr != RUN_AS_MAIN and topology_args:
+        # Heron's `heron submit CLUSTER FILE CLASS NAME`: the first argument names it
+        if len(topology_args) > 1:
+            raise SubmitError(
+                f"unexpected arguments {topology_args[1:]!r}: only a '-' submit passes "
+                "arguments to FILE"
+            )
+        name = name or topology_args[0]
+    if name is not None and not _NAME.match(name):
         raise TopologyError(f"invalid topology name {name!r}: use letters, digits, _ . -")
-    definition = load_topology(path, args.attr, name)
+    package_root = str(Path(args.package_root).resolve()) if args.package_root else None
+    argv = [str(path), *topology_args]
+    definition = load_topology(path, args.attr, name, argv=argv, package_root=package_root)
+    name = definition.name
+    if not _NAME.match(name):
+        raise TopologyError(
+            f"invalid topology name {name!r}: use letters, digits, _ . - (or --name NAME)"
+        )
+    args.topology_argv = argv
+    args.package_root = package_root
     resolved = config.resolve(args.cluster, args.config_path, properties, definition.config)
     for component in definition.components.values():
         try:
@@ -91,7 +181,10 @@ def _launch(
         "cluster": args.cluster,
         "attr": args.attr,
         "file": str(workdir / path.name),
+        "source": str(path),
         "search_dir": str(path.parent),
+        "argv": args.topology_argv,
+        "package_root": args.package_root,
         "config": resolved,
         "submitted_at": time.time(),
         "user": getpass.getuser(),

@@ -343,36 +343,37 @@ class _Emitter:
             raise EmitError(
                 f"direct_task given, but no consumer of stream {stream!r} uses Grouping.DIRECT"
             )
-        self._busy = True
-        try:
-            batches: list[Batch] = []
-            for route in out.routes:
-                kind = route.kind
-                if kind == ONE:
-                    batches.append(route.batches[0])
-                elif kind == SHUFFLE:
-                    i = route.next
-                    route.next = i + 1 if i + 1 < len(route.batches) else 0
-                    batches.append(route.batches[i])
-                elif kind == ALL:
-                    batches.extend(route.batches)
-                elif kind == FIELDS:
-                    (task,) = route.choose(tup, None)
-                    batches.append(route.by_task[task])
-                else:
-                    by_task = route.by_task
-                    batches.extend(by_task[t] for t in route.choose(list(tup), direct_task))
-            if self._reliable and self._bolt and anchors is not None:
-                if isinstance(anchors, HeronTuple):
-                    anchors = [anchors]  # heronpy takes a list; one tuple is meant as [tuple]
-                elif type(anchors) is not list and type(anchors) is not tuple:
-                    anchors = list(anchors)
-            if len(batches) == 1 and not self._reliable:
-                self._send_one(out, tup, batches[0], tup_id)
+        batches: list[Batch] = []
+        for route in out.routes:
+            kind = route.kind
+            if kind == ONE:
+                batches.append(route.batches[0])
+            elif kind == SHUFFLE:
+                i = route.next
+                route.next = i + 1 if i + 1 < len(route.batches) else 0
+                batches.append(route.batches[i])
+            elif kind == ALL:
+                batches.extend(route.batches)
+            elif kind == FIELDS:
+                (task,) = route.choose(tup, None)
+                batches.append(route.by_task[task])
             else:
-                self._send(out, tup, batches, tup_id, anchors)
-        finally:
-            self._busy = False
+                self._busy = True  # user code (a custom grouping) must not emit meanwhile
+                try:
+                    chosen = route.choose(list(tup), direct_task)
+                finally:
+                    self._busy = False
+                by_task = route.by_task
+                batches.extend(by_task[t] for t in chosen)
+        if self._reliable and self._bolt and anchors is not None:
+            if isinstance(anchors, HeronTuple):
+                anchors = [anchors]  # heronpy takes a list; one tuple is meant as [tuple]
+            elif type(anchors) is not list and type(anchors) is not tuple:
+                anchors = list(anchors)
+        if len(batches) == 1 and not self._reliable:
+            self._send_one(out, tup, batches[0], tup_id)
+        else:
+            self._send(out, tup, batches, tup_id, anchors)
         return [b.task for b in batches] if need_task_ids else None
 
     def _send_one(self, out: _Stream, tup: Any, batch: Batch, tup_id: Any) -> None:
@@ -380,7 +381,21 @@ class _Emitter:
         entry = self._packed(out, tup, b"", False)
         if tup_id is not None and not self._bolt:
             self.immediate.append(tup_id)
-        self._add(out, batch, entry)
+        # `_add`, inlined: the common emit
+        dest = batch.dest
+        if dest.open is not batch:
+            if dest.open is not None and dest.open._parts:
+                self._frame(dest.open)
+            dest.open = batch
+        n = len(entry)
+        if batch.nbytes + n > out.max_entry:
+            self._frame(batch)
+        parts = batch._parts
+        parts.append(entry)
+        batch.nbytes += n
+        self.open_bytes += n
+        if len(parts) >= self._limit:
+            self._frame(batch)
         out.count += 1
         self.count += 1
         if self.open_bytes > self._batch_max_bytes:

@@ -30,6 +30,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from heronpy_lite.api import global_metrics
 from heronpy_lite.api.api_constants import (
     TOPOLOGY_MAX_SPOUT_PENDING,
     TOPOLOGY_RELIABILITY_MODE,
@@ -48,6 +49,7 @@ from heronpy_lite.instance.lifecycle import Event, Lifecycle, Phase
 from heronpy_lite.instance.routing import stream_specs
 from heronpy_lite.instance.spout import RoundLimits, SpoutInstance
 from heronpy_lite.instance.task import Batching, TaskInstance
+from heronpy_lite.instance.task_hooks import TaskHooks
 from heronpy_lite.instance.time_account import TimeAccount
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
@@ -73,6 +75,7 @@ class InstanceCore:
         clock: Callable[[], float],
         path: tuplepath.TuplePath | None = None,
         pid: int | None = None,
+        topology_file: str = "",
     ) -> None:
         self.topology = topology
         self.task_id = task_id
@@ -84,6 +87,10 @@ class InstanceCore:
         self.clock = clock
         self.path = path
         self.pid = os.getpid() if pid is None else pid
+        #: the file the topology was submitted as (context.get_topology_pex_path())
+        self.topology_file = topology_file
+        #: the task's hooks (context.add_task_hook), once it is built
+        self.hooks: TaskHooks | None = None
         placement = next(t for t in packing.tasks if t.task_id == task_id)
         self.component_name = placement.component
         self.component_index = placement.component_index
@@ -206,7 +213,7 @@ class InstanceCore:
         }
         task: SpoutInstance | BoltInstance | None = None
 
-        def register_metric(name: str, metric: Any, bucket: int) -> None:
+        def register_metric(name: str, metric: Any, bucket: float) -> None:
             assert task is not None
             task.register_metric(name, metric, bucket, self.clock())
 
@@ -218,6 +225,7 @@ class InstanceCore:
             sources,
             component_tasks,
             register_metric,
+            topology_pex_path=self.topology_file,
         )
         reliable = self.topology_config.get(TOPOLOGY_RELIABILITY_MODE) == "ATLEAST_ONCE"
         arguments: dict[str, Any] = {
@@ -250,7 +258,10 @@ class InstanceCore:
         component = me.python_class(delegate=task)
         task.component = component
         install_forwarded(component, task)
+        hooks = self.hooks = TaskHooks(task, context, config)
         component.initialize(config=config, context=context)
+        hooks.start(component, config, me.is_spout)
+        global_metrics.init(context, engine.metrics_interval_secs)
         freq = config.get(TOPOLOGY_TICK_TUPLE_FREQ_SECS)
         if freq and not me.is_spout:
             self._tick_period = float(freq)

@@ -232,15 +232,24 @@ def _custom(
 ) -> Choose:
     grouper.prepare(context, source[0], source[1], list(tasks))
     valid = frozenset(tasks)
-    listed = list(tasks)
 
     def custom(values: Sequence[Any], direct_task: int | None) -> list[int]:
         chosen = grouper.choose_tasks(values)
         if not isinstance(chosen, list) or any(t not in valid for t in chosen):
-            raise EmitError(
-                f"{type(grouper).__name__}.choose_tasks returned {chosen!r}; "
-                f"expected a list of tasks of {consumer!r} ({listed})"
-            )
+            raise EmitError(_bad_choice(grouper, chosen, valid, consumer))
         return chosen
 
     return custom
+
+
+def _bad_choice(grouper: Any, chosen: Any, valid: frozenset[int], consumer: str) -> str:
+    """heronpy's words for what is wrong with a custom grouping's choice."""
+    what = "Returned object after custom grouping's choose_tasks()"
+    where = f" ({type(grouper).__name__}, to {consumer!r}: {sorted(valid)})"
+    if not isinstance(chosen, list):
+        return f"{what} needs to be a list, given: {type(chosen)!s}{where}"
+    for task in chosen:
+        if not isinstance(task, int):
+            return f"{what} contained non-integer: {task!s}{where}"
+    bad = next(t for t in chosen if t not in valid)
+    return f"{what} contained a task id that is not registered: {bad}{where}"

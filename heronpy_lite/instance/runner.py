@@ -82,7 +82,12 @@ class InstanceRunner:
         # (with ZooKeeper, one session per task would load the ensemble for nothing)
         await asyncio.to_thread(self.statemgr.close)
         definition = load_topology(
-            record["file"], record["attr"], self.topology, record.get("search_dir")
+            record["file"],
+            record["attr"],
+            self.topology,
+            record.get("search_dir"),
+            argv=record.get("argv"),
+            package_root=record.get("package_root"),
         )
         self.engine = engine = EngineConfig.from_config(record["config"])
         self.core = core = InstanceCore(
@@ -94,6 +99,7 @@ class InstanceRunner:
             topology_config=record["config"],
             engine=engine,
             clock=time.monotonic,
+            topology_file=record["file"],
         )
         log.info(
             "task %d (%s[%d]) of %s starting, restarts=%d, tuple path %s",
@@ -310,6 +316,9 @@ async def main_async(args: Any) -> int:
         return await runner.run()
     finally:
         task = runner.core.task if runner.core is not None else None
+        hooks = runner.core.hooks if runner.core is not None else None
+        if hooks is not None:
+            hooks.clean_up()
         if isinstance(task, SpoutInstance):
             task.call_user("close", task.component.close)
         statemgr.close()

@@ -181,9 +181,10 @@ class SpoutInstance(TaskInstance):
             self.call_user("fail", self.component.fail, tup_id)
 
     def _ack_spout(self, tup_ids: list[Any]) -> None:
-        """The spout's ``ack`` for each id; not called when the class keeps heronpy's
-        no-op ``Spout.ack``. An exception is reported and the other ids still go."""
-        if not tup_ids or getattr(type(self.component), "ack", None) is Spout.ack:
+        """The spout's ``ack`` for each id; not called while the component's ``ack`` is
+        heronpy's no-op ``Spout.ack`` (a task hook wraps it: see task_hooks). An
+        exception is reported and the other ids still go."""
+        if not tup_ids or getattr(self.component.ack, "__func__", None) is Spout.ack:
             return
         ack = self.component.ack
         for tup_id in tup_ids:

@@ -126,10 +126,10 @@ class TaskInstance:
 
     def log(self, message: str, level: str | None = None) -> None:
         if level not in _LOG_LEVELS:
-            raise ValueError(f"log level {level!r} is not one of trace, debug, info, warn, error")
+            raise ValueError(f"{level!s} is not supported as logging level")
         self.logger.log(_LOG_LEVELS[level], message)
 
-    def register_metric(self, name: str, metric: IMetric, bucket: int, now: float) -> None:
+    def register_metric(self, name: str, metric: IMetric, bucket: float, now: float) -> None:
         """``context.register_metric``: sample ``metric`` every ``bucket`` seconds."""
         counting = isinstance(metric, (CountMetric, MultiCountMetric))
         self._user_metrics[name] = _UserMetric(metric, float(bucket), now + bucket, counting)

@@ -19,10 +19,9 @@ BAD = TOPOLOGIES / "bad" / "unknown_input.py"
         ("UnknownStream", "component 'spout' declares no stream 'other'"),
         ("UndeclaredField", "fields(count) on spout:default, which has no field 'count'"),
         ("ZeroPar", "par must be an int >= 1, got 0"),
-        ("NoSpout", "has no spout"),
         (
             "not_a_topology",
-            "'not_a_topology' is a int, not a Topology subclass or a TopologyBuilder",
+            "'not_a_topology' is a int, not a Topology subclass, a TopologyBuilder",
         ),
         ("Missing", "defines no 'Missing'"),
     ],
@@ -37,12 +36,23 @@ def test_invalid_topologies_fail_with_one_line(cli: Cli, attr: str, message: str
     assert not (cli.home / "topologies" / attr).exists()
 
 
+def test_a_topology_class_without_spout_fails_at_import_as_in_heronpy(cli: Cli) -> None:
+    no_spout = TOPOLOGIES / "bad" / "no_spout.py"
+    proc = cli.run("submit", "local", str(no_spout), "NoSpout", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: no_spout.py failed to import: TopologyError: A Topology requires at least one "
+        f"Spout (at {no_spout}, line 11)"
+    )
+
+
 def test_import_error_shows_the_users_exception(cli: Cli) -> None:
-    proc = cli.run("submit", "local", str(TOPOLOGIES / "bad" / "import_error.py"), "X", check=False)
+    bad = TOPOLOGIES / "bad" / "import_error.py"
+    proc = cli.run("submit", "local", str(bad), "X", check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
         "error: import_error.py failed to import: ImportError: "
-        "no module named 'left_pad' (raised by the user's file)"
+        f"no module named 'left_pad' (raised by the user's file) (at {bad}, line 1)"
     )
     verbose = cli.run(
         "--verbose",

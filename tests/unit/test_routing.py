@@ -249,7 +249,9 @@ def test_custom_grouping_may_return_several_tasks_or_none():
 )
 def test_custom_grouping_with_an_invalid_result_is_an_emit_error(result):
     router = router_for(one_consumer(Grouping.custom(FixedGrouping(result)), par=3))
-    with pytest.raises(EmitError, match="choose_tasks returned"):
+    with pytest.raises(
+        EmitError, match=r"Returned object after custom grouping's choose_tasks\(\)"
+    ):
         router.destinations("default", ["w", 1])
 
 

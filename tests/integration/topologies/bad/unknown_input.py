@@ -33,8 +33,4 @@ class ZeroPar(Topology):
     spout = S.spec(par=0)
 
 
-class NoSpout(Topology):
-    pass
-
-
 not_a_topology = 42

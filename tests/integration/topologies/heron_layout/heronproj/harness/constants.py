@@ -1,0 +1,5 @@
+CONTROL_STREAM = "__harness_control"
+TERMINAL = "__harness_terminal"
+MOCK_MESSAGE_ID = "__harness_mock_message_id"
+USER_CLASS = "harness.user.class"
+MAX_EXECUTIONS = "harness.max.executions"
