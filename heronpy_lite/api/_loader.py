@@ -47,12 +47,14 @@ def find_topology(module: ModuleType, attr: str) -> Any:
             for name, value in vars(module).items()
             if isinstance(value, TopologyBuilder)
             or (isinstance(value, type) and issubclass(value, Topology) and value is not Topology)
+            or (not isinstance(value, type) and hasattr(value, "_to_topology_builder"))
         )
         hint = f" (it defines: {', '.join(candidates)})" if candidates else ""
         raise TopologyLoadError(f"{module.__file__} defines no {attr!r}{hint}")
     if not (
         isinstance(obj, TopologyBuilder)
         or (isinstance(obj, type) and issubclass(obj, Topology) and obj is not Topology)
+        or (not isinstance(obj, type) and hasattr(obj, "_to_topology_builder"))
     ):
         raise TopologyLoadError(
             f"{attr!r} is a {type(obj).__name__}, not a Topology subclass or a TopologyBuilder"

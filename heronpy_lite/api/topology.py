@@ -157,7 +157,10 @@ class TopologyDefinition:
 
 
 def definition_of(obj: Any, name: str | None = None) -> TopologyDefinition:
-    """Validate a `Topology` subclass or a `TopologyBuilder` into a definition."""
+    """Validate a `Topology` subclass or a `TopologyBuilder` into a definition; an
+    object with ``_to_topology_builder(name)`` (a streamlet Builder) gives its builder."""
+    if not isinstance(obj, type) and callable(getattr(obj, "_to_topology_builder", None)):
+        obj = obj._to_topology_builder(name or type(obj).__name__)
     if isinstance(obj, type) and issubclass(obj, Topology) and obj is not Topology:
         specs = list(obj._heron_specs)
         config = dict(getattr(obj, "config", None) or {})
