@@ -430,3 +430,32 @@ def test_a_source_replays_failed_elements_first_at_least_once() -> None:
     spout.next_tuple()  # nothing left: nothing emitted
     assert rec.emitted[2:] == [([3], OUTPUT, None, 0), ([1], OUTPUT, None, 2)]
     assert set(spout._pending) == {0, 2}
+
+
+def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_once() -> None:
+    builder = Builder()
+    pairs = builder.new_source(lambda: 1).map(lambda x: x)
+    pairs.reduce_by_key_and_window(TUMBLING, add).consume(print)
+    tuples = [tup("map-1", KEYED, key, 1) for key in "aba"]
+    results = {}
+    for mode in ("ATMOST_ONCE", "ATLEAST_ONCE"):
+        bolt, rec = start(builder, "reducebykeyandwindow-1", mode)
+        bolt._clock = lambda: 100.5
+        for t in tuples:
+            bolt.process(t)
+        assert bolt._folding is (mode == "ATMOST_ONCE")
+        assert rec.acked == (tuples if mode == "ATMOST_ONCE" else [])  # acked at once
+        assert bolt._windows.held == (2 if mode == "ATMOST_ONCE" else 3)
+        bolt._clock = lambda: 101.0
+        bolt.process_tick(None)
+        assert rec.acked == tuples
+        results[mode] = [values for values, *_ in rec.emitted]
+    window = Window(100, 101)
+    assert (
+        results["ATMOST_ONCE"]
+        == results["ATLEAST_ONCE"]
+        == [
+            [(KeyedWindow("a", window), 2)],
+            [(KeyedWindow("b", window), 1)],
+        ]
+    )

@@ -344,3 +344,59 @@ def test_window_info_is_a_named_tuple_like_heronpys_window_context() -> None:
     info = WindowInfo(0, 10)
     assert (info.start, info.end) == info[:2] == (0, 10)
     assert info.key is None and info.late is False
+
+
+# -- fold mode (at most once reduces over tumbling windows) --
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def test_fold_mode_keeps_one_value_per_key_and_window() -> None:
+    feed = Feed(WindowState(Windowing.tumbling(1), fold=add))
+    for t, key in [(0.1, "a"), (0.2, "b"), (0.3, "a"), (1.1, "a")]:
+        feed.add((key, 1), now=t)
+    assert feed.state.held == 1  # a's value in [1, 2)
+    feed.advance(2)
+    assert feed.fired == [
+        (0, 1, None, False, [("a", 2), ("b", 1)]),
+        (1, 2, None, False, [("a", 1)]),
+    ]
+    assert feed.released == []  # nothing to ack later: the tuples were not kept
+
+
+def test_fold_mode_in_event_time_is_late_and_refires_like_the_tuple_mode() -> None:
+    feed = Feed(WindowState(Windowing.tumbling(10, timestamp=0, allowed_lateness=5), fold=add))
+    feed.add(("k", 1), ts=1)
+    feed.add(("k", 2), ts=3)
+    feed.add(("j", 5), ts=12)  # watermark 12: [0, 10) fires
+    feed.add(("k", 10), ts=4)  # within the lateness: fires again with the new value
+    feed.add(("k", 100), ts=15)  # watermark 15: [0, 10) forgotten
+    feed.add(("k", 1000), ts=2)  # late
+    assert feed.fired == [(0, 10, None, False, [("k", 3)]), (0, 10, None, True, [("k", 13)])]
+    assert feed.late == [("k", 1000)]
+    assert feed.state.held == 2
+
+
+def test_fold_mode_bounds_the_keys_and_needs_tumbling_windows() -> None:
+    state = WindowState(Windowing.tumbling(1, max_tuples=2), fold=add)
+    assert state.add(("a", 1), 0.1) is None
+    assert state.add(("b", 1), 0.1) is None
+    assert state.add(("a", 1), 0.1) is None  # a known key costs nothing
+    step = state.add(("c", 1), 0.2)
+    assert step is not None and step.refused == [("c", 1)]
+    with pytest.raises(ValueError, match="tumbling"):
+        WindowState(Windowing.sliding(2, 1), fold=add)
+
+
+def test_fold_mode_snapshot_restores() -> None:
+    windowing = Windowing.tumbling(10, timestamp=0)
+    state = WindowState(windowing, fold=add)
+    state.add((("k", 1), 1), 0, 1)
+    state.add((("k", 1), 2), 0, 5)
+    saved = msgpack.unpackb(msgpack.packb(state.snapshot(lambda item: item)))
+    restored = WindowState(windowing, fold=add)
+    restored.restore(saved, lambda wire: wire)
+    step = restored.add((("k", 1), 4), 0, 30)
+    assert fired(step) == [(0, 10, None, False, [(("k", 1), 3)])]

@@ -55,6 +55,7 @@ from typing import Any, NamedTuple
 TIME, COUNT, SESSION = "time", "count", "session"
 DEFAULT_MAX_TUPLES = 100_000
 _NEVER = math.inf
+_MISSING = object()
 
 
 class WindowInfo(NamedTuple):
@@ -265,8 +266,18 @@ class WindowState:
             timestamps make the watermark; None: one source.
     """
 
-    def __init__(self, windowing: Windowing, sources: Iterable[Hashable] | None = None) -> None:
+    def __init__(
+        self,
+        windowing: Windowing,
+        sources: Iterable[Hashable] | None = None,
+        fold: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
         w = windowing
+        if fold is not None and (w.kind != TIME or w.length != w.slide):
+            raise ValueError("only tumbling time windows can fold values as they arrive")
+        #: fold mode: items are (key, value) pairs, kept as one folded value per key
+        #: and window; a window fires with its (key, value) pairs
+        self._fold = fold
         self.windowing = w
         self.kind = w.kind
         self._event = w.event_time
@@ -286,7 +297,13 @@ class WindowState:
         self._source_max: dict[Any, int] = {}
         self._length = self._slide = self._pane = 0
         self._whole = False
-        self._panes: dict[Any, dict[int, list[Any]]] = {}
+        #: processing-time time windows take `add`'s fast path
+        self._fast = self.kind == TIME and not self._event
+        #: the pane the last item went to (the fast path appends to it)
+        self._last_pane: Any = []
+        self._last_pane_index: int | None = None
+        self._last_key: Any = None
+        self._panes: dict[Any, dict[int, Any]] = {}
         self._queues: dict[Any, deque[Any]] = {}
         self._counts: dict[Any, int] = {}
         self._sessions: dict[Any, list[_Session]] = {}
@@ -319,7 +336,26 @@ class WindowState:
         if self.kind == COUNT:
             return self._add_count(item, math.floor(now * 1000), key)
         step: Step | None = None
-        if self._event:
+        wm: int | None
+        if self._fast:
+            # processing-time time windows, the common case: an item joins the pane
+            # of the one before it unless time moved to another pane
+            t = math.floor(now * 1000)
+            if t >= self._next_due:
+                step = self._advance_to(t)
+            if t // self._pane == self._last_pane_index and key == self._last_key:
+                if self._fold is not None:
+                    return self._fold_into(self._last_pane, item, step)
+                if self.held >= self._max:
+                    step = step or Step()
+                    step.refused.append(item)
+                    return step
+                self._last_pane.append((t, self._seq, item))
+                self._seq += 1
+                self.held += 1
+                return step
+            wm = t
+        elif self._event:
             t = _timestamp(timestamp)
             wm = self.watermark
             if self.kind == TIME and wm is not None and self._last_end(t) + self._lateness <= wm:
@@ -328,6 +364,9 @@ class WindowState:
             t = math.floor(now * 1000)
             step = self._advance_to(t)
             wm = t
+        if self._fold is not None:
+            step = self._insert_time((t, self._seq, item), key, wm, step)
+            return self._observe(t, source, step) if self._event else step
         if self.held >= self._max:
             step = step or Step()
             step.refused.append(item)
@@ -362,10 +401,14 @@ class WindowState:
         panes = self._panes.get(key)
         if panes is None:
             panes = self._panes[key] = {}
-        pane = panes.get(p)
+        pane: Any = panes.get(p)
         if pane is None:
-            pane = panes[p] = []
-        pane.append(entry)
+            pane = panes[p] = [] if self._fold is None else {}
+        if self._fold is None:
+            pane.append(entry)
+        else:
+            step = self._fold_into(pane, entry[2], step)
+        self._last_pane, self._last_pane_index, self._last_key = pane, p, key
         ps = p * g
         j_last = ps // slide
         due = j_last * slide + length + self._lateness
@@ -376,8 +419,10 @@ class WindowState:
         # again, after it they are gone and the item is not in them.
         while j <= j_last and end <= self._scanned:
             if wm is not None and end + self._lateness > wm:
-                step = step or Step()
-                step.fired.append(self._time_window(key, panes, j, late=True))
+                fired = self._time_window(key, panes, j, late=True)
+                if fired[1]:
+                    step = step or Step()
+                    step.fired.append(fired)
             j += 1
             end += slide
         if j <= j_last and end < due:
@@ -386,18 +431,39 @@ class WindowState:
             self._next_due = due
         return step
 
+    def _fold_into(self, pane: dict[Any, Any], item: Any, step: Step | None) -> Step | None:
+        """Fold mode: ``item`` (key, value) into the pane's value for its key."""
+        key, value = item
+        old = pane.get(key, _MISSING)
+        if old is _MISSING:
+            if self.held >= self._max:
+                step = step or Step()
+                step.refused.append(item)
+                return step
+            pane[key] = value
+            self.held += 1
+        else:
+            assert self._fold is not None
+            pane[key] = self._fold(old, value)
+        return step
+
     def _time_window(
-        self, key: Any, panes: dict[int, list[Any]], j: int, late: bool = False
+        self, key: Any, panes: dict[int, Any], j: int, late: bool = False
     ) -> tuple[WindowInfo, list[Any]]:
         start = j * self._slide
         end = start + self._length
         g = self._pane
+        if self._fold is not None:  # tumbling: one pane
+            pane = panes.get(start // g)
+            items = list(pane.items()) if pane else []
+            return WindowInfo(self._secs(start), self._secs(end), key, late), items
         entries: list[Any] = []
         for p in range(start // g, end // g):
             pane = panes.get(p)
             if pane:
                 entries.extend(pane)
-        entries.sort()
+        if self._event:
+            entries.sort()  # in processing time, arrival order is time order
         return WindowInfo(self._secs(start), self._secs(end), key, late), [e[2] for e in entries]
 
     def _scan_time(self, wm: int, step: Step | None) -> Step | None:
@@ -431,13 +497,17 @@ class WindowState:
             step = step or Step()
             fires.sort(key=lambda f: (f[0], f[1], f[3]))
             for _, _, key, j in fires:
-                step.fired.append(self._time_window(key, self._panes[key], j))
+                fired = self._time_window(key, self._panes[key], j)
+                if fired[1]:
+                    step.fired.append(fired)
         if dead:
             step = step or Step()
+            self._last_pane_index = None
             for panes, p in dead:
                 entries = panes.pop(p)
                 self.held -= len(entries)
-                step.released.extend(e[2] for e in entries)
+                if self._fold is None:
+                    step.released.extend(e[2] for e in entries)
             for key in [k for k, panes in self._panes.items() if not panes]:
                 del self._panes[key]
         self._next_due = due
@@ -610,7 +680,12 @@ class WindowState:
             "scanned": None if self._scanned == -_NEVER else self._scanned,
             "source_max": [[s, t] for s, t in self._source_max.items()],
         }
-        if self.kind == TIME:
+        if self._fold is not None:
+            data["folded"] = [
+                [key, [[p, list(map(list, pane.items()))] for p, pane in panes.items()]]
+                for key, panes in self._panes.items()
+            ]
+        elif self.kind == TIME:
             data["groups"] = [
                 [key, entries(e for pane in panes.values() for e in pane)]
                 for key, panes in self._panes.items()
@@ -640,7 +715,15 @@ class WindowState:
         self._scanned = -_NEVER if scanned is None else scanned
         self._source_max = {hashable(s): t for s, t in data["source_max"]}
         self.held = 0
-        if self.kind == TIME:
+        self._last_pane_index = None
+        if self._fold is not None:
+            self._panes = {}
+            for key, panes in data["folded"]:
+                restored = self._panes.setdefault(hashable(key), {})
+                for p, pairs in panes:
+                    restored[p] = {hashable(k): v for k, v in pairs}
+                    self.held += len(pairs)
+        elif self.kind == TIME:
             self._panes = {}
             for key, es in data["groups"]:
                 panes = self._panes.setdefault(hashable(key), {})

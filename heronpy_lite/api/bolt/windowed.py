@@ -250,7 +250,10 @@ class WindowedBolt(Bolt, StatefulComponent):
         sources = None
         if windowing.event_time and context is not None:
             sources = [(s.component_name, s.id) for s in (context.get_this_sources() or {})]
-        self._windows = WindowState(windowing, sources)
+        fold = self._fold()
+        #: fold mode (see `_fold`): the windows hold (key, folded value) pairs
+        self._folding = fold is not None
+        self._windows = WindowState(windowing, sources, fold)
         saved = self._saved_state
         if saved is not None and "windows" in saved:
             self._windows.restore(saved["windows"], tuple_from_wire)
@@ -315,15 +318,27 @@ class WindowedBolt(Bolt, StatefulComponent):
 
     # -- feeding the windows --
 
+    def _fold(self) -> Callable[[Any, Any], Any] | None:
+        """For subclasses that need only one folded value per key and window, not the
+        tuples (at most once, tumbling windows): the fold function. The windows then
+        hold `_item` (key, value) pairs, folded as they arrive; tuples are acked at
+        once and ``process_window`` gets (key, folded value) pairs."""
+        return None
+
+    def _item(self, tup: Any) -> Any:
+        """What the windows keep of a tuple: the tuple, or in fold mode (key, value)."""
+        return tup
+
     def process(self, tup: Any) -> None:
         key = self._key_of(tup) if self._key_of is not None else None
+        item = self._item(tup) if self._folding else tup
         if self._timestamp_of is None:
-            step = self._windows.add(tup, self._clock(), None, key)
+            step = self._windows.add(item, self._clock(), None, key)
         else:
             try:
                 timestamp = self._timestamp_of(tup)
                 step = self._windows.add(
-                    tup, self._clock(), timestamp, key, (tup.component, tup.stream)
+                    item, self._clock(), timestamp, key, (tup.component, tup.stream)
                 )
             except (ValueError, TypeError, LookupError) as exc:
                 # no window can ever take it: replaying it would not help
@@ -338,6 +353,8 @@ class WindowedBolt(Bolt, StatefulComponent):
                 )
                 self.ack(tup)
                 return
+        if self._folding:
+            self.ack(tup)  # nothing will need it again
         if step is not None:
             self._run(step)
 
@@ -374,6 +391,19 @@ class WindowedBolt(Bolt, StatefulComponent):
                 self.fail(tup)
             else:
                 self.ack(tup)
+        if self._folding:
+            self._late_count.incr(len(step.late))
+            self._refused_count.incr(len(step.refused))
+            for what, items in (("late", step.late), ("refused", step.refused)):
+                if items:
+                    self._complain(
+                        what,
+                        "%s: an element came after every window it belongs to was finished "
+                        "(late) or the windows hold max_tuples keys (refused): %s; dropped",
+                        self._name(),
+                        what,
+                    )
+            return
         for tup in step.late:
             self._late_count.incr()
             late_stream = self._windowing.late_stream

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from heronpy_lite.streamlet.impl.streamletboltbase import WINDOWED
-from heronpy_lite.streamlet.impl.windowoperator import WindowedStreamlet, WindowOperatorBolt
+from heronpy_lite.streamlet.impl.windowoperator import (
+    WindowedStreamlet,
+    WindowOperatorBolt,
+    folds,
+)
 from heronpy_lite.streamlet.window import Window
 from heronpy_lite.streamlet.windowconfig import WindowConfig
 
@@ -13,7 +17,17 @@ from heronpy_lite.streamlet.windowconfig import WindowConfig
 class ReduceByWindowBolt(WindowOperatorBolt):
     """Emits ``(Window, the window's elements folded with the function)``."""
 
+    def _fold(self) -> Any:
+        return self.plan.function if folds(self) else None
+
+    def _item(self, tup: Any) -> Any:
+        return (None, self.element_of(tup))
+
     def process_window(self, window: Any, tuples: list[Any]) -> None:
+        if self._folding:
+            for _, result in tuples:
+                self.send((Window(window.start, window.end), result), None)
+            return
         fn, element_of = self.plan.function, self.element_of
         result = element_of(tuples[0])
         for tup in tuples[1:]:

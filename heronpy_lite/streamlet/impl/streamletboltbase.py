@@ -72,10 +72,17 @@ def _key_reader(kind: str) -> Callable[[Any], Any]:
     return hashable
 
 
+def keyed_plain(values: Any) -> tuple[Any, Any]:
+    """The (key, value) element of a plain streamlet's keyed stream."""
+    return (hashable(values[0]), values[1])
+
+
 def reader(stream: str, kind: str) -> Callable[[Any], Any] | None:
     """``tuple.values -> element`` for an input on ``stream`` from a streamlet
     whose elements are ``kind``; None where the element is ``values[0]`` as is."""
     if stream == KEYED:
+        if kind == PLAIN:
+            return keyed_plain
         key = _key_reader(kind)
         return lambda values: (key(values[0]), values[1])
     if kind == WINDOWED:
@@ -164,12 +171,21 @@ def sender(emit: Callable[..., Any], plan: Plan, reliable: bool) -> Callable[[An
             def send(element: Any, anchors: Any) -> None:
                 emit([element], OUTPUT)
 
+    elif keyed and not out:
+
+        def send(element: Any, anchors: Any) -> None:
+            try:
+                key, value = element
+            except (TypeError, ValueError):
+                key_value(element, where)  # raises the clear error
+                raise
+            emit([key, value], KEYED, anchor_list(anchors) if reliable else None)
+
     elif out or keyed:
 
         def send(element: Any, anchors: Any) -> None:
             a = anchor_list(anchors) if reliable else None
-            if out:
-                emit([element], OUTPUT, a)
+            emit([element], OUTPUT, a)
             emit(list(key_value(element, where)), KEYED, a)
 
     else:

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from heronpy_lite.api.bolt._windows import SESSION, Windowing
+from heronpy_lite.api.bolt._windows import SESSION, TIME, Windowing
 from heronpy_lite.api.bolt.windowed import WindowedBolt
 from heronpy_lite.streamlet.impl.streamletboltbase import (
     PLAN,
@@ -36,6 +36,14 @@ class WindowOperatorBolt(WindowedBolt, StreamletBoltBase):
 
     def _name(self) -> str:
         return self.plan.name
+
+
+def folds(bolt: WindowedBolt) -> bool:
+    """Whether a reduce operator folds values as they arrive instead of keeping the
+    tuples: at most once (no tuple is acked late or anchored to) and over tumbling
+    time windows (one window per value, so arrival order is the fold order)."""
+    w = bolt._windowing
+    return not bolt._reliable and w.kind == TIME and w.length == w.slide
 
 
 class _ElementFunction:
