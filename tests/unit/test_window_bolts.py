@@ -1,7 +1,7 @@
 """heronpy's window bolts and heronpy_lite's WindowedBolt as components: built
 with a delegate that records what they emit, ack and fail, driven by a clock
 passed in (no engine, no sleeps). The windows' own rules are tested in
-test_windows.py; here: the bolts' config, ticks, acking, anchoring, late
+test_window_core.py; here: the bolts' config, ticks, acking, anchoring, late
 stream, memory bound, errors and checkpointed state."""
 
 from __future__ import annotations
