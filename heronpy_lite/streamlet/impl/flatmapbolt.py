@@ -19,7 +19,7 @@ class FlatMapBolt(StreamletBolt):
 
         def process(tup: Any) -> None:
             result = fn(tup.values[0] if plain else element_of(tup))
-            if isinstance(result, Iterable):
+            if type(result) is list or type(result) is tuple or isinstance(result, Iterable):
                 for value in result:
                     send(value, tup)
             else:

@@ -48,13 +48,19 @@ class StreamletSpout(Spout, StatefulComponent, StreamletSpoutBase):
             raise RuntimeError(f"{type(self).__name__} is built by the streamlet Builder only")
         self.plan = plan
         self.reliable = is_reliable(config)
-        self.emitted = 0
         self._streams = [
             s for s, on in ((OUTPUT, plan.emits_output), (KEYED, plan.emits_keyed)) if on
         ]
         self._pending: dict[int, tuple[str, Any]] = {}
         self._replay: deque[int] = deque()
         self._next_id = 0
+        if not self.reliable and self._streams == [OUTPUT]:
+            emit = self.emit
+
+            def send_output(element: Any) -> None:
+                emit([element], None, OUTPUT)
+
+            self.send = send_output  # type: ignore[method-assign]
         self.setup(config, context)
 
     def setup(self, config: dict[str, Any], context: Any) -> None:
@@ -81,7 +87,6 @@ class StreamletSpout(Spout, StatefulComponent, StreamletSpoutBase):
                 self.emit(self._values(stream, element), tup_id, stream)
             else:
                 self.emit(self._values(stream, element), None, stream)
-        self.emitted += 1
 
     def next_tuple(self) -> None:
         if self._replay:
