@@ -1,0 +1,1 @@
+"""How streamlet operations run: one spout or bolt class per operation."""
