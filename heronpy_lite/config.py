@@ -63,7 +63,10 @@ _NUM = (int, float)
 KEYS: dict[str, Key] = {
     # -- topology.* (what a topology sets) --
     C.TOPOLOGY_STMGRS: Key(int, _positive, "an int >= 1"),
-    C.TOPOLOGY_RELIABILITY_MODE: _one_of("ATMOST_ONCE", "ATLEAST_ONCE"),
+    C.TOPOLOGY_RELIABILITY_MODE: _one_of("ATMOST_ONCE", "ATLEAST_ONCE", "EFFECTIVELY_ONCE"),
+    # EFFECTIVELY_ONCE (docs/decisions/0029-effectively-once.md)
+    C.TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS: Key(_NUM, _positive, "a number > 0"),
+    C.TOPOLOGY_STATEFUL_START_CLEAN: Key(bool),
     C.TOPOLOGY_MAX_SPOUT_PENDING: Key(int, _positive, "an int >= 1"),
     C.TOPOLOGY_MESSAGE_TIMEOUT_SECS: Key(_NUM, _positive, "a number > 0"),
     C.TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS: Key(bool),
@@ -88,8 +91,6 @@ KEYS: dict[str, Key] = {
             C.TOPOLOGY_COMPONENT_DISKMAP,
             C.TOPOLOGY_CONTAINER_MAX_RAM_HINT,
             C.TOPOLOGY_COMPONENT_OUTPUT_BPS,
-            C.TOPOLOGY_STATEFUL_START_CLEAN,
-            C.TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS,
             C.TOPOLOGY_ENVIRONMENT,
             C.TOPOLOGY_TEAM_NAME,
             C.TOPOLOGY_TEAM_EMAIL,
@@ -137,6 +138,11 @@ KEYS: dict[str, Key] = {
     "heron.stmgr.reconnect.interval.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.executor.restart.backoff.min.secs": Key(_NUM, _non_negative, "a number >= 0"),
     "heron.executor.restart.backoff.max.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.stateful.checkpoint.root": Key(str),
+    "heron.stateful.checkpoints.kept": Key(int, _positive, "an int >= 1"),
+    "heron.stateful.checkpoint.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.stateful.alignment.buffer.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.stateful.full.snapshot.every": Key(int, _positive, "an int >= 1"),
     "heron.submit.timeout.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.kill.timeout.secs": Key(_NUM, _positive, "a number > 0"),
 }
@@ -310,6 +316,11 @@ class EngineConfig:
     restart_backoff_max_secs: float
     submit_timeout_secs: float
     kill_timeout_secs: float
+    checkpoint_root: str
+    checkpoints_kept: int
+    checkpoint_timeout_secs: float
+    alignment_buffer_bytes: int
+    full_snapshot_every: int
 
     _KEYMAP = {
         "statemgr_class": "heron.statemgr.class",
@@ -343,6 +354,11 @@ class EngineConfig:
         "restart_backoff_min_secs": "heron.executor.restart.backoff.min.secs",
         "restart_backoff_max_secs": "heron.executor.restart.backoff.max.secs",
         "submit_timeout_secs": "heron.submit.timeout.secs",
+        "checkpoint_root": "heron.stateful.checkpoint.root",
+        "checkpoints_kept": "heron.stateful.checkpoints.kept",
+        "checkpoint_timeout_secs": "heron.stateful.checkpoint.timeout.secs",
+        "alignment_buffer_bytes": "heron.stateful.alignment.buffer.bytes",
+        "full_snapshot_every": "heron.stateful.full.snapshot.every",
         "kill_timeout_secs": "heron.kill.timeout.secs",
     }
 

@@ -18,6 +18,9 @@ The tree::
     │   │   └── RegistrationRejected  the peer refused this process's registration
     │   └── LocalProtocolError    ... that we were about to send: a bug of ours
     ├── InvalidTransition         a topology state change that is not allowed (KILLED ->)
+    ├── CheckpointError           a checkpoint cannot be taken or read (EFFECTIVELY_ONCE)
+    │   ├── StateError            a state key or value is not a msgpack type (names the key)
+    │   └── CorruptCheckpoint     a stored state file is missing or damaged
     ├── SubmitError               the topology did not come up (launch failed, timeout)
     └── ControlError              a control request to the topology master failed
 
@@ -81,6 +84,18 @@ class LocalProtocolError(ProtocolError):
 
 class LeadershipLost(HeronpyLiteError):
     """Another tmaster holds ``tmasters/<name>`` now."""
+
+
+class CheckpointError(HeronpyLiteError):
+    """A checkpoint cannot be taken or read."""
+
+
+class StateError(CheckpointError, TypeError):
+    """A state key or value is not a msgpack type; the message names the key."""
+
+
+class CorruptCheckpoint(CheckpointError):
+    """A stored state file is missing, incomplete or fails its checksum."""
 
 
 class InvalidTransition(HeronpyLiteError):

@@ -456,3 +456,36 @@ def _validate(
             config=dict(spec.custom_config or {}),
         )
     return TopologyDefinition(name=name, components=components, config=config)
+
+
+def check_effectively_once(definition: TopologyDefinition) -> None:
+    """What EFFECTIVELY_ONCE needs of a topology: some state to keep (a component
+    that is a `StatefulComponent`), and no cycle (checkpoint markers are aligned
+    over a component's inputs, which a cycle would make wait for themselves)."""
+    from heronpy_lite.api.state.stateful_component import StatefulComponent
+
+    if not any(
+        issubclass(c.python_class, StatefulComponent) for c in definition.components.values()
+    ):
+        raise TopologyError(
+            "EFFECTIVELY_ONCE needs a stateful topology: no component is a StatefulComponent "
+            "(heronpy.api.state.stateful_component)"
+        )
+    inputs = {c.name: {i.component for i in c.inputs} for c in definition.components.values()}
+    seen: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        seen[name] = 1
+        for source in sorted(inputs[name]):
+            if seen.get(source) == 1:
+                cycle = [*path[path.index(source) :], name] if source in path else [source, name]
+                raise TopologyError(
+                    "EFFECTIVELY_ONCE cannot checkpoint a cycle: " + " -> ".join(cycle)
+                )
+            if source not in seen:
+                visit(source, [*path, name])
+        seen[name] = 2
+
+    for name in sorted(inputs):
+        if name not in seen:
+            visit(name, [])

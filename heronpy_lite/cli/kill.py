@@ -9,6 +9,7 @@ import signal
 import time
 from typing import Any
 
+from heronpy_lite.checkpoint.store import CheckpointStore, store_root
 from heronpy_lite.cli.common import (
     add_cluster_args,
     engine_from_args,
@@ -65,6 +66,8 @@ def kill_topology(
     sm.delete_topology(name)
     # Prometheus stops scraping endpoints that are gone (file_sd drops a missing file)
     scrape_targets_file(name).unlink(missing_ok=True)
+    # EFFECTIVELY_ONCE: its checkpoints go with it (a new submit starts clean)
+    CheckpointStore(store_root(engine), name).drop()
 
 
 def _running(pid: int) -> bool:

@@ -56,6 +56,7 @@ def describe(t: model.Topology) -> dict[str, Any]:
         "containers": model.containers(t),
         "components": t.components,
         "backpressure": model.backpressure(t),
+        "checkpoints": model.checkpoints(t),
         "scrape_targets_file": str(scrape_targets_file(t.name)),
     }
 
@@ -170,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  caused by: {_seconds(bp['culprit_seconds'])}")
         if bp["paused_seconds"]:
             print(f"  paused:    {_seconds(bp['paused_seconds'])}")
+    cp = info.get("checkpoints")
+    if cp:
+        print(_checkpoints_line(cp))
     for c in info["containers"]:
         print(
             f"container {c['container']}: executor pid {c['executor_pid']}"
@@ -195,3 +199,25 @@ def run(args: argparse.Namespace) -> int:
                 line += f"  last error: {i['error']}"
             print(line)
     return 0
+
+
+def _checkpoints_line(cp: dict[str, Any]) -> str:
+    """EFFECTIVELY_ONCE, in one line or two."""
+    latest = cp.get("latest", -1)
+    if latest is None or latest < 0:
+        head = "Checkpoints: none complete yet"
+    else:
+        age = cp.get("age_secs")
+        head = f"Checkpoints: latest {latest}" + (f" ({age:.1f}s ago)" if age is not None else "")
+        head += (
+            f", took {cp.get('last_duration_secs', 0):.3f}s, {cp.get('last_size_bytes', 0)} bytes"
+        )
+    head += (
+        f"; epoch {cp.get('epoch', 0)}"
+        + (" (restoring)" if cp.get("restoring") else "")
+        + f"; {cp.get('completed', 0)} complete, {cp.get('failed', 0)} failed,"
+        f" {cp.get('declined', 0)} declined, {cp.get('restores', 0)} restores"
+    )
+    if cp.get("last_failure"):
+        head += f"\n  last failure: {cp['last_failure']}"
+    return head

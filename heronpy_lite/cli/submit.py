@@ -23,6 +23,7 @@ from typing import Any
 
 from heronpy_lite import config
 from heronpy_lite.api._loader import RUN_AS_MAIN, load_topology
+from heronpy_lite.api.topology import check_effectively_once
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
@@ -154,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
             config.component_config(resolved, component.config)
         except ConfigError as exc:
             raise ConfigError(f"component {component.name!r}: {exc}") from None
+    if resolved.get("topology.reliability.mode") == "EFFECTIVELY_ONCE":
+        check_effectively_once(definition)
     stmgrs = int(resolved["topology.stmgrs"])
     packing = pack_round_robin(
         name, [(c.name, c.par) for c in definition.components.values()], stmgrs

@@ -40,6 +40,7 @@ from heronpy_lite.api.bolt.bolt import BaseBolt
 from heronpy_lite.api.spout.spout import BaseSpout
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
+from heronpy_lite.checkpoint.store import CheckpointStore
 from heronpy_lite.config import EngineConfig, component_config, message_timeout
 from heronpy_lite.errors import RegistrationRejected, RemoteProtocolError
 from heronpy_lite.instance import time_account, tuplepath
@@ -48,12 +49,27 @@ from heronpy_lite.instance.exception_log import exit_message
 from heronpy_lite.instance.lifecycle import Event, Lifecycle, Phase
 from heronpy_lite.instance.routing import stream_specs
 from heronpy_lite.instance.spout import RoundLimits, SpoutInstance
+from heronpy_lite.instance.stateful import (
+    NONE,
+    Job,
+    PruneStates,
+    TaskState,
+    WriteState,
+    is_stateful,
+)
 from heronpy_lite.instance.task import Batching, TaskInstance
 from heronpy_lite.instance.task_hooks import TaskHooks
 from heronpy_lite.instance.time_account import TimeAccount
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
-from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, Frame
+from heronpy_lite.wire.frames import (
+    AckFrame,
+    ControlFrame,
+    DataFrame,
+    Frame,
+    MarkerFrame,
+    encode_marker,
+)
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
 
 log = logging.getLogger(__name__)
@@ -76,6 +92,7 @@ class InstanceCore:
         path: tuplepath.TuplePath | None = None,
         pid: int | None = None,
         topology_file: str = "",
+        store: CheckpointStore | None = None,
     ) -> None:
         self.topology = topology
         self.task_id = task_id
@@ -105,6 +122,23 @@ class InstanceCore:
         self._last_flush = 0.0
         self._tick_period = 0.0
         self._next_tick = _INF
+        #: EFFECTIVELY_ONCE (docs/decisions/0029-effectively-once.md): the epoch the
+        #: task is in, its state, the store jobs for the runner
+        self.stateful = topology_config.get(TOPOLOGY_RELIABILITY_MODE) == "EFFECTIVELY_ONCE"
+        self.epoch = -1
+        self.task_state = (
+            TaskState(store, task_id, engine.full_snapshot_every)
+            if self.stateful and store is not None
+            else None
+        )
+        self._jobs: list[Job] = []
+        self._downstream: list[int] = []
+        self._config: dict[str, Any] = {}
+        self._context: Any = None
+        self.checkpoints_taken = 0
+        self.restores = 0
+        self.stored_bytes = 0
+        self.last_save_seconds = 0.0
         #: busy / backpressured / idle time (docs/decisions/0024-saturation-metrics.md);
         #: the runner says what each of its parts is doing
         self.time_account = TimeAccount(clock())
@@ -127,6 +161,8 @@ class InstanceCore:
         ]
         if self.lifecycle.built:
             frames.append(m.encode(self._status("running")))
+            if self.stateful:
+                frames.append(m.encode(m.Restored(self.epoch, self.task_id)))
         if isinstance(self.task, SpoutInstance):
             # a new stream manager says so again if it still wants it
             self.task.set_throttled(False, self.clock())
@@ -159,6 +195,10 @@ class InstanceCore:
                 lifecycle.check(AckFrame)
                 assert isinstance(task, SpoutInstance)
                 task.on_verdicts(frame.body)
+            elif type(frame) is MarkerFrame:
+                lifecycle.check(MarkerFrame)
+                if self.stateful:
+                    self._checkpoint(frame.checkpoint, now)
             else:
                 assert isinstance(frame, ControlFrame)
                 msg = m.decode(frame.payload)
@@ -179,14 +219,27 @@ class InstanceCore:
                 self.task.set_throttled(msg.throttled, now)
         elif isinstance(msg, m.Rejected):
             raise RegistrationRejected(f"the stream manager rejected this instance: {msg.reason}")
+        elif not self.stateful:
+            log.warning("ignoring %s: this topology is not EFFECTIVELY_ONCE", msg.TYPE)
+        elif isinstance(msg, m.StartCheckpoint):
+            self._checkpoint(msg.checkpoint, now)
+        elif isinstance(msg, m.Restore):
+            self._restore(msg, now)
+        elif isinstance(msg, m.Resume):
+            if isinstance(self.task, SpoutInstance) and msg.epoch == self.epoch:
+                self.task.restoring = False
+        elif isinstance(msg, m.CheckpointComplete):
+            self._completed(msg)
 
     # -- start --
 
     def _start(self, now: float) -> None:
         """Build the task and its component, run ``initialize``; FAILED if it raises."""
         assert self.plan is not None
+        restore = int(self.plan.stateful.get("restore", -1))
         try:
-            task = self._build(now)
+            task = self._make_task()
+            error = self._make_component(task, now, restore)
         except (Exception, SystemExit) as exc:
             log.exception("initialize() of %s failed", self.component_name)
             self.error = f"initialize() raised {type(exc).__name__}: {exc}"
@@ -198,12 +251,14 @@ class InstanceCore:
         self._control.append(m.encode(self._status("running")))
         if isinstance(task, SpoutInstance):
             task.set_active(self.plan.state == RUNNING, initial=True)
+        if self.stateful:
+            self._entered(int(self.plan.stateful.get("epoch", 0)), error)
         log.info("task %d initialized; topology state %s", self.task_id, self.plan.state)
 
-    def _build(self, now: float) -> SpoutInstance | BoltInstance:
+    def _make_task(self) -> SpoutInstance | BoltInstance:
         definition, engine = self.definition, self.engine
         me = definition.components[self.component_name]
-        config = component_config(self.topology_config, me.config)
+        self._config = config = component_config(self.topology_config, me.config)
         component_tasks = {
             name: self.packing.component_tasks(name) for name in definition.components
         }
@@ -217,7 +272,7 @@ class InstanceCore:
             assert task is not None
             task.register_metric(name, metric, bucket, self.clock())
 
-        context = TopologyContext(
+        self._context = context = TopologyContext(
             self.topology,
             self.task_id,
             self.component_name,
@@ -227,18 +282,23 @@ class InstanceCore:
             register_metric,
             topology_pex_path=self.topology_file,
         )
-        reliable = self.topology_config.get(TOPOLOGY_RELIABILITY_MODE) == "ATLEAST_ONCE"
+        streams = stream_specs(definition, self.component_name, component_tasks, context)
+        #: every task this one sends to: where its checkpoint markers go
+        self._downstream = sorted(
+            {t for spec in streams.values() for r in spec.routes for t in r.tasks}
+        )
+        mode = self.topology_config.get(TOPOLOGY_RELIABILITY_MODE)
         arguments: dict[str, Any] = {
             "topology": self.topology,
             "task_id": self.task_id,
             "component": self.component_name,
-            "streams": stream_specs(definition, self.component_name, component_tasks, context),
+            "streams": streams,
             "task_components": {t.task_id: t.component for t in self.packing.tasks},
             "logger": logging.getLogger(f"heronpy_lite.user.{self.component_name}"),
             "batching": Batching(
                 engine.batch_max_tuples, engine.batch_max_bytes, engine.max_frame_bytes
             ),
-            "reliable": reliable,
+            "reliable": mode == "ATLEAST_ONCE",
             "clock": self.clock,
             "path": self.path,
         }
@@ -255,18 +315,124 @@ class InstanceCore:
             )
         else:
             task = BoltInstance(**arguments)
+        return task
+
+    def _make_component(self, task: SpoutInstance | BoltInstance, now: float, restore: int) -> str:
+        """Build the component on ``task`` as ``cls(delegate=task)``: ``init_state``
+        (a stateful component, EFFECTIVELY_ONCE), ``initialize``, hooks, ticks.
+        Returns why the state at ``restore`` could not be loaded, or ""."""
+        me = self.definition.components[self.component_name]
+        config, context = self._config, self._context
+        task.emit = task.emitter  # a rebuilt component's hooks wrap it afresh
+        if isinstance(task, BoltInstance):
+            task.ack, task.fail = task.acks.ack, task.acks.fail
         component = me.python_class(delegate=task)
         task.component = component
         install_forwarded(component, task)
+        error = ""
+        if self.task_state is not None and is_stateful(component):
+            state, error = self.task_state.load(restore)
+            if error:
+                log.error("cannot restore checkpoint %d: %s", restore, error)
+            component.init_state(state)
         hooks = self.hooks = TaskHooks(task, context, config)
         component.initialize(config=config, context=context)
         hooks.start(component, config, me.is_spout)
-        global_metrics.init(context, engine.metrics_interval_secs)
+        global_metrics.init(context, self.engine.metrics_interval_secs)
         freq = config.get(TOPOLOGY_TICK_TUPLE_FREQ_SECS)
         if freq and not me.is_spout:
             self._tick_period = float(freq)
             self._next_tick = now + self._tick_period
-        return task
+        return error
+
+    # -- EFFECTIVELY_ONCE --
+
+    def _entered(self, epoch: int, error: str) -> None:
+        """The task is in ``epoch``: tell the stream manager, which counts what it
+        sends from now on (and nothing before)."""
+        self.epoch = epoch
+        self._control.append(m.encode(m.Restored(epoch, self.task_id, error)))
+
+    def _checkpoint(self, checkpoint: int, now: float) -> None:
+        """Take this task's part of ``checkpoint``: what it emitted before goes out
+        first, then its state is taken, then its markers follow."""
+        task = self.task
+        assert task is not None and self.task_state is not None
+        task.flush()
+        try:
+            kind, payload = self.task_state.take(task.component, checkpoint)
+        except Exception as exc:
+            task.user_exception("pre_save", exc)
+            reason = f"task {self.task_id}: {type(exc).__name__}: {exc}"
+            self._control.append(
+                m.encode(m.CheckpointFailed(checkpoint, f"task {self.task_id}", reason))
+            )
+            kind, payload = NONE, b""
+        else:
+            if kind == NONE:
+                self._control.append(
+                    m.encode(m.StateStored(checkpoint, self.task_id, 0, NONE, 0.0))
+                )
+            else:
+                self._jobs.append(WriteState(checkpoint, kind, payload, now))
+        outbox = task.emitter.outbox
+        for dst in self._downstream:
+            outbox.append(encode_marker(dst, self.task_id, checkpoint))
+        self.checkpoints_taken += 1
+
+    def _restore(self, msg: m.Restore, now: float) -> None:
+        """Roll back to ``msg.checkpoint`` and enter ``msg.epoch``: what was not sent
+        yet is dropped, a stateful component is built again from that state."""
+        task = self.task
+        assert task is not None
+        task.flush()
+        task.take_output()  # of the old epoch: never sent
+        error = ""
+        if is_stateful(task.component):
+            if self.hooks is not None:
+                self.hooks.clean_up()
+            error = self._make_component(task, now, msg.checkpoint)
+        if isinstance(task, SpoutInstance):
+            task.restoring = True  # until every instance is in the new epoch
+        self.restores += 1
+        log.info("restored checkpoint %d; epoch %d", msg.checkpoint, msg.epoch)
+        self._entered(msg.epoch, error)
+
+    def _completed(self, msg: m.CheckpointComplete) -> None:
+        """Checkpoint ``msg.checkpoint`` is complete everywhere: ``post_save`` (a
+        two-phase sink commits), and files no kept checkpoint needs may go."""
+        task = self.task
+        assert task is not None
+        post_save = getattr(task.component, "post_save", None)
+        if callable(post_save):
+            task.call_user("post_save", post_save, msg.checkpoint)
+        if self.task_state is not None and self.task_state.state is not None:
+            self._jobs.append(PruneStates(tuple(msg.kept)))
+
+    def take_jobs(self) -> list[Job]:
+        """Store and prune jobs for the runner's threads (`job_done` after each)."""
+        jobs, self._jobs = self._jobs, []
+        return jobs
+
+    def job_done(self, job: Job, result: int | BaseException, now: float) -> None:
+        """A job finished: ``result`` is the bytes written or removed, or its error."""
+        if isinstance(job, PruneStates):
+            if isinstance(result, BaseException):
+                log.warning("cannot remove old state files: %s", result)
+            return
+        if isinstance(result, BaseException):
+            log.error("cannot store checkpoint %d: %s", job.checkpoint, result)
+            reason = f"task {self.task_id}: storing failed: {result}"
+            self._control.append(
+                m.encode(m.CheckpointFailed(job.checkpoint, f"task {self.task_id}", reason))
+            )
+            return
+        self.stored_bytes += result
+        seconds = now - job.started
+        self.last_save_seconds = seconds
+        self._control.append(
+            m.encode(m.StateStored(job.checkpoint, self.task_id, result, job.kind, seconds))
+        )
 
     def exited(self, exc: SystemExit) -> bytes:
         """User code called ``sys.exit()``: the status to send before the process

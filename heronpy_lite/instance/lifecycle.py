@@ -22,7 +22,8 @@ stream manager may send, by phase and by kind of task. Anything else is a
 `RemoteProtocolError`: the runner closes the link (logged) and connects again.
 The stream manager sends the plan before any tuple (a DATA frame before the
 task exists breaks the protocol); data goes to bolts only, verdicts (ACK
-frames) to spouts only.
+frames) to spouts only; at EFFECTIVELY_ONCE, checkpoint markers to bolts and
+checkpoint starts to spouts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import enum
 
 from heronpy_lite.errors import LocalProtocolError, RemoteProtocolError
 from heronpy_lite.wire import messages as m
-from heronpy_lite.wire.frames import AckFrame, DataFrame
+from heronpy_lite.wire.frames import AckFrame, DataFrame, MarkerFrame
 
 
 class Phase(enum.Enum):
@@ -59,14 +60,18 @@ _TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
 }
 
 _CONTROL = frozenset({m.PhysicalPlanUpdate, m.Rejected})
+#: EFFECTIVELY_ONCE, to every task (ignored elsewhere)
+_STATEFUL = frozenset({m.Restore, m.CheckpointComplete})
 
 #: (phase, is a spout) -> what the stream manager may send: frame classes, and
 #: the control message classes inside CONTROL frames
 ALLOWED: dict[tuple[Phase, bool], frozenset[type]] = {
     (Phase.AWAITING_PLAN, True): _CONTROL | {m.SpoutThrottle},
     (Phase.AWAITING_PLAN, False): _CONTROL,
-    (Phase.RUNNING, True): _CONTROL | {m.SpoutThrottle, AckFrame},
-    (Phase.RUNNING, False): _CONTROL | {DataFrame},
+    (Phase.RUNNING, True): _CONTROL
+    | _STATEFUL
+    | {m.SpoutThrottle, AckFrame, m.StartCheckpoint, m.Resume},
+    (Phase.RUNNING, False): _CONTROL | _STATEFUL | {DataFrame, MarkerFrame},
 }
 
 

@@ -26,12 +26,14 @@ import time
 from typing import Any
 
 from heronpy_lite.api._loader import load_topology
+from heronpy_lite.checkpoint.store import CheckpointStore, store_root
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.instance import tuplepath
 from heronpy_lite.instance.core import InstanceCore
 from heronpy_lite.instance.lifecycle import Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
+from heronpy_lite.instance.stateful import Job, PruneStates
 from heronpy_lite.instance.time_account import Doing
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
 from heronpy_lite.statemgr import StateManager
@@ -68,6 +70,7 @@ class InstanceRunner:
         self._started = asyncio.Event()  # the core is RUNNING or FAILED
         self._wake = asyncio.Event()  # the core's state changed: a waiting spout looks again
         self._timer: asyncio.TimerHandle | None = None
+        self._tg: asyncio.TaskGroup | None = None
         self._timer_at = float("inf")
 
     # -- start --
@@ -100,6 +103,7 @@ class InstanceRunner:
             engine=engine,
             clock=time.monotonic,
             topology_file=record["file"],
+            store=CheckpointStore(store_root(engine), self.topology),
         )
         log.info(
             "task %d (%s[%d]) of %s starting, restarts=%d, tuple path %s",
@@ -116,6 +120,7 @@ class InstanceRunner:
                 "running the pure-Python one, several times slower"
             )
         async with asyncio.TaskGroup() as tg:
+            self._tg = tg
             link = tg.create_task(self._link_loop())
             await self._started.wait()
             if core.phase is Phase.FAILED:
@@ -185,6 +190,7 @@ class InstanceRunner:
             if not data:
                 raise ConnectionError("stmgr closed the connection")
             core.receive(decoder.feed(data), monotonic())
+            self._start_jobs()
             wake.set()
             await self._write_output(monotonic())
             if not started.is_set() and core.phase in (Phase.RUNNING, Phase.FAILED):
@@ -239,6 +245,33 @@ class InstanceRunner:
                 safe_write(self._writer, self.core.exited(exc))
                 await self._drain(self._writer)
             raise
+
+    # -- EFFECTIVELY_ONCE: storing state --
+
+    def _start_jobs(self) -> None:
+        core = self.core
+        assert core is not None
+        if core.stateful:
+            for job in core.take_jobs():
+                assert self._tg is not None
+                self._tg.create_task(self._run_job(job))
+
+    async def _run_job(self, job: Job) -> None:
+        """Store (or prune) on a thread, so the task goes on meanwhile; then report."""
+        core = self.core
+        assert core is not None and core.task_state is not None
+        state = core.task_state
+        result: int | BaseException
+        try:
+            if isinstance(job, PruneStates):
+                result = await asyncio.to_thread(state.prune, job.keep)
+            else:
+                result = await asyncio.to_thread(state.write, job)
+        except Exception as exc:
+            result = exc
+        core.job_done(job, result, time.monotonic())
+        if self._writer is not None:
+            safe_write(self._writer, core.output())
 
     # -- the timer --
 

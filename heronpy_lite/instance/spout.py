@@ -42,6 +42,7 @@ class Blocked(enum.Enum):
     INACTIVE = "deactivated"
     THROTTLED = "throttled by backpressure"
     MAX_PENDING = "at max spout pending"
+    RESTORING = "waiting for every task to restore a checkpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class SpoutInstance(TaskInstance):
         self._next_expiry = self.clock() + (self.instance_timeout or 0) / 2
         self.active = False
         self.throttled = False
+        #: EFFECTIVELY_ONCE: restored, waiting for every task to be (Resume)
+        self.restoring = False
         self._throttled_since: float | None = None
         self.throttled_seconds = 0.0
         # counters
@@ -111,6 +114,8 @@ class SpoutInstance(TaskInstance):
     def blocked(self) -> Blocked | None:
         if not self.active:
             return Blocked.INACTIVE
+        if self.restoring:
+            return Blocked.RESTORING
         if self.throttled:
             return Blocked.THROTTLED
         if self.max_pending and len(self.in_flight) >= self.max_pending:

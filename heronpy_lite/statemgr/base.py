@@ -39,8 +39,19 @@ EXECUTION_STATE = "executionstate"
 TMASTERS = "tmasters"
 SCHEDULERS = "schedulers"
 METRICSMGRS = "metricsmgrs"
+#: EFFECTIVELY_ONCE: the latest complete checkpoint, the kept ones, the epoch
+STATEFUL_CHECKPOINTS = "statefulcheckpoints"
 
-KINDS = (TOPOLOGIES, PACKING_PLANS, PPLANS, EXECUTION_STATE, TMASTERS, SCHEDULERS, METRICSMGRS)
+KINDS = (
+    TOPOLOGIES,
+    PACKING_PLANS,
+    PPLANS,
+    EXECUTION_STATE,
+    TMASTERS,
+    SCHEDULERS,
+    METRICSMGRS,
+    STATEFUL_CHECKPOINTS,
+)
 
 
 class StateManager(ABC):

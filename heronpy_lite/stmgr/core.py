@@ -41,6 +41,7 @@ before the plan is known is attached to its outlet when the plan arrives
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import logging
@@ -50,12 +51,21 @@ from typing import Any
 
 from heronpy_lite.errors import RemoteProtocolError
 from heronpy_lite.stmgr.acking import make_tracker
+from heronpy_lite.stmgr.alignment import Alignment, Released
 from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
 from heronpy_lite.stmgr.outlet import OutletStatistics
 from heronpy_lite.stmgr.routing import RoutingTable
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
-from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, Frame, encode_ack
+from heronpy_lite.wire.frames import (
+    AckFrame,
+    ControlFrame,
+    DataFrame,
+    Frame,
+    MarkerFrame,
+    encode_ack,
+    encode_marker,
+)
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
 
 log = logging.getLogger(__name__)
@@ -73,11 +83,36 @@ class Role(enum.Enum):
 #: classes inside CONTROL frames
 ALLOWED: dict[Role, frozenset[type]] = {
     Role.PENDING: frozenset({m.RegisterInstance, m.HelloStmgr}),
-    Role.INSTANCE: frozenset({DataFrame, AckFrame, m.InstanceStatus}),
-    Role.PEER: frozenset({DataFrame, AckFrame, m.BackpressureNotice}),
+    Role.INSTANCE: frozenset(
+        {
+            DataFrame,
+            AckFrame,
+            m.InstanceStatus,
+            # EFFECTIVELY_ONCE
+            MarkerFrame,
+            m.StateStored,
+            m.CheckpointFailed,
+            m.Restored,
+        }
+    ),
+    Role.PEER: frozenset({DataFrame, AckFrame, m.BackpressureNotice, MarkerFrame, m.EpochStart}),
     Role.PEER_OUT: frozenset(),
-    Role.TMASTER: frozenset({m.PhysicalPlanUpdate, m.Rejected}),
+    Role.TMASTER: frozenset(
+        {
+            m.PhysicalPlanUpdate,
+            m.Rejected,
+            # EFFECTIVELY_ONCE
+            m.StartCheckpoint,
+            m.CheckpointComplete,
+            m.Restore,
+            m.Resume,
+        }
+    ),
 }
+
+#: EFFECTIVELY_ONCE: what an instance or peer link sends that belongs to an epoch,
+#: and so is dropped unless the link is in the stream manager's epoch
+_OF_AN_EPOCH = frozenset({DataFrame, AckFrame, MarkerFrame, m.StateStored, m.CheckpointFailed})
 
 
 @dataclass(eq=False, slots=True)
@@ -89,6 +124,10 @@ class Link:
     task: int | None = None  # INSTANCE
     container: int | None = None  # PEER, PEER_OUT
     pid: int = 0  # INSTANCE
+    #: EFFECTIVELY_ONCE: the epoch what it sends belongs to (-1: none, dropped)
+    epoch: int = -1
+    #: ... and the oldest epoch it may enter (a replaced instance: the next one)
+    min_epoch: int = -1
 
     def __repr__(self) -> str:
         who = f" task {self.task}" if self.task is not None else ""
@@ -170,10 +209,30 @@ class ConnectPeer:
 class Close:
     link: Link
     reason: str
+    #: drop what is still unsent on it, both ways (a restore: it is of an older epoch)
+    abort: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """Drop what ``outlet`` queues for a destination that is not connected (a
+    restore: it belongs to an epoch that is over)."""
+
+    outlet: str
 
 
 Action = (
-    Forward | Send | Reply | Attach | Detach | Pause | Resume | WatchRelief | ConnectPeer | Close
+    Forward
+    | Send
+    | Reply
+    | Attach
+    | Detach
+    | Pause
+    | Resume
+    | WatchRelief
+    | ConnectPeer
+    | Close
+    | Purge
 )
 
 
@@ -209,6 +268,8 @@ class StreamManagerCore:
         pid: int,
         restarts: int,
         now: float,
+        stateful: bool = False,
+        alignment_buffer_bytes: int = 16 << 20,
     ) -> None:
         self.topology = topology
         self.container = container
@@ -241,6 +302,29 @@ class StreamManagerCore:
         }
         self.unroutable_frames = 0
         self.protocol_errors = 0
+        #: EFFECTIVELY_ONCE (docs/decisions/0029-effectively-once.md): the epoch, the
+        #: alignment of local bolt tasks, a restore in progress
+        self.stateful = stateful
+        self.epoch = -1
+        tasks_of: dict[str, list[int]] = {}
+        for task, component in self.routing.task_component.items():
+            tasks_of.setdefault(component, []).append(task)
+        sources = {
+            task: frozenset(
+                t
+                for source in components.get(self.routing.task_component[task], {}).get(
+                    "inputs", []
+                )
+                for t in tasks_of.get(source, [])
+            )
+            for task in self.routing.local_tasks
+        }
+        self.alignment = Alignment(sources, alignment_buffer_bytes)
+        self._restoring: set[int] | None = None  # local tasks yet to answer Restore
+        self._restore_failures: list[list[Any]] = []
+        #: peer links in an epoch this stream manager has not entered: not read until it has
+        self._ahead: dict[int, Link] = {}
+        self.dropped_of_old_epoch = 0
 
     # -- the outlets the runner must create --
 
@@ -258,7 +342,8 @@ class StreamManagerCore:
     def peer_connected(self, container: int) -> tuple[Link, list[Action]]:
         """Our connection to a peer is up."""
         link = Link(next(self._ids), Role.PEER_OUT, container=container)
-        actions: list[Action] = [Reply(link, m.encode(m.HelloStmgr(self.topology, self.container)))]
+        hello = m.HelloStmgr(self.topology, self.container, self.epoch)
+        actions: list[Action] = [Reply(link, m.encode(hello))]
         for notice in self.backpressure.current_notices():
             actions.append(Reply(link, self._notice(notice)))
         actions.append(Attach(peer_outlet(container), link))
@@ -276,6 +361,7 @@ class StreamManagerCore:
             self.pid,
             self.restarts,
             sorted(self.routing.local_tasks),
+            self.epoch,
         )
         actions: list[Action] = [Reply(link, m.encode(register))]
         for instance in self._instances.values():
@@ -300,6 +386,7 @@ class StreamManagerCore:
                     actions += self._report(down)
                 log.warning("instance task %d disconnected", link.task)
         elif link.role is Role.PEER and link.container is not None:
+            self._ahead.pop(link.id, None)
             self.backpressure.peer_gone(link.container, now)
             actions += self._apply_pauses()
         elif link.role is Role.PEER_OUT and link.container is not None:
@@ -313,6 +400,8 @@ class StreamManagerCore:
     def received(self, link: Link, frames: list[Frame], now: float) -> list[Action]:
         """Handle frames from ``link``, in order; a frame it may not send closes it
         (and the frames after it in this read are not looked at)."""
+        if self.stateful:
+            return self._received_stateful(link, frames, now)
         actions: list[Action] = []
         outlet_of = self._outlet_of
         for frame in frames:
@@ -328,19 +417,88 @@ class StreamManagerCore:
                 if not self._may_send(link, AckFrame, frame.src_task, actions):
                     return actions
                 self._route_ack(frame, now, actions)
-            else:
-                assert isinstance(frame, ControlFrame)
-                try:
-                    msg = m.decode(frame.payload)
-                except RemoteProtocolError as exc:
-                    actions.append(self._violation(link, str(exc)))
-                    return actions
-                if type(msg) not in ALLOWED[link.role]:
-                    actions.append(self._violation(link, f"{msg.TYPE} is not allowed"))
-                    return actions
-                if not self._on_control(link, msg, now, actions):
-                    return actions
+            elif type(frame) is MarkerFrame:
+                if not self._may_send(link, MarkerFrame, frame.src_task, actions):
+                    return actions  # not an EFFECTIVELY_ONCE topology: ignored
+            elif not self._control_frame(link, frame, now, actions):
+                return actions
         return actions
+
+    def _received_stateful(self, link: Link, frames: list[Frame], now: float) -> list[Action]:
+        """`received` at EFFECTIVELY_ONCE: what an instance or peer sends counts only
+        in the stream manager's epoch, and frames for a local bolt may be held back
+        while its inputs align."""
+        actions: list[Action] = []
+        outlet_of = self._outlet_of
+        alignment = self.alignment
+        local = self._instances
+        for frame in frames:
+            kind = type(frame)
+            if kind is DataFrame or kind is MarkerFrame or kind is AckFrame:
+                src = frame.src_task  # type: ignore[union-attr]
+                if not self._may_send(link, kind, src, actions):
+                    return actions
+                if link.epoch != self.epoch:
+                    self.dropped_of_old_epoch += 1
+                    continue
+                dst = frame.dst_task  # type: ignore[union-attr]
+                if kind is AckFrame:
+                    self._route_ack(frame, now, actions)  # type: ignore[arg-type]
+                    continue
+                if dst not in local:
+                    outlet = outlet_of.get(dst)
+                    if outlet is None:
+                        self._unroutable(dst)
+                    else:
+                        actions.append(Forward(outlet, frame.frame))  # type: ignore[union-attr]
+                elif kind is MarkerFrame:
+                    checkpoint = frame.checkpoint  # type: ignore[union-attr]
+                    released = alignment.marker(dst, src, checkpoint, now)
+                    self._release(dst, released, actions)
+                elif alignment.holds(dst, src):
+                    tuples = frame.tuples  # type: ignore[union-attr]
+                    released = alignment.hold(dst, src, frame.frame, tuples, now)  # type: ignore[union-attr]
+                    self._release(dst, released, actions)
+                else:
+                    actions.append(Forward(task_outlet(dst), frame.frame, frame.tuples))  # type: ignore[union-attr]
+            elif not self._control_frame(link, frame, now, actions):
+                return actions
+        return actions
+
+    def _release(self, task: int, released: Released, actions: list[Action]) -> None:
+        """What the alignment gives a local task: its marker first, then what it held."""
+        outlet = task_outlet(task)
+        if released.marker is not None:
+            actions.append(Forward(outlet, encode_marker(task, 0, released.marker)))
+        for frame, tuples in released.frames:
+            actions.append(Forward(outlet, frame, tuples))
+        if released.declined is not None:
+            log.warning("checkpoint %d declined: %s", released.declined, released.reason)
+            failed = m.CheckpointFailed(
+                released.declined, f"stmgr {self.container}", released.reason
+            )
+            actions += self._to_tmaster(failed)
+
+    def _to_tmaster(self, msg: m.Message) -> list[Action]:
+        return [] if self.tmaster is None else [Reply(self.tmaster, m.encode(msg))]
+
+    def _control_frame(self, link: Link, frame: Frame, now: float, actions: list[Action]) -> bool:
+        """A CONTROL frame (or a kind the link may not send); False if it closed the link."""
+        if not isinstance(frame, ControlFrame):
+            actions.append(self._violation(link, f"{type(frame).__name__} is not allowed"))
+            return False
+        try:
+            msg = m.decode(frame.payload)
+        except RemoteProtocolError as exc:
+            actions.append(self._violation(link, str(exc)))
+            return False
+        if type(msg) not in ALLOWED[link.role]:
+            actions.append(self._violation(link, f"{msg.TYPE} is not allowed"))
+            return False
+        if self.stateful and type(msg) in _OF_AN_EPOCH and link.epoch != self.epoch:
+            self.dropped_of_old_epoch += 1
+            return True
+        return self._on_control(link, msg, now, actions)
 
     def _may_send(self, link: Link, kind: type, src_task: int, actions: list[Action]) -> bool:
         if kind not in ALLOWED[link.role]:
@@ -387,7 +545,10 @@ class StreamManagerCore:
                 return False
             link.role = Role.PEER
             link.container = msg.container
+            link.epoch = msg.epoch
             log.info("peer stmgr %d connected", msg.container)
+            if self.stateful and msg.epoch > self.epoch:
+                actions.append(self._wait_for_epoch(link))
         elif isinstance(msg, m.InstanceStatus):
             if msg.task_id != link.task:
                 actions.append(self._violation(link, f"a status of task {msg.task_id}"))
@@ -405,7 +566,144 @@ class StreamManagerCore:
             actions += self._plan_received(msg)
         elif isinstance(msg, m.Rejected):
             log.error("tmaster rejected this stmgr: %s", msg.reason)
+        elif not self.stateful:
+            log.warning("ignoring %s: this topology is not EFFECTIVELY_ONCE", msg.TYPE)
+        else:
+            return self._on_stateful(link, msg, now, actions)
         return True
+
+    # -- EFFECTIVELY_ONCE --
+
+    def _on_stateful(self, link: Link, msg: m.Message, now: float, actions: list[Action]) -> bool:
+        """A checkpoint or restore message (docs/decisions/0029-effectively-once.md)."""
+        if isinstance(msg, (m.StateStored, m.CheckpointFailed)):
+            if isinstance(msg, m.StateStored) and msg.task_id != link.task:
+                actions.append(self._violation(link, f"a state of task {msg.task_id}"))
+                return False
+            actions += self._to_tmaster(msg)
+        elif isinstance(msg, m.Restored):
+            if msg.task_id != link.task:
+                actions.append(self._violation(link, f"a restore of task {msg.task_id}"))
+                return False
+            actions += self._instance_restored(link, msg)
+        elif isinstance(msg, m.EpochStart):
+            link.epoch = msg.epoch
+            if msg.epoch > self.epoch:
+                actions.append(self._wait_for_epoch(link))
+            elif self._ahead.pop(link.id, None) is not None:
+                actions.append(Resume(link))
+        elif isinstance(msg, m.StartCheckpoint):
+            actions += self._start_checkpoint(msg)
+        elif isinstance(msg, m.CheckpointComplete):
+            frame = m.encode(msg)
+            for task, instance in self._instances.items():
+                if instance.attached:
+                    actions.append(Send(task_outlet(task), frame))
+        elif isinstance(msg, m.Restore):
+            actions += self._restore(msg)
+        elif isinstance(msg, m.Resume) and msg.epoch == self.epoch:
+            frame = m.encode(msg)
+            for task in self._spouts():
+                actions.append(Send(task_outlet(task), frame))
+        return True
+
+    def _wait_for_epoch(self, link: Link) -> Pause:
+        """A peer is ahead: what it sends belongs to an epoch this stream manager
+        enters only when the tmaster's Restore arrives; stop reading it until then."""
+        self._ahead[link.id] = link
+        return Pause(link)
+
+    def _start_checkpoint(self, msg: m.StartCheckpoint) -> list[Action]:
+        """Pass ``msg`` to the local spouts; decline it at once if one of them cannot
+        take its part (away, or not in this epoch yet) rather than let it time out."""
+        if self._restoring is not None:
+            return []  # the tmaster abandons it: a restore is under way
+        ready = self._spouts()
+        missing = sorted(
+            task
+            for task in self._instances
+            if task not in ready and self.routing.task_component[task] in self.backpressure.spouts
+        )
+        if missing:
+            reason = f"spout task(s) {missing} not connected in epoch {self.epoch}"
+            log.warning("checkpoint %d declined: %s", msg.checkpoint, reason)
+            return self._to_tmaster(
+                m.CheckpointFailed(msg.checkpoint, f"stmgr {self.container}", reason)
+            )
+        frame = m.encode(msg)
+        return [Send(task_outlet(task), frame) for task in ready]
+
+    def _spouts(self) -> list[int]:
+        """Local spout tasks whose instance is attached and in the current epoch."""
+        spouts = self.backpressure.spouts
+        return [
+            task
+            for task, instance in self._instances.items()
+            if instance.attached
+            and instance.link is not None
+            and instance.link.epoch == self.epoch
+            and self.routing.task_component[task] in spouts
+        ]
+
+    def _restore(self, msg: m.Restore) -> list[Action]:
+        """Enter ``msg.epoch``: drop what is held or queued, restore every local
+        instance, tell every peer; answer the tmaster when every instance has."""
+        log.info("restoring checkpoint %d: epoch %d", msg.checkpoint, msg.epoch)
+        self.epoch = msg.epoch
+        self.alignment.reset()
+        self._restoring = set(self._instances)
+        self._restore_failures = []
+        if self.plan is not None:
+            self.plan = dataclasses.replace(
+                self.plan, stateful={"epoch": msg.epoch, "restore": msg.checkpoint}
+            )
+        actions: list[Action] = [Purge(name) for name in self.outlets()]
+        for instance in self._instances.values():
+            if instance.link is not None:
+                # what is queued to and from it is of the old epoch: drop the connection
+                # rather than have it work through a backlog first; it connects again,
+                # says which epoch it is in, and is told to restore (_instance_restored)
+                actions.append(Close(instance.link, f"restore: epoch {msg.epoch}", abort=True))
+        start = m.encode(m.EpochStart(msg.epoch))
+        actions += [Send(peer_outlet(c), start) for c in self.routing.peers]
+        for peer in [p for p in self._ahead.values() if p.epoch <= msg.epoch]:
+            del self._ahead[peer.id]
+            actions.append(Resume(peer))  # we are there too now
+        for task in list(self._restoring):
+            link = self._instances[task].link
+            if link is not None and link.epoch == msg.epoch:
+                self._restoring.discard(task)  # it built from this epoch's plan already
+        return actions + self._maybe_restored()
+
+    def _instance_restored(self, link: Link, msg: m.Restored) -> list[Action]:
+        """An instance is in ``msg.epoch`` (it says so after a restore, after its
+        first build, and whenever it connects again)."""
+        outlet = task_outlet(msg.task_id)
+        if msg.epoch != self.epoch or msg.epoch < link.min_epoch:
+            if msg.epoch < self.epoch and self.plan is not None:
+                # it was away when this epoch began: it restores now
+                restore = int(self.plan.stateful.get("restore", -1))
+                return [Send(outlet, m.encode(m.Restore(restore, self.epoch)))]
+            return []  # a replaced task's first build: the tmaster's restore follows
+        if msg.error:
+            log.error("task %d could not restore its state: %s", msg.task_id, msg.error)
+            self._restore_failures.append([msg.task_id, msg.error])
+        else:
+            link.epoch = msg.epoch
+        if self._restoring is not None:
+            self._restoring.discard(msg.task_id)
+            return self._maybe_restored()
+        if not msg.error and self.routing.task_component[msg.task_id] in self.backpressure.spouts:
+            return [Send(outlet, m.encode(m.Resume(self.epoch)))]  # restored on its own
+        return []
+
+    def _maybe_restored(self) -> list[Action]:
+        if self._restoring is None or self._restoring:
+            return []
+        self._restoring = None
+        done = m.RestoreDone(self.epoch, self.container, self._restore_failures)
+        log.info("every local task restored: epoch %d", self.epoch)
+        return self._to_tmaster(done)
 
     def _register_instance(
         self, link: Link, msg: m.RegisterInstance, actions: list[Action]
@@ -429,6 +727,10 @@ class StreamManagerCore:
         old = instance.status
         if old is not None and old.pid != msg.pid:
             self.tracker.drop_task(msg.task_id)  # a new process: it knows none of those trees
+            # EFFECTIVELY_ONCE: a replaced task's state is gone; the tmaster rolls every
+            # task back, and until then nothing it sends counts (during a restore,
+            # the plan it builds from is the restore's)
+            link.min_epoch = self.epoch if self._restoring is not None else self.epoch + 1
         instance.link = link
         instance.attached = False
         if self.plan is not None:
@@ -458,6 +760,10 @@ class StreamManagerCore:
 
     def _plan_received(self, msg: m.PhysicalPlanUpdate) -> list[Action]:
         plan = PhysicalPlan.from_dict(msg.plan)
+        if self.stateful and self.epoch < 0:
+            # a stream manager that (re)starts joins the epoch the plan names; the
+            # tmaster rolls back if it was replaced
+            self.epoch = int(plan.stateful.get("epoch", 0))
         self.plan = plan
         log.info("physical plan received: state %s, %d stmgrs", plan.state, len(plan.stmgrs))
         actions: list[Action] = []

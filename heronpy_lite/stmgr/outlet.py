@@ -161,6 +161,15 @@ class Outlet:
         self._room.set()
         self._attached.set()
 
+    def purge(self) -> int:
+        """Drop what waits for a destination that is not connected; the frames dropped
+        (what its transport already holds is not recalled)."""
+        dropped = len(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._room.set()
+        return dropped
+
     def detach(self, writer: asyncio.StreamWriter) -> None:
         if self.writer is writer:
             self._lost()

@@ -23,7 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from heronpy_lite.api.api_constants import TOPOLOGY_BACKPRESSURE_STRATEGY
+from heronpy_lite.api.api_constants import (
+    TOPOLOGY_BACKPRESSURE_STRATEGY,
+    TOPOLOGY_RELIABILITY_MODE,
+)
 from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
 from heronpy_lite.process import MetricsReporter, relax_gc, tune_socket, write_atomically
@@ -39,6 +42,7 @@ from heronpy_lite.stmgr.core import (
     Forward,
     Link,
     Pause,
+    Purge,
     Reply,
     Resume,
     Role,
@@ -81,6 +85,7 @@ class StreamManager:
         strategy: Strategy = Strategy.SPOUT,
         components: dict[str, Any] | None = None,
         metrics_port: int = 0,
+        stateful: bool = False,
     ) -> None:
         self.topology = topology
         self.engine = engine
@@ -98,6 +103,8 @@ class StreamManager:
             pid=os.getpid(),
             restarts=restarts,
             now=time.monotonic(),
+            stateful=stateful,
+            alignment_buffer_bytes=engine.alignment_buffer_bytes,
         )
         self._high, self._low = engine.stmgr_buffer_high_bytes, engine.stmgr_buffer_low_bytes
         # tcp: readers block as soon as an outlet is congested; otherwise the strategy acts
@@ -263,6 +270,8 @@ class StreamManager:
             self._tg.create_task(self._watch_relief(action.outlet))
         elif type(action) is ConnectPeer:
             self._connect_peer(action)
+        elif type(action) is Purge:
+            self.outlets[action.outlet].purge()
         elif type(action) is Close:
             connection = self._connections.get(action.link)
             if connection is not None and not connection.closed:
@@ -270,7 +279,10 @@ class StreamManager:
                 log.log(level, "closing %r: %s", action.link, action.reason)
                 connection.closed = True
                 connection.readable.set()  # a paused reader must see it
-                connection.writer.close()
+                if action.abort:
+                    connection.writer.transport.abort()
+                else:
+                    connection.writer.close()
 
     async def _watch_relief(self, outlet: str) -> None:
         await self.outlets[outlet].wait_relieved()
@@ -368,6 +380,7 @@ async def main_async(args: Any) -> int:
         strategy=Strategy(record["config"].get(TOPOLOGY_BACKPRESSURE_STRATEGY, "spout")),
         components=record.get("components", {}),
         metrics_port=args.metrics_port,
+        stateful=record["config"].get(TOPOLOGY_RELIABILITY_MODE) == "EFFECTIVELY_ONCE",
     )
     try:
         await stmgr.serve(args.port, args.port_file)

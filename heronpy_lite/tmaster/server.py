@@ -22,6 +22,10 @@ import sys
 import time
 from typing import Any
 
+from heronpy_lite.api.api_constants import (
+    TOPOLOGY_RELIABILITY_MODE,
+    TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS,
+)
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import (
     InvalidTransition,
@@ -31,7 +35,13 @@ from heronpy_lite.errors import (
 )
 from heronpy_lite.process import safe_write
 from heronpy_lite.statemgr import StateManager
-from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS
+from heronpy_lite.statemgr.base import (
+    EXECUTION_STATE,
+    PACKING_PLANS,
+    PPLANS,
+    STATEFUL_CHECKPOINTS,
+)
+from heronpy_lite.tmaster.checkpoints import CheckpointCoordinator
 from heronpy_lite.tmaster.leadership import Leadership
 from heronpy_lite.tmaster.state import TopologyMasterState, TopologyState
 from heronpy_lite.wire import messages as m
@@ -44,7 +54,18 @@ log = logging.getLogger(__name__)
 #: stream manager of a container (the CLI's control requests need no registration)
 ALLOWED: dict[bool, frozenset[type[m.Message]]] = {
     False: frozenset({m.ControlRequest, m.RegisterStmgr}),
-    True: frozenset({m.ControlRequest, m.RegisterStmgr, m.InstanceStatus, m.Heartbeat}),
+    True: frozenset(
+        {
+            m.ControlRequest,
+            m.RegisterStmgr,
+            m.InstanceStatus,
+            m.Heartbeat,
+            # EFFECTIVELY_ONCE
+            m.StateStored,
+            m.CheckpointFailed,
+            m.RestoreDone,
+        }
+    ),
 }
 
 
@@ -57,6 +78,7 @@ class TopologyMaster:
         packing: PackingPlan,
         statemgr: StateManager,
         execution: dict[str, Any],
+        checkpoints: CheckpointCoordinator | None = None,
     ) -> None:
         self.topology = topology
         self.engine = engine
@@ -66,6 +88,14 @@ class TopologyMaster:
         self.state = TopologyMasterState(packing, state)
         self.stmgr_writers: dict[int, asyncio.StreamWriter] = {}
         self._persist_needed = asyncio.Event()
+        #: EFFECTIVELY_ONCE: the checkpoint coordinator (tmaster/checkpoints.py)
+        self.checkpoints = checkpoints
+        if checkpoints is not None:
+            self.state.stateful = {
+                **checkpoints.plan_info(),
+                "checkpoints": checkpoints.status(time.time()),
+            }
+        self._coordinating = asyncio.Lock()
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on ``sock`` (bound, listening, already published) until cancelled."""
@@ -75,6 +105,8 @@ class TopologyMaster:
         async with server, asyncio.TaskGroup() as tg:
             tg.create_task(self._persist_loop())
             tg.create_task(self._failure_detector())
+            if self.checkpoints is not None:
+                tg.create_task(self._checkpoint_loop())
             await server.serve_forever()
 
     async def _on_connection(
@@ -100,9 +132,12 @@ class TopologyMaster:
                     elif isinstance(msg, m.RegisterStmgr):
                         container = self._register(msg, writer)
                     elif isinstance(msg, m.InstanceStatus):
+                        known = self.state.instances.get(msg.task_id, {}).get("pid")
                         self.state.instance_status(
                             msg.task_id, msg.state, msg.pid, msg.restarts, msg.error
                         )
+                        if known and known != msg.pid:
+                            await self._replaced(f"task {msg.task_id} restarted (pid {msg.pid})")
                         if msg.error:
                             log.error("task %d (%s): %s", msg.task_id, msg.component, msg.error)
                         self._persist_needed.set()
@@ -112,6 +147,8 @@ class TopologyMaster:
                         self.state.heartbeat(container, time.monotonic())
                         if self.state.update_stats(container, msg.stats):
                             self._persist_needed.set()
+                    elif self.checkpoints is not None:
+                        await self._checkpoint_message(msg)
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: %s", peer, exc)
         except ConnectionError as exc:
@@ -126,6 +163,17 @@ class TopologyMaster:
         if msg.topology != self.topology:
             writer.write(m.encode(m.Rejected(f"this tmaster runs {self.topology!r}")))
             return None
+        if self.checkpoints is not None:
+            known = self.state.stmgrs.get(msg.container)
+            if known is not None and known.pid != msg.pid:
+                self._replacement = f"stmgr {msg.container} restarted (pid {msg.pid})"
+            elif (
+                known is None
+                and self.checkpoints.started_before
+                and (msg.epoch < 0 or msg.epoch != self.checkpoints.epoch)
+            ):
+                # this tmaster has not seen it: a new process (-1) or one of another epoch
+                self._replacement = f"stmgr {msg.container} is in epoch {msg.epoch}"
         try:
             changed = self.state.register_stmgr(
                 msg.container, msg.host, msg.port, msg.pid, time.monotonic()
@@ -153,6 +201,74 @@ class TopologyMaster:
                 safe_write(writer, m.encode(m.PhysicalPlanUpdate(plan.to_dict())))
         self._persist_needed.set()
         return msg.container
+
+    # -- EFFECTIVELY_ONCE --
+
+    _replacement = ""
+
+    async def _replaced(self, why: str) -> None:
+        assert self.checkpoints is not None
+        await self._coordinate(self.checkpoints.replaced(why, time.monotonic()))
+
+    async def _checkpoint_message(self, msg: m.Message) -> None:
+        coordinator = self.checkpoints
+        assert coordinator is not None
+        now = time.monotonic()
+        if isinstance(msg, m.StateStored):
+            await self._coordinate(coordinator.stored(msg, now, time.time()))
+        elif isinstance(msg, m.CheckpointFailed):
+            coordinator.failed(msg)
+            self._persist_needed.set()
+        elif isinstance(msg, m.RestoreDone):
+            await self._coordinate(coordinator.restore_done(msg, now))
+
+    async def _coordinate(self, messages: list[m.Message]) -> None:
+        """Record the coordinator's state if it changed, then tell every stmgr (an
+        epoch or checkpoint id is recorded before anyone hears of it)."""
+        coordinator = self.checkpoints
+        assert coordinator is not None
+        async with self._coordinating:
+            self.state.stateful = {
+                **coordinator.plan_info(),
+                "checkpoints": coordinator.status(time.time()),
+            }
+            if coordinator.dirty:
+                record = coordinator.record()
+                try:
+                    await asyncio.to_thread(
+                        self.statemgr.set, STATEFUL_CHECKPOINTS, self.topology, record
+                    )
+                except StateManagerError as exc:
+                    coordinator.dirty = True  # written again with the next change
+                    log.warning("cannot record the checkpoints: %s", exc)
+            for msg in messages:
+                frame = m.encode(msg)
+                for writer in self.stmgr_writers.values():
+                    safe_write(writer, frame)
+        if messages:
+            self._persist_needed.set()
+
+    async def _checkpoint_loop(self) -> None:
+        """Start checkpoints when due, restore when a process was replaced."""
+        coordinator = self.checkpoints
+        assert coordinator is not None
+        period = min(max(coordinator.interval / 4, 0.05), 0.5)
+        while True:
+            await asyncio.sleep(period)
+            connected = (
+                self.state.complete and len(self.stmgr_writers) == self.state.packing.num_containers
+            )
+            if connected and not coordinator.started_before:
+                coordinator.started()
+            # checkpoints while the topology runs (deactivated, nothing changes) and
+            # every task is up: a spout still starting could not take its part
+            ready = (
+                connected and self.state.state == TopologyState.RUNNING and self.state.all_running
+            )
+            if self._replacement:
+                why, self._replacement = self._replacement, ""
+                await self._replaced(why)
+            await self._coordinate(coordinator.tick(time.monotonic(), ready))
 
     def _broadcast(self) -> None:
         plan = self.state.plan()
@@ -265,12 +381,27 @@ async def _run(args: Any, statemgr: StateManager) -> int:
     if packing_raw is None:
         log.error("no packing plan for %s", args.topology)
         return 1
+    packing = PackingPlan.from_dict(packing_raw)
+    config = record["config"]
+    checkpoints = None
+    if config.get(TOPOLOGY_RELIABILITY_MODE) == "EFFECTIVELY_ONCE":
+        previous = await asyncio.to_thread(statemgr.get, STATEFUL_CHECKPOINTS, args.topology)
+        checkpoints = CheckpointCoordinator(
+            tasks=[t.task_id for t in packing.tasks],
+            containers=list(range(1, packing.num_containers + 1)),
+            interval=float(config[TOPOLOGY_STATEFUL_CHECKPOINT_INTERVAL_SECONDS]),
+            timeout=engine.checkpoint_timeout_secs,
+            kept=engine.checkpoints_kept,
+            record=previous,
+            now=time.monotonic(),
+        )
     tmaster = TopologyMaster(
         topology=args.topology,
         engine=engine,
-        packing=PackingPlan.from_dict(packing_raw),
+        packing=packing,
         statemgr=statemgr,
         execution=execution,
+        checkpoints=checkpoints,
     )
     lost: BaseException | None = None
     try:

@@ -49,6 +49,8 @@ class TopologyMasterState:
         self.stmgr_stats: dict[int, dict[str, Any]] = {}
         self.instances: dict[int, dict[str, Any]] = {}
         self.last_seen: dict[int, float] = {}
+        #: EFFECTIVELY_ONCE: the plan's ``stateful`` (the epoch, what it started from)
+        self.stateful: dict[str, Any] = {}
 
     def transition(self, target: TopologyState) -> bool:
         """Move to ``target``; False if already there. InvalidTransition if not allowed."""
@@ -95,6 +97,13 @@ class TopologyMasterState:
             entry["error"] = error
 
     @property
+    def all_running(self) -> bool:
+        """Every task of the packing plan reports ``running`` (its component built)."""
+        return all(
+            self.instances.get(t.task_id, {}).get("state") == "running" for t in self.packing.tasks
+        )
+
+    @property
     def complete(self) -> bool:
         return len(self.stmgrs) == self.packing.num_containers
 
@@ -114,6 +123,7 @@ class TopologyMasterState:
             state,
             {k: dict(v) for k, v in self.instances.items()},
             dict(self.stmgr_stats) if with_stats else {},
+            dict(self.stateful),
         )
 
     def update_stats(self, container: int, stats: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ manager lost it): its totals are kept, its rates are not given.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,20 @@ def containers(t: Topology) -> list[dict[str, Any]]:
         entry["metrics_pid"] = manager.get("pid")
         out.append(entry)
     return out
+
+
+def checkpoints(t: Topology) -> dict[str, Any] | None:
+    """EFFECTIVELY_ONCE: the epoch, the latest complete checkpoint, its age and
+    duration, counts of failed and declined ones (None for other topologies)."""
+    stateful = t.pplan.get("stateful") or {}
+    if not stateful:
+        return None
+    info: dict[str, Any] = dict(stateful.get("checkpoints") or {})
+    info.setdefault("epoch", stateful.get("epoch", 0))
+    if info.get("completed_at"):
+        info["age_secs"] = round(max(time.time() - info["completed_at"], 0.0), 3)
+    info["restored_from"] = stateful.get("restore", -1)
+    return info
 
 
 def logical_plan(t: Topology) -> dict[str, Any]:

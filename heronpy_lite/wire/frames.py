@@ -9,6 +9,9 @@ cli -> tmaster) carries the same frames::
     DATA    := dst_task:u32be  src_task:u32be  tuples:u32be  stream_len:u16be  stream:utf8  body
     ACK     := the DATA header with an empty stream, and an acking body
                (`acking.py`) for the stream manager hosting spout task dst_task
+    MARKER  := the DATA header with an empty stream, and checkpoint:u64be: task
+               src_task has taken its state for that checkpoint, and sent
+               dst_task everything it emitted before (EFFECTIVELY_ONCE)
     CONTROL := msgpack map {"t": <message type>, ...fields}
 
 A DATA body is the msgpack array of the batch's tuples (see `tuples.py`);
@@ -34,11 +37,13 @@ from heronpy_lite.errors import LocalProtocolError, RemoteProtocolError
 KIND_DATA: Final = 1
 KIND_CONTROL: Final = 2
 KIND_ACK: Final = 3
+KIND_MARKER: Final = 4
 
 #: 32 MiB: room for a batch holding one 8 MiB tuple several times over.
 DEFAULT_MAX_FRAME_BYTES: Final = 32 * 1024 * 1024
 
 _LENGTH = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 _DATA_HEADER = struct.Struct(">BIIIH")  # kind, dst_task, src_task, tuples, stream_len
 
 
@@ -69,13 +74,24 @@ class AckFrame:
 
 
 @dataclass(slots=True)
+class MarkerFrame:
+    """Checkpoint ``checkpoint``'s marker from ``src_task`` to ``dst_task``: it follows
+    everything ``src_task`` sent ``dst_task`` before taking its state for it."""
+
+    dst_task: int
+    src_task: int
+    checkpoint: int
+    frame: bytes
+
+
+@dataclass(slots=True)
 class ControlFrame:
     """A control message payload, still msgpack-encoded (see `messages.py`)."""
 
     payload: bytes
 
 
-Frame = DataFrame | AckFrame | ControlFrame
+Frame = DataFrame | AckFrame | MarkerFrame | ControlFrame
 
 
 def encode_data(
@@ -116,6 +132,11 @@ def encode_ack(
     return b"".join(
         (_LENGTH.pack(length), _DATA_HEADER.pack(KIND_ACK, dst_task, src_task, 0, 0), body)
     )
+
+
+def encode_marker(dst_task: int, src_task: int, checkpoint: int) -> bytes:
+    header = _DATA_HEADER.pack(KIND_MARKER, dst_task, src_task, 0, 0)
+    return _LENGTH.pack(len(header) + 8) + header + _U64.pack(checkpoint)
 
 
 def encode_control(payload: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:
@@ -205,4 +226,10 @@ class FrameDecoder:
             return DataFrame(dst, src, stream, memoryview(frame)[body_start - pos :], frame, tuples)
         if kind == KIND_CONTROL:
             return ControlFrame(bytes(buf[pos + 5 : stop]))
+        if kind == KIND_MARKER:
+            if stop - pos != 4 + _DATA_HEADER.size + _U64.size:
+                raise RemoteProtocolError("MARKER frame of the wrong size")
+            _, dst, src, _, _ = _DATA_HEADER.unpack_from(buf, pos + 4)
+            (checkpoint,) = _U64.unpack_from(buf, pos + 4 + _DATA_HEADER.size)
+            return MarkerFrame(dst, src, checkpoint, bytes(buf[pos:stop]))
         raise RemoteProtocolError(f"unknown frame kind {kind}")

@@ -45,6 +45,8 @@ class RegisterStmgr(Message):
     pid: int
     restarts: int
     task_ids: list[int]
+    #: EFFECTIVELY_ONCE: the epoch the stream manager is in (-1: none yet)
+    epoch: int = -1
 
 
 @_message
@@ -84,6 +86,8 @@ class HelloStmgr(Message):
     TYPE: ClassVar[str] = "hello_stmgr"
     topology: str
     container: int
+    #: EFFECTIVELY_ONCE: the sender's epoch (its frames belong to it)
+    epoch: int = 0
 
 
 @_message
@@ -185,6 +189,110 @@ class ControlResponse(Message):
     ok: bool
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# -- EFFECTIVELY_ONCE (see tmaster/checkpoints.py for the protocol) --
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class StartCheckpoint(Message):
+    """tmaster -> every stmgr -> its spout instances: take your state for
+    ``checkpoint``, then send its markers after what you emitted before."""
+
+    TYPE: ClassVar[str] = "start_checkpoint"
+    checkpoint: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class StateStored(Message):
+    """instance -> its stmgr -> tmaster: ``task_id``'s state for ``checkpoint`` is
+    stored (``size`` bytes, a ``kind`` "full"/"delta"/"none" file, in ``seconds``)."""
+
+    TYPE: ClassVar[str] = "state_stored"
+    checkpoint: int
+    task_id: int
+    size: int
+    kind: str
+    seconds: float
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class CheckpointFailed(Message):
+    """instance or stmgr -> tmaster: ``checkpoint`` cannot complete (a state that
+    cannot be stored, an alignment over its bound); ``where`` says who."""
+
+    TYPE: ClassVar[str] = "checkpoint_failed"
+    checkpoint: int
+    where: str
+    reason: str
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class CheckpointComplete(Message):
+    """tmaster -> every stmgr -> its instances: ``checkpoint`` is globally complete;
+    ``kept`` are the complete checkpoints still kept (older files may go)."""
+
+    TYPE: ClassVar[str] = "checkpoint_complete"
+    checkpoint: int
+    kept: list[int]
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class Restore(Message):
+    """tmaster -> every stmgr -> its instances: roll back to ``checkpoint`` (-1: to
+    the empty state) and enter ``epoch``; nothing of an older epoch counts."""
+
+    TYPE: ClassVar[str] = "restore"
+    checkpoint: int
+    epoch: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class Restored(Message):
+    """instance -> its stmgr: ``task_id`` holds the state ``Restore`` named and is in
+    ``epoch``; what it sends from now on belongs to it. ``error``: it could not
+    load that state (a missing or damaged file)."""
+
+    TYPE: ClassVar[str] = "restored"
+    epoch: int
+    task_id: int
+    error: str = ""
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class EpochStart(Message):
+    """stmgr -> a peer, on its connection to it: what follows is of ``epoch``."""
+
+    TYPE: ClassVar[str] = "epoch_start"
+    epoch: int
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class RestoreDone(Message):
+    """stmgr -> tmaster: every local instance answered ``Restore`` for ``epoch``;
+    ``failed`` lists [task, error] of those that could not load their state."""
+
+    TYPE: ClassVar[str] = "restore_done"
+    epoch: int
+    container: int
+    failed: list[Any]
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class Resume(Message):
+    """tmaster -> every stmgr -> its spouts: every instance is in ``epoch``: go on."""
+
+    TYPE: ClassVar[str] = "resume"
+    epoch: int
 
 
 def encode(msg: Message, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:

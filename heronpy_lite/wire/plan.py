@@ -78,6 +78,9 @@ class PhysicalPlan:
     instances: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: container -> the stmgr's last heartbeat statistics (backpressure...): for status
     stmgr_stats: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: EFFECTIVELY_ONCE: {"epoch": E, "restore": C}: the epoch the topology is in and
+    #: the checkpoint it started from (-1: the empty state); empty otherwise
+    stateful: dict[str, Any] = field(default_factory=dict)
 
     @property
     def topology(self) -> str:
@@ -93,6 +96,7 @@ class PhysicalPlan:
             "stmgrs": [[s.container, s.host, s.port, s.pid] for s in self.stmgrs.values()],
             "instances": [[k, v] for k, v in sorted(self.instances.items())],
             "stmgr_stats": [[k, v] for k, v in sorted(self.stmgr_stats.items())],
+            "stateful": self.stateful,
         }
 
     @classmethod
@@ -108,6 +112,7 @@ class PhysicalPlan:
                 state=str(d["state"]),
                 instances={int(k): dict(v) for k, v in d.get("instances", [])},
                 stmgr_stats={int(k): dict(v) for k, v in d.get("stmgr_stats", [])},
+                stateful=dict(d.get("stateful") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RemoteProtocolError(f"malformed physical plan: {exc!r}") from exc

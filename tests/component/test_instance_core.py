@@ -10,12 +10,15 @@ import pytest
 
 from heronpy_lite import config
 from heronpy_lite.api import Bolt, Spout, TopologyBuilder
+from heronpy_lite.api.state.stateful_component import StatefulComponent
 from heronpy_lite.api.topology import definition_of
+from heronpy_lite.checkpoint.store import CheckpointStore
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RegistrationRejected, RemoteProtocolError
 from heronpy_lite.instance.core import InstanceCore
 from heronpy_lite.instance.lifecycle import ALLOWED, Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
+from heronpy_lite.instance.stateful import PruneStates, WriteState
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.acking import AckBatch
@@ -24,8 +27,10 @@ from heronpy_lite.wire.frames import (
     ControlFrame,
     DataFrame,
     FrameDecoder,
+    MarkerFrame,
     encode_ack,
     encode_data,
+    encode_marker,
 )
 from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
 
@@ -97,9 +102,14 @@ def topology() -> TopologyBuilder:
     return b
 
 
-def make_core(task: int, clock: Clock, **properties: Any) -> InstanceCore:
-    builder = topology()
-    definition = definition_of(builder)
+def make_core(
+    task: int,
+    clock: Clock,
+    builder: TopologyBuilder | None = None,
+    store: CheckpointStore | None = None,
+    **properties: Any,
+) -> InstanceCore:
+    definition = definition_of(builder or topology())
     packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
     resolved = config.resolve("local", None, properties)
     return InstanceCore(
@@ -112,13 +122,20 @@ def make_core(task: int, clock: Clock, **properties: Any) -> InstanceCore:
         engine=EngineConfig.from_config(resolved),
         clock=clock,
         pid=500 + task,
+        store=store,
     )
 
 
-def plan_frame(state: str = "RUNNING") -> list[Any]:
-    definition = definition_of(topology())
+def plan_frame(
+    state: str = "RUNNING",
+    builder: TopologyBuilder | None = None,
+    stateful: dict[str, int] | None = None,
+) -> list[Any]:
+    definition = definition_of(builder or topology())
     packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
-    physical = PhysicalPlan(packing, {1: StmgrLocation(1, "127.0.0.1", 1, 1)}, state)
+    physical = PhysicalPlan(
+        packing, {1: StmgrLocation(1, "127.0.0.1", 1, 1)}, state, stateful=stateful or {}
+    )
     return FrameDecoder().feed(m.encode(m.PhysicalPlanUpdate(physical.to_dict())))
 
 
@@ -197,6 +214,13 @@ SAMPLES: dict[type, bytes] = {
     m.RegisterInstance: m.encode(m.RegisterInstance("T", 2, "count", 1, 0)),
     m.Heartbeat: m.encode(m.Heartbeat(1)),
     m.InstanceStatus: m.encode(m.InstanceStatus(2, "count", "running", 1, 0)),
+    # EFFECTIVELY_ONCE (ignored by these tasks: the topology is not)
+    MarkerFrame: encode_marker(2, 1, 1),
+    m.StartCheckpoint: m.encode(m.StartCheckpoint(1)),
+    m.CheckpointComplete: m.encode(m.CheckpointComplete(1, [1])),
+    m.Restore: m.encode(m.Restore(-1, 1)),
+    m.Resume: m.encode(m.Resume(1)),
+    m.StateStored: m.encode(m.StateStored(1, 2, 1, "full", 0.0)),
 }
 
 
@@ -301,3 +325,179 @@ def test_at_least_once_a_spout_hears_its_verdicts_and_stops_at_max_pending() -> 
     core.receive(FrameDecoder().feed(encode_ack(1, 0, verdict)), clock.now)
     assert spout.component.events == ["ack a", "fail b"]
     assert spout.blocked() is None and spout.completed == 1
+
+
+# ---------------------------------------------------------- EFFECTIVELY_ONCE
+
+
+class Offsets(Spout, StatefulComponent):
+    """Emits 0, 1, 2, ... up to test.limit; the next one is its state."""
+
+    outputs = ["n"]
+
+    def init_state(self, stateful_state: Any) -> None:
+        self.state = stateful_state
+
+    def initialize(self, config: dict[str, Any], context: Any) -> None:
+        self.limit = int(config.get("test.limit", 3))
+        self.next = self.state.get("next", 0)
+        self.saved: list[int] = []
+        self.committed: list[int] = []
+
+    def next_tuple(self) -> None:
+        if self.next < self.limit:
+            self.emit([self.next])
+            self.next += 1
+
+    def pre_save(self, checkpoint_id: Any) -> None:
+        if self.state.get("raise"):
+            raise RuntimeError("cannot save")
+        self.state["next"] = self.next
+        self.saved.append(checkpoint_id)
+
+    def post_save(self, checkpoint_id: Any) -> None:
+        self.committed.append(checkpoint_id)
+
+
+def stateful_topology() -> TopologyBuilder:
+    b = TopologyBuilder("T")
+    offsets = b.add_spout("offsets", Offsets, par=1)  # task 1
+    b.add_bolt("sink", Sink, par=1, inputs=[offsets])  # task 2
+    return b
+
+
+EO = {"topology.reliability.mode": "EFFECTIVELY_ONCE"}
+
+
+def stateful_started(task: int, store: CheckpointStore, epoch: int = 0, restore: int = -1,
+                     **properties: Any) -> InstanceCore:  # fmt: skip
+    builder = stateful_topology()
+    core = make_core(task, Clock(), builder, store, **EO, **properties)
+    core.connected()
+    core.receive(plan_frame(builder=builder, stateful={"epoch": epoch, "restore": restore}), 0.0)
+    assert core.phase is Phase.RUNNING
+    return core
+
+
+def run_jobs(core: InstanceCore, now: float = 1.0) -> list[Any]:
+    """Do the runner's part: run each job as its thread would, report it done."""
+    jobs = core.take_jobs()
+    assert core.task_state is not None
+    for job in jobs:
+        if isinstance(job, WriteState):
+            core.job_done(job, core.task_state.write(job), now)
+        else:
+            core.job_done(job, core.task_state.prune(job.keep), now)
+    return jobs
+
+
+def test_a_stateful_task_gets_its_state_before_initialize_and_enters_the_epoch(
+    tmp_path: Any,
+) -> None:
+    core = stateful_started(1, CheckpointStore(tmp_path, "T"))
+    assert core.task.component.next == 0  # type: ignore[union-attr]
+    assert control_messages(core.output()) == [
+        m.InstanceStatus(1, "offsets", "running", 501, 0),
+        m.Restored(0, 1, ""),
+    ]
+
+
+def test_a_checkpoint_sends_what_was_emitted_then_stores_then_sends_markers(
+    tmp_path: Any,
+) -> None:
+    core = stateful_started(1, CheckpointStore(tmp_path, "T"))
+    core.output()
+    spout = core.task
+    assert isinstance(spout, SpoutInstance)
+    spout.run_round()
+    core.receive(FrameDecoder().feed(m.encode(m.StartCheckpoint(1))), 1.0)
+    data, marker = decoded(core.output())
+    assert msgpack.unpackb(data.body) == [[0], [1], [2]]  # emitted before the cut, first
+    assert isinstance(marker, MarkerFrame) and (marker.dst_task, marker.checkpoint) == (2, 1)
+    (job,) = run_jobs(core)
+    assert isinstance(job, WriteState) and job.kind == "full"
+    (stored,) = control_messages(core.output())
+    assert isinstance(stored, m.StateStored) and (stored.checkpoint, stored.task_id) == (1, 1)
+    assert stored.size > 0 and spout.component.saved == [1]
+
+
+def test_a_stateless_task_reports_an_empty_part_for_the_checkpoint(tmp_path: Any) -> None:
+    core = stateful_started(2, CheckpointStore(tmp_path, "T"))
+    core.output()
+    core.receive(FrameDecoder().feed(encode_marker(2, 0, 4)), 1.0)
+    assert control_messages(core.output()) == [m.StateStored(4, 2, 0, "none", 0.0)]
+    assert core.take_jobs() == []
+
+
+def test_a_complete_checkpoint_commits_and_prunes_the_files_no_one_needs(
+    tmp_path: Any,
+) -> None:
+    store = CheckpointStore(tmp_path, "T")
+    core = stateful_started(1, store)
+    for checkpoint in (1, 2, 3):
+        core.receive(FrameDecoder().feed(m.encode(m.StartCheckpoint(checkpoint))), 1.0)
+        run_jobs(core)
+    core.receive(FrameDecoder().feed(m.encode(m.CheckpointComplete(3, [2, 3]))), 2.0)
+    assert core.task.component.committed == [3]  # type: ignore[union-attr]
+    (prune,) = run_jobs(core)
+    assert prune == PruneStates((2, 3))
+    # a state this small is stored whole each time (more than half of it changed)
+    files = sorted(p.name for p in store.task_dir(1).iterdir())
+    assert files == ["000000000002.full", "000000000003.full"]
+
+
+def test_a_restore_drops_unsent_output_and_builds_the_component_from_the_checkpoint(
+    tmp_path: Any,
+) -> None:
+    store = CheckpointStore(tmp_path, "T")
+    core = stateful_started(1, store, **{"test.limit": 10})
+    spout = core.task
+    assert isinstance(spout, SpoutInstance)
+    core.receive(FrameDecoder().feed(m.encode(m.StartCheckpoint(1))), 1.0)
+    run_jobs(core)  # state: next = 0
+    old = spout.component
+    spout.run_round()  # emitted 0..9 after the cut, not sent yet
+    core.output()
+    core.receive(FrameDecoder().feed(m.encode(m.Restore(1, 1))), 2.0)
+    assert spout.component is not old and spout.component.next == 0
+    out = decoded(core.output())
+    assert not [f for f in out if isinstance(f, DataFrame)]  # of the old epoch: never sent
+    assert [m.decode(f.payload) for f in out if isinstance(f, ControlFrame)] == [
+        m.Restored(1, 1, "")
+    ]
+    assert spout.blocked() is Blocked.RESTORING  # until every task is in epoch 1
+    core.receive(FrameDecoder().feed(m.encode(m.Resume(0))), 2.1)
+    assert spout.blocked() is Blocked.RESTORING  # another epoch's
+    core.receive(FrameDecoder().feed(m.encode(m.Resume(1))), 2.2)
+    assert spout.blocked() is None
+
+
+def test_a_checkpoint_that_cannot_be_loaded_is_reported_and_the_state_is_empty(
+    tmp_path: Any,
+) -> None:
+    store = CheckpointStore(tmp_path, "T")
+    core = stateful_started(1, store, **{"test.limit": 10})
+    core.task.run_round()  # type: ignore[union-attr]
+    core.receive(FrameDecoder().feed(m.encode(m.StartCheckpoint(1))), 1.0)
+    run_jobs(core)
+    (path,) = store.task_dir(1).iterdir()
+    path.write_bytes(path.read_bytes()[:-2] + b"!!")
+    core.output()
+    core.receive(FrameDecoder().feed(m.encode(m.Restore(1, 1))), 2.0)
+    (restored,) = control_messages(core.output())
+    assert isinstance(restored, m.Restored) and "checksum" in restored.error
+    assert core.task.component.next == 0  # type: ignore[union-attr]
+
+
+def test_a_pre_save_that_raises_fails_the_checkpoint_but_markers_still_flow(
+    tmp_path: Any,
+) -> None:
+    core = stateful_started(1, CheckpointStore(tmp_path, "T"))
+    core.task.component.state["raise"] = True  # type: ignore[union-attr]
+    core.output()
+    core.receive(FrameDecoder().feed(m.encode(m.StartCheckpoint(1))), 1.0)
+    out = decoded(core.output())
+    assert [type(f) for f in out] == [ControlFrame, MarkerFrame]
+    (failed,) = [m.decode(f.payload) for f in out if isinstance(f, ControlFrame)]
+    assert isinstance(failed, m.CheckpointFailed) and "RuntimeError: cannot save" in failed.reason
+    assert core.take_jobs() == []

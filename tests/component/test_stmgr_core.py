@@ -19,6 +19,7 @@ from heronpy_lite.stmgr.core import (
     Forward,
     Link,
     Pause,
+    Purge,
     Reply,
     Resume,
     Role,
@@ -28,7 +29,15 @@ from heronpy_lite.stmgr.core import (
 )
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.acking import AckBatch
-from heronpy_lite.wire.frames import AckFrame, DataFrame, FrameDecoder, encode_ack, encode_data
+from heronpy_lite.wire.frames import (
+    AckFrame,
+    DataFrame,
+    FrameDecoder,
+    MarkerFrame,
+    encode_ack,
+    encode_data,
+    encode_marker,
+)
 from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
 
 # spout (tasks 1, 2) -> bolt (tasks 3, 4) over two containers, round robin:
@@ -40,7 +49,12 @@ COMPONENTS = {
 }
 
 
-def make_core(strategy: Strategy = Strategy.SPOUT, timeout: float | None = 30.0) -> Any:
+def make_core(
+    strategy: Strategy = Strategy.SPOUT,
+    timeout: float | None = 30.0,
+    stateful: bool = False,
+    alignment_bytes: int = 1 << 20,
+) -> Any:
     return StreamManagerCore(
         topology="T",
         container=1,
@@ -53,6 +67,8 @@ def make_core(strategy: Strategy = Strategy.SPOUT, timeout: float | None = 30.0)
         pid=100,
         restarts=0,
         now=0.0,
+        stateful=stateful,
+        alignment_buffer_bytes=alignment_bytes,
     )
 
 
@@ -156,7 +172,7 @@ def test_our_connection_to_a_peer_says_hello_then_attaches_its_outlet() -> None:
     core = make_core()
     link, actions = core.peer_connected(2)
     assert link.role is Role.PEER_OUT
-    assert messages(actions[:1]) == [m.HelloStmgr("T", 1)]
+    assert messages(actions[:1]) == [m.HelloStmgr("T", 1, core.epoch)]
     assert actions[-1] == Attach("stmgr 2", link)
 
 
@@ -176,6 +192,17 @@ SAMPLES: dict[type, bytes] = {
     m.MetricsSnapshot: m.encode(m.MetricsSnapshot("x", [])),
     m.ControlRequest: m.encode(m.ControlRequest("status")),
     m.RegisterStmgr: m.encode(m.RegisterStmgr("T", 2, "h", 1, 1, 0, [2])),
+    # EFFECTIVELY_ONCE
+    MarkerFrame: encode_marker(4, 3, 1),
+    m.StateStored: m.encode(m.StateStored(1, 3, 10, "full", 0.1)),
+    m.CheckpointFailed: m.encode(m.CheckpointFailed(1, "task 3", "no")),
+    m.Restored: m.encode(m.Restored(0, 3)),
+    m.EpochStart: m.encode(m.EpochStart(0)),
+    m.StartCheckpoint: m.encode(m.StartCheckpoint(1)),
+    m.CheckpointComplete: m.encode(m.CheckpointComplete(1, [1])),
+    m.Restore: m.encode(m.Restore(-1, 0)),
+    m.Resume: m.encode(m.Resume(0)),
+    m.RestoreDone: m.encode(m.RestoreDone(0, 2, [])),
 }
 
 
@@ -194,10 +221,13 @@ def link_in(core: Any, role: Role) -> Link:
     return core.tmaster_connected()[0]  # type: ignore[no-any-return]
 
 
+@pytest.mark.parametrize("stateful", [False, True], ids=["ALO", "EO"])
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 @pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda k: k.__name__)
-def test_every_link_role_may_send_exactly_what_the_table_allows(role: Role, kind: type) -> None:
-    core = make_core()
+def test_every_link_role_may_send_exactly_what_the_table_allows(
+    role: Role, kind: type, stateful: bool
+) -> None:
+    core = make_core(stateful=stateful)
     with_tmaster(core)
     link = link_in(core, role)
     actions = core.received(link, frames(SAMPLES[kind]), 1.0)
@@ -374,3 +404,170 @@ def test_an_instance_that_goes_away_is_reported_down() -> None:
     actions = core.closed(link, 1.0)
     assert Detach("task 3", link) in actions
     assert messages(actions)[-1] == m.InstanceStatus(3, "bolt", "down", 10, 0)
+
+
+# ---------------------------------------------------------- EFFECTIVELY_ONCE
+#
+# Container 1 holds spout task 1 and bolt task 3; bolt task 3 is fed by spout
+# tasks 1 (here) and 2 (container 2).
+
+
+def stateful_plan(epoch: int = 0, restore: int = -1) -> m.PhysicalPlanUpdate:
+    stmgrs = {
+        1: StmgrLocation(1, "127.0.0.1", 7001, 100),
+        2: StmgrLocation(2, "127.0.0.1", 7002, 200),
+    }
+    physical = PhysicalPlan(
+        PACKING, stmgrs, "RUNNING", stateful={"epoch": epoch, "restore": restore}
+    )
+    return m.PhysicalPlanUpdate(physical.to_dict())
+
+
+def stateful_core(**kw: Any) -> tuple[Any, Link, Link, Link, Link]:
+    """A stateful core in epoch 0: the tmaster, spout 1 and bolt 3 in the epoch, and
+    container 2's peer link."""
+    core = make_core(stateful=True, **kw)
+    tmaster, _ = core.tmaster_connected()
+    core.received(tmaster, control(stateful_plan()), 0.0)
+    spout, _ = register(core, 1)
+    bolt, _ = register(core, 3)
+    # in the epoch now; a spout may go on (the bolt has nothing to resume)
+    resume = core.received(spout, control(m.Restored(0, 1)), 0.0)
+    assert [(a.outlet, messages([a], Send)) for a in resume] == [("task 1", [m.Resume(0)])]
+    assert core.received(bolt, control(m.Restored(0, 3)), 0.0) == []
+    peer = core.accepted()
+    core.received(peer, control(m.HelloStmgr("T", 2, 0)), 0.0)
+    return core, tmaster, spout, bolt, peer
+
+
+def to_tmaster(actions: list[Any], tmaster: Link) -> list[m.Message]:
+    return messages([a for a in actions if isinstance(a, Reply) and a.link is tmaster])
+
+
+def test_a_checkpoint_starts_at_the_local_spouts() -> None:
+    core, tmaster, *_ = stateful_core()
+    actions = core.received(tmaster, control(m.StartCheckpoint(1)), 1.0)
+    assert [(a.outlet, messages([a], Send)) for a in actions] == [
+        ("task 1", [m.StartCheckpoint(1)])
+    ]
+
+
+def test_a_checkpoint_a_local_spout_cannot_take_part_in_is_declined_at_once() -> None:
+    core = make_core(stateful=True)
+    tmaster, _ = core.tmaster_connected()
+    core.received(tmaster, control(stateful_plan()), 0.0)
+    register(core, 1)  # connected, but not in the epoch yet (no Restored)
+    actions = core.received(tmaster, control(m.StartCheckpoint(1)), 1.0)
+    (failed,) = to_tmaster(actions, tmaster)
+    assert isinstance(failed, m.CheckpointFailed) and failed.where == "stmgr 1"
+    assert "[1]" in failed.reason
+    assert not [a for a in actions if isinstance(a, Send)]
+
+
+def test_markers_align_a_local_bolt_across_its_local_and_remote_sources() -> None:
+    core, _, spout, _, peer = stateful_core()
+    d1 = encode_data(3, 1, "default", b"\x91\x01", tuples=1)
+    d2 = encode_data(3, 1, "default", b"\x91\x02", tuples=1)
+    d3 = encode_data(3, 2, "default", b"\x91\x03", tuples=1)
+    remote_marker = encode_marker(4, 1, 1)
+    actions = core.received(spout, frames(d1, encode_marker(3, 1, 1), remote_marker, d2), 1.0)
+    # d2 is past spout 1's cut: held; the marker for task 4 goes on to container 2
+    assert actions == [Forward("task 3", d1, 1), Forward("stmgr 2", remote_marker)]
+    assert core.alignment.held_bytes == len(d2)
+    # spout 2 has not reached the cut: its data goes through
+    assert core.received(peer, frames(d3), 1.1) == [Forward("task 3", d3, 1)]
+    actions = core.received(peer, frames(encode_marker(3, 2, 1)), 1.2)
+    assert actions == [Forward("task 3", encode_marker(3, 0, 1)), Forward("task 3", d2, 1)]
+    assert core.alignment.held_bytes == 0
+
+
+def test_an_alignment_past_its_bound_is_declined_and_nothing_is_held() -> None:
+    core, tmaster, spout, _, _ = stateful_core(alignment_bytes=40)
+    core.received(spout, frames(encode_marker(3, 1, 1)), 1.0)
+    big = encode_data(3, 1, "default", b"\x91" + b"\xc4\x40" + bytes(64), tuples=1)
+    actions = core.received(spout, frames(big), 1.1)
+    assert actions[:2] == [Forward("task 3", encode_marker(3, 0, 1)), Forward("task 3", big, 1)]
+    (failed,) = to_tmaster(actions, tmaster)
+    assert isinstance(failed, m.CheckpointFailed) and failed.checkpoint == 1
+    assert failed.where == "stmgr 1"
+
+
+def test_state_reports_reach_the_tmaster_from_their_own_task_only() -> None:
+    core, tmaster, _, bolt, _ = stateful_core()
+    report = m.StateStored(1, 3, 10, "full", 0.1)
+    assert to_tmaster(core.received(bolt, control(report), 1.0), tmaster) == [report]
+    forged = core.received(bolt, control(m.StateStored(1, 1, 10, "full", 0.1)), 1.0)
+    assert isinstance(forged[-1], Close) and "a state of task 1" in forged[-1].reason
+
+
+def test_a_restore_drops_what_is_queued_and_reconnects_every_instance() -> None:
+    core, tmaster, spout, bolt, _ = stateful_core()
+    actions = core.received(tmaster, control(m.Restore(4, 1)), 2.0)
+    assert {a.outlet for a in actions if isinstance(a, Purge)} == {"task 1", "task 3", "stmgr 2"}
+    closes = [a for a in actions if isinstance(a, Close)]
+    assert {c.link for c in closes} == {spout, bolt} and all(c.abort for c in closes)
+    assert messages([a for a in actions if isinstance(a, Send)], Send) == [m.EpochStart(1)]
+    assert to_tmaster(actions, tmaster) == []  # no task has restored yet
+    core.closed(spout, 2.0)
+    core.closed(bolt, 2.0)
+    # they connect again, still in epoch 0: each is told to restore
+    spout, _ = register(core, 1)
+    bolt, _ = register(core, 3)
+    for link, task in ((spout, 1), (bolt, 3)):
+        (restore,) = core.received(link, control(m.Restored(0, task)), 2.1)
+        assert messages([restore], Send) == [m.Restore(4, 1)]
+    assert core.received(spout, control(m.Restored(1, 1)), 2.2) == []
+    done = core.received(bolt, control(m.Restored(1, 3)), 2.3)
+    assert to_tmaster(done, tmaster) == [m.RestoreDone(1, 1, [])]
+    # spouts start again only when every container has restored
+    resume = core.received(tmaster, control(m.Resume(1)), 2.4)
+    assert [(a.outlet, messages([a], Send)) for a in resume] == [("task 1", [m.Resume(1)])]
+
+
+def test_a_task_that_cannot_load_its_state_is_named_in_the_answer() -> None:
+    core, tmaster, spout, bolt, _ = stateful_core()
+    core.received(tmaster, control(m.Restore(4, 1)), 2.0)
+    core.closed(spout, 2.0)
+    core.closed(bolt, 2.0)
+    spout, _ = register(core, 1)
+    bolt, _ = register(core, 3)
+    core.received(spout, control(m.Restored(1, 1)), 2.1)
+    done = core.received(bolt, control(m.Restored(1, 3, "4.full fails its checksum")), 2.2)
+    assert to_tmaster(done, tmaster) == [m.RestoreDone(1, 1, [[3, "4.full fails its checksum"]])]
+
+
+def test_what_a_peer_sends_in_an_older_epoch_is_dropped() -> None:
+    core, tmaster, _, _, peer = stateful_core()
+    core.received(tmaster, control(m.Restore(4, 1)), 2.0)
+    data = encode_data(3, 2, "default", b"\x91\x01", tuples=1)
+    assert core.received(peer, frames(data, encode_marker(3, 2, 3)), 2.1) == []
+    assert core.dropped_of_old_epoch == 2
+    assert core.received(peer, control(m.EpochStart(1)), 2.2) == []
+    assert core.received(peer, frames(data), 2.3) == [Forward("task 3", data, 1)]
+
+
+def test_a_peer_ahead_is_not_read_until_this_stream_manager_is_in_its_epoch() -> None:
+    core, tmaster, _, _, peer = stateful_core()
+    assert core.received(peer, control(m.EpochStart(1)), 2.0) == [Pause(peer)]
+    actions = core.received(tmaster, control(m.Restore(4, 1)), 2.1)
+    assert Resume(peer) in actions
+    # a second peer connection that says hello from further ahead waits longer
+    ahead = core.accepted()
+    assert core.received(ahead, control(m.HelloStmgr("T", 2, 3)), 2.2) == [Pause(ahead)]
+    assert Resume(ahead) not in core.received(tmaster, control(m.Restore(4, 2)), 2.3)
+    assert Resume(ahead) in core.received(tmaster, control(m.Restore(4, 3)), 2.4)
+
+
+def test_a_replaced_instance_counts_only_from_the_restore_the_tmaster_starts() -> None:
+    core, tmaster, _, bolt, _ = stateful_core()
+    core.closed(bolt, 1.0)
+    bolt, _ = register(core, 3, pid=11)  # a new process: its state is gone
+    assert core.received(bolt, control(m.Restored(0, 3)), 1.1) == []
+    data = encode_data(4, 3, "default", b"\x91\x01", tuples=1)
+    assert core.received(bolt, frames(data), 1.2) == []  # not counted
+    assert core.dropped_of_old_epoch == 1
+    core.received(tmaster, control(m.Restore(-1, 1)), 1.3)
+    core.closed(bolt, 1.3)
+    bolt, _ = register(core, 3, pid=11)
+    core.received(bolt, control(m.Restored(1, 3)), 1.4)
+    assert core.received(bolt, frames(data), 1.5) == [Forward("stmgr 2", data)]

@@ -119,7 +119,7 @@ def test_unknown_engine_and_topology_keys_are_config_errors(key):
         ("topology.stmgrs", 1.5),
         ("topology.stmgrs", True),
         ("topology.reliability.mode", "EXACTLY_ONCE"),
-        ("topology.reliability.mode", "EFFECTIVELY_ONCE"),
+        ("topology.reliability.mode", "EXACTLY_ONCE"),
         ("topology.max.spout.pending", 0),
         ("topology.message.timeout.secs", 0),
         ("topology.message.timeout.secs", "soon"),

@@ -19,8 +19,10 @@ from heronpy_lite.wire.frames import (
     ControlFrame,
     DataFrame,
     FrameDecoder,
+    MarkerFrame,
     encode_control,
     encode_data,
+    encode_marker,
 )
 from heronpy_lite.wire.plan import (
     PAUSED,
@@ -272,6 +274,19 @@ MESSAGES = [
     m.ControlRequest("status", {"verbose": True, "tasks": [1, 2]}),
     m.ControlResponse(True),
     m.ControlResponse(False, "no such topology", {"known": ["a", "b"], "n": 2}),
+    m.RegisterStmgr("wc", 2, "127.0.0.1", 6001, 1234, 3, [1, 3, 5], 4),
+    m.HelloStmgr("wc", 2, 7),
+    m.StartCheckpoint(12),
+    m.StateStored(12, 3, 2048, "delta", 0.015),
+    m.CheckpointFailed(12, "stmgr 1", "alignment of task 3 passed its bound"),
+    m.CheckpointComplete(12, [10, 11, 12]),
+    m.Restore(11, 5),
+    m.Restore(-1, 6),
+    m.Restored(5, 3),
+    m.Restored(5, 4, "no state file for checkpoint 11"),
+    m.EpochStart(5),
+    m.RestoreDone(5, 1, [[3, "damaged"]]),
+    m.Resume(5),
 ]
 
 
@@ -581,3 +596,23 @@ def test_malformed_physical_plan_is_a_remote_protocol_error(d):
 def test_physical_plan_with_a_malformed_packing_is_a_remote_protocol_error():
     with pytest.raises(RemoteProtocolError, match="malformed packing plan"):
         PhysicalPlan.from_dict(_physical_with(packing={"topology": "t"}))
+
+
+@pytest.mark.parametrize("checkpoint", [0, 1, 2**40, 2**64 - 1])
+def test_a_marker_frame_reads_back(checkpoint):
+    encoded = encode_marker(7, 3, checkpoint)
+    (frame,) = FrameDecoder().feed(encoded)
+    assert isinstance(frame, MarkerFrame)
+    assert (frame.dst_task, frame.src_task, frame.checkpoint, frame.frame) == (
+        7,
+        3,
+        checkpoint,
+        encoded,
+    )
+
+
+def test_a_marker_frame_of_the_wrong_size_is_a_protocol_error():
+    bad = encode_marker(7, 3, 1)[:-1]
+    bad = (len(bad) - 4).to_bytes(4, "big") + bad[4:]
+    with pytest.raises(RemoteProtocolError, match="MARKER frame"):
+        FrameDecoder().feed(bad)

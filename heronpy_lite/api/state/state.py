@@ -4,7 +4,9 @@
 ``put``/``get``/``enumerate``/``clear`` it is a mutable mapping
 (``state[key] = value``, ``key in state``, iteration), which heronpy's own
 window bolts use but heronpy's class lacks. It remembers which keys changed
-since the last checkpoint, so that a checkpoint can store only those.
+since the last checkpoint, so that a checkpoint can store only those; a key
+whose value is a list or a dict counts as changed at every checkpoint, since
+it may have been changed in place.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class State:
         """Remove every key."""
 
 
+_MUTABLE = (list, dict)
+
+
 class HashMapState(State, MutableMapping[Any, Any]):
     """The default `State`: a dict that tracks its changes.
 
@@ -45,6 +50,8 @@ class HashMapState(State, MutableMapping[Any, Any]):
         self._dict: dict[Any, Any] = dict(initial or {})
         #: keys set or deleted since the last take_changes()
         self._changed: set[Any] = set()
+        #: keys whose value is a list or dict (changed in place, unseen)
+        self._mutable: set[Any] = {k for k, v in self._dict.items() if type(v) in _MUTABLE}
         self._cleared = False
 
     # -- heronpy's interface --
@@ -63,6 +70,7 @@ class HashMapState(State, MutableMapping[Any, Any]):
     def clear(self) -> None:
         self._dict.clear()
         self._changed.clear()
+        self._mutable.clear()
         self._cleared = True
 
     # -- mapping --
@@ -73,10 +81,15 @@ class HashMapState(State, MutableMapping[Any, Any]):
     def __setitem__(self, key: Any, value: Any) -> None:
         self._dict[key] = value
         self._changed.add(key)
+        if type(value) in _MUTABLE:
+            self._mutable.add(key)
+        else:
+            self._mutable.discard(key)
 
     def __delitem__(self, key: Any) -> None:
         del self._dict[key]
         self._changed.add(key)
+        self._mutable.discard(key)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._dict)
@@ -97,13 +110,11 @@ class HashMapState(State, MutableMapping[Any, Any]):
 
     def take_changes(self) -> tuple[bool, dict[Any, Any], list[Any]]:
         """What changed since the last call: (cleared first, keys set to their
-        values, keys deleted); the record of changes starts empty again.
-
-        A value changed in place (a list appended to) is not seen: assign the
-        key again, or the engine stores the whole state (see the checkpoint
-        store's rule for full snapshots)."""
+        values, keys deleted); the record of changes starts empty again. Keys
+        holding a list or a dict are always among those set."""
         cleared, self._cleared = self._cleared, False
         changed, self._changed = self._changed, set()
+        changed |= self._mutable
         updated = {k: self._dict[k] for k in changed if k in self._dict}
         deleted = [k for k in changed if k not in self._dict]
         return cleared, updated, deleted

@@ -1,0 +1,1 @@
+"""Checkpoint storage for EFFECTIVELY_ONCE: every instance's state per checkpoint."""

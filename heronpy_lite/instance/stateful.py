@@ -1,0 +1,100 @@
+"""A task's part in EFFECTIVELY_ONCE: its state, what it stores per checkpoint,
+what it restores.
+
+Theory of operation
+-------------------
+A component that is a `StatefulComponent` gets, before ``initialize``,
+``init_state(state)``: a `HashMapState` holding its state at the checkpoint
+the topology starts from (empty at the first start). It keeps that object
+and writes what must survive into it. For each checkpoint the engine calls
+``pre_save(checkpoint_id)`` and stores the state: the whole of it or what
+changed (`checkpoint.store.StateWriter`). A component that is not stateful
+stores nothing, but takes part all the same: its markers flow and it reports
+its (empty) part, so that the checkpoint covers every task.
+
+Optional, as Heron's ``ITwoPhaseStatefulComponent`` in Java (heronpy_lite's
+extension, a duck-typed method): ``post_save(checkpoint_id)``, called once
+the checkpoint is complete everywhere, which is where a sink commits what it
+wrote for it (see topologies/stateful_word_count.py).
+
+This module decides; storing happens on the runner's threads (`WriteState`
+jobs). Loading at a restore reads the store directly: the task is paused
+then, and has nothing else to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from heronpy_lite.api.state.state import HashMapState
+from heronpy_lite.api.state.stateful_component import StatefulComponent
+from heronpy_lite.checkpoint.store import CheckpointStore, StateWriter
+from heronpy_lite.errors import CorruptCheckpoint
+
+#: the kind a task without state reports for a checkpoint
+NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteState:
+    """A job for the runner: store ``payload`` as this task's part of ``checkpoint``."""
+
+    checkpoint: int
+    kind: str
+    payload: bytes
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class PruneStates:
+    """A job for the runner: remove the files no kept checkpoint needs."""
+
+    keep: tuple[int, ...]
+
+
+Job = WriteState | PruneStates
+
+
+def is_stateful(component: Any) -> bool:
+    return isinstance(component, StatefulComponent)
+
+
+class TaskState:
+    """One task's state across checkpoints and restores."""
+
+    def __init__(self, store: CheckpointStore, task_id: int, full_every: int) -> None:
+        self.store = store
+        self.task_id = task_id
+        self.writer = StateWriter(full_every)
+        self.state: HashMapState | None = None
+
+    def load(self, checkpoint: int) -> tuple[HashMapState, str]:
+        """The state at ``checkpoint`` (-1: the empty one) and, if it could not be
+        read, why (the state is then empty and the topology master is told)."""
+        self.writer.restarted()
+        error = ""
+        data: dict[Any, Any] = {}
+        if checkpoint >= 0:
+            try:
+                data = self.store.load(self.task_id, checkpoint)
+            except CorruptCheckpoint as exc:
+                error = str(exc)
+        self.state = HashMapState(data)
+        self.state.take_changes()  # what was loaded is not a change
+        return self.state, error
+
+    def take(self, component: Any, checkpoint: int) -> tuple[str, bytes]:
+        """``pre_save``, then what to store; (NONE, b"") for a component without
+        state. Raises what ``pre_save`` raises, and `StateError` for a value that
+        is not a msgpack type."""
+        if self.state is None or not is_stateful(component):
+            return NONE, b""
+        component.pre_save(checkpoint)
+        return self.writer.payload(self.state)
+
+    def prune(self, keep: tuple[int, ...]) -> int:
+        return self.store.prune(self.task_id, keep)
+
+    def write(self, job: WriteState) -> int:
+        return self.store.write(self.task_id, job.checkpoint, job.kind, job.payload)
