@@ -519,6 +519,13 @@ class InstanceCore:
         ]
         if self.task is not None:
             out += self.task.collect(base)
+        if self.stateful:
+            out += [
+                [names.CHECKPOINTS_TAKEN, "counter", base, self.checkpoints_taken],
+                [names.CHECKPOINT_STORED_BYTES, "counter", base, self.stored_bytes],
+                [names.CHECKPOINT_SAVE_SECONDS, "gauge", base, self.last_save_seconds],
+                [names.RESTORES, "counter", base, self.restores],
+            ]
         out += time_account.samples(self.time_account, base, self.clock())
         return out
 

@@ -325,6 +325,11 @@ class StreamManagerCore:
         #: peer links in an epoch this stream manager has not entered: not read until it has
         self._ahead: dict[int, Link] = {}
         self.dropped_of_old_epoch = 0
+        #: checkpoints declined at the start (a spout not ready); alignment counts its own
+        self.declined_at_start = 0
+        #: the latest complete checkpoint the tmaster announced, and when it arrived
+        self.completed: m.CheckpointComplete | None = None
+        self.completed_at = 0.0
 
     # -- the outlets the runner must create --
 
@@ -595,6 +600,7 @@ class StreamManagerCore:
         elif isinstance(msg, m.StartCheckpoint):
             actions += self._start_checkpoint(msg)
         elif isinstance(msg, m.CheckpointComplete):
+            self.completed, self.completed_at = msg, now
             frame = m.encode(msg)
             for task, instance in self._instances.items():
                 if instance.attached:
@@ -626,6 +632,7 @@ class StreamManagerCore:
         )
         if missing:
             reason = f"spout task(s) {missing} not connected in epoch {self.epoch}"
+            self.declined_at_start += 1
             log.warning("checkpoint %d declined: %s", msg.checkpoint, reason)
             return self._to_tmaster(
                 m.CheckpointFailed(msg.checkpoint, f"stmgr {self.container}", reason)
@@ -916,4 +923,23 @@ class StreamManagerCore:
         for task, n in self.tracker.timed_out_by_task.items():
             labels = {"component": self.routing.task_component[task], "instance_id": str(task)}
             out.append([names.TIMED_OUT, "counter", labels, n])
+        if self.stateful:
+            a = self.alignment
+            out += [
+                [names.ALIGNMENT_SECONDS, "counter", {}, a.aligned_seconds],
+                [names.ALIGNMENT_LAST_SECONDS, "gauge", {}, a.last_aligned_seconds],
+                [names.ALIGNMENT_HELD, "gauge", {}, a.held_bytes],
+                [names.CHECKPOINTS_DECLINED, "counter", {}, a.declined + self.declined_at_start],
+                [names.OLD_EPOCH_DROPPED, "counter", {}, self.dropped_of_old_epoch],
+                [names.EPOCH, "gauge", {}, self.epoch],
+            ]
+            done = self.completed
+            if done is not None:
+                out += [
+                    [names.CHECKPOINT_LATEST, "gauge", {}, done.checkpoint],
+                    [names.CHECKPOINT_AGE, "gauge", {}, now - self.completed_at],
+                    [names.CHECKPOINT_DURATION, "gauge", {}, done.duration],
+                    [names.CHECKPOINT_SIZE, "gauge", {}, done.size],
+                    [names.CHECKPOINTS_FAILED, "counter", {}, done.failed],
+                ]
         return out

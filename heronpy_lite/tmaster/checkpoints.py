@@ -203,7 +203,12 @@ class CheckpointCoordinator:
             flight.size,
             self.stats.last_duration,
         )
-        return [m.CheckpointComplete(flight.checkpoint, list(self.kept))]
+        failed = self.stats.failed + self.stats.declined
+        return [
+            m.CheckpointComplete(
+                flight.checkpoint, list(self.kept), self.stats.last_duration, flight.size, failed
+            )
+        ]
 
     def failed(self, msg: m.CheckpointFailed) -> None:
         flight = self.in_flight

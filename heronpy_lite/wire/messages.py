@@ -234,11 +234,15 @@ class CheckpointFailed(Message):
 @dataclass(frozen=True, slots=True)
 class CheckpointComplete(Message):
     """tmaster -> every stmgr -> its instances: ``checkpoint`` is globally complete;
-    ``kept`` are the complete checkpoints still kept (older files may go)."""
+    ``kept`` are the complete checkpoints still kept (older files may go). The rest
+    are the coordinator's figures, which the stream managers export as metrics."""
 
     TYPE: ClassVar[str] = "checkpoint_complete"
     checkpoint: int
     kept: list[int]
+    duration: float = 0.0  # seconds from start to the last state stored
+    size: int = 0  # bytes stored for it, every task together
+    failed: int = 0  # checkpoints abandoned so far (failed, declined, timed out)
 
 
 @_message

@@ -55,6 +55,21 @@ IDLE = "heron_idle_seconds_total"
 BUSY_MS = "heron_busy_ms_per_second"
 BACKPRESSURED_MS = "heron_backpressured_ms_per_second"
 IDLE_MS = "heron_idle_ms_per_second"
+CHECKPOINTS_TAKEN = "heron_checkpoints_taken_total"
+CHECKPOINT_STORED_BYTES = "heron_checkpoint_stored_bytes_total"
+CHECKPOINT_SAVE_SECONDS = "heron_checkpoint_save_seconds"
+RESTORES = "heron_restores_total"
+ALIGNMENT_SECONDS = "heron_stmgr_alignment_seconds_total"
+ALIGNMENT_LAST_SECONDS = "heron_stmgr_alignment_last_seconds"
+ALIGNMENT_HELD = "heron_stmgr_alignment_held_bytes"
+CHECKPOINTS_DECLINED = "heron_stmgr_checkpoints_declined_total"
+OLD_EPOCH_DROPPED = "heron_stmgr_old_epoch_frames_dropped_total"
+EPOCH = "heron_stmgr_epoch"
+CHECKPOINT_LATEST = "heron_checkpoint_latest"
+CHECKPOINT_AGE = "heron_checkpoint_age_seconds"
+CHECKPOINT_DURATION = "heron_checkpoint_duration_seconds"
+CHECKPOINT_SIZE = "heron_checkpoint_size_bytes"
+CHECKPOINTS_FAILED = "heron_checkpoints_failed_total"
 USER_PREFIX = "heron_user_"
 
 DEFINITIONS = (
@@ -186,6 +201,68 @@ DEFINITIONS = (
         "",
     ),
     MetricDef(IDLE_MS, "gauge", TASK, "idle ms per second over the last export interval", ""),
+    # EFFECTIVELY_ONCE (docs/decisions/0029-effectively-once.md)
+    MetricDef(CHECKPOINTS_TAKEN, "counter", TASK, "checkpoints whose state the task took", ""),
+    MetricDef(
+        CHECKPOINT_STORED_BYTES,
+        "counter",
+        TASK,
+        "bytes of state the task wrote to the checkpoint store",
+        "",
+    ),
+    MetricDef(
+        CHECKPOINT_SAVE_SECONDS,
+        "gauge",
+        TASK,
+        "the last checkpoint's time from taking the state to its file written",
+        "",
+    ),
+    MetricDef(RESTORES, "counter", TASK, "times the task rolled back to a checkpoint", ""),
+    MetricDef(
+        ALIGNMENT_SECONDS,
+        "counter",
+        (),
+        "seconds local tasks spent with inputs held back, waiting for the other inputs' markers",
+        "",
+    ),
+    MetricDef(
+        ALIGNMENT_LAST_SECONDS, "gauge", (), "the last alignment's time, first to last marker", ""
+    ),
+    MetricDef(ALIGNMENT_HELD, "gauge", (), "bytes held back by alignment right now", ""),
+    MetricDef(
+        CHECKPOINTS_DECLINED,
+        "counter",
+        (),
+        "checkpoints this stream manager declined: alignment past "
+        "heron.stateful.alignment.buffer.bytes, or a spout not connected",
+        "",
+    ),
+    MetricDef(
+        OLD_EPOCH_DROPPED,
+        "counter",
+        (),
+        "frames dropped for belonging to an epoch before the last restore",
+        "",
+    ),
+    MetricDef(EPOCH, "gauge", (), "the epoch: restores since the topology was submitted", ""),
+    # the topology master's figures, as each stream manager last heard them
+    MetricDef(CHECKPOINT_LATEST, "gauge", (), "the latest globally complete checkpoint", ""),
+    MetricDef(CHECKPOINT_AGE, "gauge", (), "seconds since the latest checkpoint completed", ""),
+    MetricDef(
+        CHECKPOINT_DURATION,
+        "gauge",
+        (),
+        "the latest complete checkpoint's time from start to the last state stored",
+        "",
+    ),
+    MetricDef(CHECKPOINT_SIZE, "gauge", (), "bytes the latest checkpoint stored", ""),
+    MetricDef(
+        CHECKPOINTS_FAILED,
+        "counter",
+        (),
+        "checkpoints abandoned (failed, declined, timed out) as of the latest complete one",
+        "",
+    ),
 )
 
 BY_NAME = {d.name: d for d in DEFINITIONS}

@@ -419,6 +419,10 @@ def test_a_checkpoint_sends_what_was_emitted_then_stores_then_sends_markers(
     (stored,) = control_messages(core.output())
     assert isinstance(stored, m.StateStored) and (stored.checkpoint, stored.task_id) == (1, 1)
     assert stored.size > 0 and spout.component.saved == [1]
+    figures = {s[0]: s[3] for s in core.collect(0)}
+    assert figures["heron_checkpoints_taken_total"] == 1
+    assert figures["heron_checkpoint_stored_bytes_total"] == stored.size
+    assert figures["heron_restores_total"] == 0
 
 
 def test_a_stateless_task_reports_an_empty_part_for_the_checkpoint(tmp_path: Any) -> None:

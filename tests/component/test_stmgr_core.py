@@ -571,3 +571,28 @@ def test_a_replaced_instance_counts_only_from_the_restore_the_tmaster_starts() -
     bolt, _ = register(core, 3, pid=11)
     core.received(bolt, control(m.Restored(1, 3)), 1.4)
     assert core.received(bolt, frames(data), 1.5) == [Forward("stmgr 2", data)]
+
+
+def test_checkpoint_metrics_count_declines_alignment_and_the_tmaster_figures() -> None:
+    core, tmaster, spout, _, _ = stateful_core(alignment_bytes=40)
+
+    def samples(now: float) -> dict[str, float]:
+        return {s[0]: s[3] for s in core.collect_metrics([], now) if not s[2]}
+
+    core.received(spout, frames(encode_marker(3, 1, 1)), 1.0)
+    big = encode_data(3, 1, "default", b"\x91" + b"\xc4\x40" + bytes(64), tuples=1)
+    assert samples(1.05)["heron_stmgr_alignment_held_bytes"] == 0
+    core.received(spout, frames(big), 1.1)  # declined: past the bound
+    before = samples(1.2)
+    assert before["heron_stmgr_checkpoints_declined_total"] == 1
+    assert before["heron_stmgr_alignment_held_bytes"] == 0
+    assert "heron_checkpoint_latest" not in before  # none complete yet
+    done = m.CheckpointComplete(2, [2], duration=0.25, size=900, failed=1)
+    core.received(tmaster, control(done), 3.0)
+    after = samples(4.5)
+    assert after["heron_checkpoint_latest"] == 2
+    assert after["heron_checkpoint_age_seconds"] == pytest.approx(1.5)
+    assert after["heron_checkpoint_duration_seconds"] == 0.25
+    assert after["heron_checkpoint_size_bytes"] == 900
+    assert after["heron_checkpoints_failed_total"] == 1
+    assert after["heron_stmgr_epoch"] == 0

@@ -290,3 +290,36 @@ def test_wrapper_harness_from_a_pex_with_the_real_heronpy_installed(
         assert zipfile.is_zipfile(pex_path)
     finally:
         real.verb("kill", name, check=False)
+
+
+# ------------------------------------------------------ stateful word count ('-')
+
+
+def test_heron_stateful_word_count_runs_effectively_once_with_exact_state(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Heron's stateful example's shape (message ids and acks in EFFECTIVELY_ONCE
+    code, ``put`` at ``pre_save``, a tick frequency on the bolt): once every word
+    is counted, the state the bolts save holds the exact counts."""
+    words, out = 3_000, tmp_path / "out"
+    name = "HeronStatefulWordCount"
+    file = PROJECT / "stateful_word_count_topology.py"
+    cli.verb("submit", str(file), "-", name, str(words), "--package-root", str(ROOT),
+             "--config-property", f"test.output.dir={out}")  # fmt: skip
+    try:
+
+        def saved() -> Counter[str] | None:
+            total: Counter[str] = Counter()
+            for path in out.glob("state-*.json"):
+                total.update(json.loads(path.read_text())["state"])
+            return total if sum(total.values()) >= 2 * words else None
+
+        counts = wait_for(saved, 60, "every word in the saved state")
+        cycle = ["hello", "bye", "good", "bad", "heron", "storm"]
+        expected = Counter(cycle[i % 6] for i in range(words) for _ in range(2))  # two spouts
+        assert counts == expected
+        status = cli.status(name)
+        assert status["checkpoints"]["latest"] >= 1
+        assert status["checkpoints"]["failed"] == 0
+    finally:
+        cli.verb("kill", name, check=False)

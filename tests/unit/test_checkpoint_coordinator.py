@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from heronpy_lite.tmaster.checkpoints import CheckpointCoordinator
 from heronpy_lite.wire import messages as m
 
@@ -34,7 +36,7 @@ def test_a_checkpoint_starts_every_interval_while_ready_one_at_a_time() -> None:
     assert c.tick(1.0, ready=True) == [m.StartCheckpoint(1)]
     assert c.dirty  # recorded before it starts: ids never repeat
     assert c.tick(2.5, ready=True) == []  # 1 is in flight
-    assert stored(c, 1, 2.6) == [m.CheckpointComplete(1, [1])]
+    assert stored(c, 1, 2.6) == [m.CheckpointComplete(1, [1], pytest.approx(1.6), 30, 0)]
     assert c.tick(2.6, ready=True) == [m.StartCheckpoint(2)]
 
 
@@ -44,7 +46,7 @@ def test_a_checkpoint_completes_when_every_task_stored_its_part() -> None:
     assert stored(c, 1, 1.1, [1, 2]) == []
     assert c.latest == -1
     assert c.stored(m.StateStored(7, 3, 1, "full", 0.0), 1.2, 0.0) == []  # not this one
-    assert stored(c, 1, 1.3, [3]) == [m.CheckpointComplete(1, [1])]
+    assert stored(c, 1, 1.3, [3]) == [m.CheckpointComplete(1, [1], pytest.approx(0.3), 30, 0)]
     assert c.latest == 1 and c.stats.last_size == 30
     assert c.status(1001.3)["completed"] == 1
 
@@ -135,3 +137,13 @@ def test_a_restore_the_old_tmaster_did_not_finish_starts_again() -> None:
     after = coordinator(record, now=60.0)
     assert after.tick(60.1, ready=False) == []
     assert after.tick(60.2, ready=True) == [m.Restore(1, 2)]
+
+
+def test_complete_carries_the_failures_so_far() -> None:
+    c = coordinator()
+    c.tick(1.0, True)
+    c.failed(m.CheckpointFailed(1, "stmgr 1", "alignment past its bound"))
+    c.tick(2.0, True)
+    (done,) = stored(c, 2, 2.5)
+    assert done.checkpoint == 2 and done.failed == 1
+    assert c.status(1002.5)["declined"] == 1
