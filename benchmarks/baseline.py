@@ -25,6 +25,7 @@ from harness import TOPOLOGY_FILE
 
 from heronpy_lite.api.bolt.bolt import BaseBolt
 from heronpy_lite.api.spout.spout import BaseSpout
+from heronpy_lite.api.state.state import HashMapState
 from heronpy_lite.api.tuple import HeronTuple
 from heronpy_lite.process import GC_THRESHOLDS
 
@@ -107,12 +108,15 @@ def build(topology: str, mode: str) -> tuple[Any, Any]:
     """(spout, the counting bolt) wired like the topology ``topology``."""
     bench = load_bench()
     config = {"topology.reliability.mode": mode, "bench.vocabulary": 1000}
-    names = {"WordCount": ["spout", "count"], "Chain": ["spout", "stage1", "stage2", "stage3"]}[
-        topology
-    ]
+    names = {
+        "WordCount": ["spout", "count"],
+        "StatefulWordCount": ["spout", "count"],
+        "Chain": ["spout", "stage1", "stage2", "stage3"],
+    }[topology]
+    stateful = topology.startswith("Stateful")
     classes = {
-        "spout": bench.BenchSpout,
-        "count": bench.CountBolt,
+        "spout": bench.StatefulBenchSpout if stateful else bench.BenchSpout,
+        "count": bench.StatefulCountBolt if stateful else bench.CountBolt,
         "stage1": bench.RelayBolt,
         "stage2": bench.RelayBolt,
         "stage3": bench.SinkBolt,
@@ -125,6 +129,8 @@ def build(topology: str, mode: str) -> tuple[Any, Any]:
         base = BaseSpout if name == "spout" else BaseBolt
         if getattr(type(component), "emit", None) is base.emit:
             component.emit = stub.emit  # no forwarding frame, as the runner installs it
+        if stateful:
+            component.init_state(HashMapState())  # as the engine does, before initialize
         component.initialize(config=dict(config), context=_Context(name, task, config))
         stubs.append(stub)
         components.append(component)

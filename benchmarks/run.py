@@ -54,10 +54,11 @@ class Case:
 
     @property
     def slug(self) -> str:
-        return f"{self.name}-{'alo' if self.mode == 'ATLEAST_ONCE' else 'amo'}"
+        return f"{self.name}-{SHORT[self.mode]}"
 
 
-AMO, ALO = "ATMOST_ONCE", "ATLEAST_ONCE"
+AMO, ALO, EO = "ATMOST_ONCE", "ATLEAST_ONCE", "EFFECTIVELY_ONCE"
+SHORT = {AMO: "amo", ALO: "alo", EO: "eo"}
 CASES = [
     Case("wordcount", "WordCount", 1, AMO),
     Case("wordcount", "WordCount", 1, ALO),

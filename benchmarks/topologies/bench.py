@@ -3,6 +3,9 @@
 - ``WordCount``: ``BenchSpout`` -> ``CountBolt`` (fields grouping on "word").
 - ``Chain``: ``BenchSpout`` -> ``RelayBolt`` -> ``RelayBolt`` -> ``SinkBolt``
   (a 3-stage identity chain; the last stage counts instead of re-emitting).
+- ``StatefulWordCount``: ``WordCount`` for EFFECTIVELY_ONCE: the spout's
+  position and the bolt's counts are their checkpointed state (the counts
+  live in the ``HashMapState``, which records what changed).
 
 The spout cycles through a pre-built vocabulary (``bench.vocabulary`` words,
 default 1000) and emits ``[word, time.time()]``; in ATLEAST_ONCE it emits
@@ -25,6 +28,7 @@ import os
 import time
 
 from heronpy_lite.api import Bolt, Grouping, Spout, Topology
+from heronpy_lite.api.state.stateful_component import StatefulComponent
 
 SAMPLE_MASK = 31  # sample every 32nd tuple
 MAX_SAMPLES = 4000  # per 0.5 s line
@@ -189,3 +193,36 @@ class Chain(Topology):
     stage1 = RelayBolt.spec(par=1, inputs={spout: Grouping.SHUFFLE})
     stage2 = RelayBolt.spec(par=1, inputs={stage1: Grouping.SHUFFLE})
     stage3 = SinkBolt.spec(par=1, inputs={stage2: Grouping.SHUFFLE}, config=_TICK)
+
+
+class StatefulBenchSpout(BenchSpout, StatefulComponent):
+    """Replayable: its position in the vocabulary is its state."""
+
+    def init_state(self, stateful_state):
+        self.state = stateful_state
+
+    def initialize(self, config, context):
+        super().initialize(config, context)
+        self.i = int(self.state.get("i", 0))
+
+    def pre_save(self, checkpoint_id):
+        self.state["i"] = self.i
+
+
+class StatefulCountBolt(CountBolt, StatefulComponent):
+    """The counts are the state."""
+
+    def init_state(self, stateful_state):
+        self.state = stateful_state
+
+    def initialize(self, config, context):
+        super().initialize(config, context)
+        self.counts = self.state
+
+    def pre_save(self, checkpoint_id):
+        pass
+
+
+class StatefulWordCount(Topology):
+    spout = StatefulBenchSpout.spec(par=1)
+    count = StatefulCountBolt.spec(par=1, inputs={spout: Grouping.fields("word")}, config=_TICK)

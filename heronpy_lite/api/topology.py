@@ -464,9 +464,14 @@ def check_effectively_once(definition: TopologyDefinition) -> None:
     over a component's inputs, which a cycle would make wait for themselves)."""
     from heronpy_lite.api.state.stateful_component import StatefulComponent
 
-    if not any(
-        issubclass(c.python_class, StatefulComponent) for c in definition.components.values()
-    ):
+    classes = [c.python_class for c in definition.components.values()]
+    if all(cls.__module__.startswith("heronpy_lite.streamlet.") for cls in classes):
+        raise TopologyError(
+            "EFFECTIVELY_ONCE is not available for streamlets: their operators keep no "
+            "checkpointed state; use ATLEAST_ONCE, or spouts and bolts that are "
+            "StatefulComponents"
+        )
+    if not any(issubclass(cls, StatefulComponent) for cls in classes):
         raise TopologyError(
             "EFFECTIVELY_ONCE needs a stateful topology: no component is a StatefulComponent "
             "(heronpy.api.state.stateful_component)"

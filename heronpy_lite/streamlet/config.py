@@ -15,7 +15,8 @@ class Config:
     ATMOST_ONCE and ATLEAST_ONCE are the engine's modes (at least once, the
     sources replay every element whose tuple tree fails, and every operator
     anchors its output to its input); EFFECTIVELY_ONCE is recorded as heronpy
-    records it, and the engine refuses it at submit until it supports it.
+    records it, and refused at submit with a clear error: the streamlet
+    operators keep no checkpointed state.
     """
 
     ATMOST_ONCE = 1

@@ -3,6 +3,8 @@ the change record a checkpoint reads."""
 
 from __future__ import annotations
 
+import pytest
+
 from heronpy_lite.api.state.state import HashMapState, State
 from heronpy_lite.api.state.stateful_component import StatefulComponent
 
@@ -59,3 +61,25 @@ def test_stateful_component_is_a_mixin() -> None:
     c.init_state(HashMapState())
     c.pre_save(3)
     assert c.saved == 3
+
+
+def test_effectively_once_needs_a_stateful_component() -> None:
+    from heronpy_lite.api import Bolt, Spout, TopologyBuilder
+    from heronpy_lite.api.topology import check_effectively_once, definition_of
+    from heronpy_lite.errors import TopologyError
+
+    class Words(Spout):
+        outputs = ["word"]
+
+    class StatefulWords(Words, StatefulComponent):
+        pass
+
+    def topology(spout: type) -> TopologyBuilder:
+        builder = TopologyBuilder("T")
+        words = builder.add_spout("words", spout, par=1)
+        builder.add_bolt("relay", Bolt, par=1, inputs=[words])
+        return builder
+
+    check_effectively_once(definition_of(topology(StatefulWords)))
+    with pytest.raises(TopologyError, match="no component is a StatefulComponent"):
+        check_effectively_once(definition_of(topology(Words)))

@@ -466,3 +466,10 @@ def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_o
             [(KeyedWindow("b", window), 1)],
         ]
     )
+
+
+def test_effectively_once_is_refused_for_streamlets_with_a_clear_error() -> None:
+    from heronpy_lite.api.topology import check_effectively_once
+
+    with pytest.raises(TopologyError, match=r"not available for streamlets.*ATLEAST_ONCE"):
+        check_effectively_once(definition_of(word_count(), "T"))
