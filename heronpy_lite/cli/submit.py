@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
@@ -10,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
 from heronpy_lite.liveness import pid_alive
 from heronpy_lite.process import common_argv
+from heronpy_lite.scheduler import identity
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for
@@ -110,10 +112,15 @@ def _launch(
         )
     proc: subprocess.Popen[bytes] | None = None
     try:
-        if workdir.exists():
-            shutil.rmtree(workdir)  # leftovers of an earlier run of this name
-        (workdir / "log").mkdir(parents=True)
-        shutil.copy2(path, workdir / path.name)
+        try:
+            if workdir.exists():
+                shutil.rmtree(workdir)  # leftovers of an earlier run of this name
+            (workdir / "log").mkdir(parents=True)
+            shutil.copy2(path, workdir / path.name)
+        except OSError as exc:
+            raise SubmitError(
+                f"cannot prepare the working directory {workdir}: {exc.strerror or exc}"
+            ) from exc
         sm.set(PACKING_PLANS, name, packing.to_dict())
         sm.set(
             EXECUTION_STATE,
@@ -125,7 +132,7 @@ def _launch(
             },
         )
         log_file = workdir / "log" / "scheduler.log"
-        with open(workdir / "log" / "scheduler.out", "ab") as out:
+        with _opened(workdir / "log" / "scheduler.out") as out:
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -138,7 +145,8 @@ def _launch(
                 stderr=out,
                 start_new_session=True,
                 cwd=workdir,
-                env={**os.environ, "HERONPY_LITE_HOME": str(config.home())},
+                # the markers kill checks before it signals anything (scheduler/identity.py)
+                env={**os.environ, **identity.markers(name, engine)},
             )
         progress = launching.Progress(name)
         try:
@@ -159,6 +167,16 @@ def _launch(
         )
     )
     return 0
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    try:
+        out = open(path, "ab")  # noqa: SIM115 (closed below, once the child has it)
+    except OSError as exc:
+        raise SubmitError(f"cannot open {path}: {exc.strerror or exc}") from exc
+    with out:
+        yield out
 
 
 def _wait_running(

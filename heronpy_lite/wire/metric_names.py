@@ -55,6 +55,10 @@ IDLE = "heron_idle_seconds_total"
 BUSY_MS = "heron_busy_ms_per_second"
 BACKPRESSURED_MS = "heron_backpressured_ms_per_second"
 IDLE_MS = "heron_idle_ms_per_second"
+HUNG = "heron_instance_hung_seconds"
+HANGS = "heron_instance_hangs_total"
+RSS = "heron_instance_rss_bytes"
+METRICSMGR_DROPPED = "heron_metricsmgr_dropped_snapshots_total"
 USER_PREFIX = "heron_user_"
 
 DEFINITIONS = (
@@ -186,6 +190,23 @@ DEFINITIONS = (
         "",
     ),
     MetricDef(IDLE_MS, "gauge", TASK, "idle ms per second over the last export interval", ""),
+    MetricDef(
+        HUNG,
+        "gauge",
+        (*TASK, "call"),
+        "seconds the current call into user code has run, once past "
+        "heron.instance.hang.timeout.secs (0: not hung)",
+        "",
+    ),
+    MetricDef(HANGS, "counter", TASK, "calls into user code that ran past the hang timeout", ""),
+    MetricDef(RSS, "gauge", TASK, "resident memory of the instance process", ""),
+    MetricDef(
+        METRICSMGR_DROPPED,
+        "counter",
+        ("reason",),
+        "snapshots the metrics manager dropped on arrival, by reason",
+        "",
+    ),
 )
 
 BY_NAME = {d.name: d for d in DEFINITIONS}
@@ -193,5 +214,5 @@ BY_NAME = {d.name: d for d in DEFINITIONS}
 
 def user_metric_name(name: str) -> str:
     """The Prometheus name of a user metric registered as ``name``."""
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    cleaned = "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in name)
     return USER_PREFIX + cleaned.strip("_").lower()
