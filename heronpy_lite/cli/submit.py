@@ -17,6 +17,7 @@ from typing import Any
 
 from heronpy_lite import config
 from heronpy_lite.api._loader import load_topology
+from heronpy_lite.api.topology import check_cycles
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise TopologyError(f"invalid topology name {name!r}: use letters, digits, _ . -")
     definition = load_topology(path, args.attr, name)
     resolved = config.resolve(args.cluster, args.config_path, properties, definition.config)
+    check_cycles(definition, resolved)
     for component in definition.components.values():
         try:
             config.component_config(resolved, component.config)
