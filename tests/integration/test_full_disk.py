@@ -58,13 +58,15 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     try:
         yield where
     finally:
-        for pid in processes(where):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not processes(where), 10, "nothing left running on the tmpfs")
-        subprocess.run(["umount", str(where)], check=False, capture_output=True)
-        if os.path.ismount(where):
-            subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
+        try:
+            for pid in processes(where):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not processes(where), 10, "nothing left running on the tmpfs")
+        finally:
+            subprocess.run(["umount", str(where)], check=False, capture_output=True)
+            if os.path.ismount(where):  # still busy: detach it now, gone once unused
+                subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
 
 
 def fill(disk: Path) -> Path:
