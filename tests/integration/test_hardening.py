@@ -25,6 +25,7 @@ protocol itself where it plays the attacker:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -109,12 +110,7 @@ def events(folder: Path, kind: str, component: str = "spout") -> Counter[int]:
 def steady(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """spout -> relay (par 2) -> sink over 2 containers, at least once, 100 tuples/s."""
     out = tmp_path_factory.mktemp("steady")
-    extra = props(
-        topology_reliability_mode="ATLEAST_ONCE",
-        test_tuples=10**9,
-        test_rate=100,
-        heron_metricsmgr_source_expiry_secs=3,
-    )
+    extra = props(topology_reliability_mode="ATLEAST_ONCE", test_tuples=10**9, test_rate=100)
     with cli.submitted(RELIABLE, "Chain", *extra, name="Steady", output=out) as name:
         info = cli.status(name)
         workdir = cli.home / "topologies" / name
@@ -179,29 +175,6 @@ def test_fake_sources_are_counted_and_cost_no_memory(cli: Cli, steady: dict[str,
     assert rss_after - rss_before < 16 * 1024 * 1024, (rss_before, rss_after)
     window = json.loads(scrape(url.replace("/metrics", "/window?seconds=5")))
     assert {s["source"] for s in window["sources"]} == {"stmgr", "task-1", "task-3"}
-
-
-def test_a_process_that_stops_reporting_is_forgotten_until_it_reports(
-    steady: dict[str, Any],
-) -> None:
-    sink = instance(steady["info"], "sink")
-    where = next(
-        c["container"] for c in steady["info"]["containers"] if sink in c.get("instances", [])
-    )
-    url = steady["urls"][where]
-    series = {"component": "sink", "instance_id": str(sink["task_id"])}
-    os.kill(sink["pid"], signal.SIGSTOP)
-    try:
-        wait_for(
-            lambda: value(scrape(url), "heron_executed_total", **series) is None,
-            20,
-            "the silent sink forgotten (heron.metricsmgr.source.expiry.secs 3)",
-        )
-    finally:
-        os.kill(sink["pid"], signal.SIGCONT)
-    wait_for(
-        lambda: value(scrape(url), "heron_executed_total", **series), 20, "the sink reporting again"
-    )
 
 
 def test_garbage_on_many_connections_is_logged_a_few_times_with_counts(
@@ -292,6 +265,34 @@ def test_sigterm_of_the_stream_managers_and_the_tmaster_logs_no_error(
             assert " ERROR " not in text, log
 
 
+def test_a_process_that_stops_reporting_is_forgotten_until_it_reports(
+    cli: Cli, tmp_path: Path
+) -> None:
+    extra = props(test_tuples=10**9, test_rate=100, heron_metricsmgr_source_expiry_secs=3)
+    with cli.submitted(RELIABLE, "Pending", *extra, name="Silent", output=tmp_path) as name:
+        info = cli.status(name)
+        url = container(info, 1)["metrics_url"]
+        bolt = instance(info, "slow")
+        series = {"component": "slow", "instance_id": str(bolt["task_id"])}
+        wait_for(lambda: value(scrape(url), "heron_executed_total", **series), 30, "its metrics")
+        os.kill(bolt["pid"], signal.SIGSTOP)
+        try:
+            wait_for(
+                lambda: value(scrape(url), "heron_executed_total", **series) is None,
+                20,
+                "the silent bolt forgotten (heron.metricsmgr.source.expiry.secs 3)",
+            )
+        finally:
+            os.kill(bolt["pid"], signal.SIGCONT)
+        wait_for(
+            lambda: value(scrape(url), "heron_executed_total", **series),
+            20,
+            "the bolt reporting again",
+        )
+    log = (cli.log_dir(name) / "metricsmgr-1.log").read_text()
+    assert f"task-{bolt['task_id']} sent no metrics for 3s: forgotten" in log
+
+
 # ------------------------------------------------------------- kill trusts nothing
 
 
@@ -330,6 +331,18 @@ def topology_pids(cli: Cli, name: str) -> list[int]:
     ]
 
 
+@contextlib.contextmanager
+def reaped(cli: Cli, name: str) -> Iterator[None]:
+    """Whatever happens in the block, no process of ``name`` outlives it (if kill
+    failed, the test has failed: the rest of the suite must not pay for it)."""
+    try:
+        yield
+    finally:
+        for pid in topology_pids(cli, name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _home(p: psutil.Process) -> str | None:
     try:
         return p.environ().get("HERONPY_LITE_HOME")
@@ -340,7 +353,10 @@ def _home(p: psutil.Process) -> str | None:
 def test_kill_and_restart_do_not_signal_a_pid_a_rewritten_node_names(
     cli: Cli, tmp_path: Path, decoy: subprocess.Popen[bytes]
 ) -> None:
-    with cli.submitted(RELIABLE, "Pending", name="Trusting", output=tmp_path) as name:
+    with (
+        reaped(cli, "Trusting"),
+        cli.submitted(RELIABLE, "Pending", name="Trusting", output=tmp_path) as name,
+    ):
         wait_for(lambda: events(tmp_path, "ack"), 60, "acks")
         pids = topology_pids(cli, name)
         assert len(pids) >= 8  # scheduler, 2 executors, tmaster, stmgr, 2 instances, 2 metrics
@@ -372,7 +388,7 @@ def test_kill_and_restart_do_not_signal_a_pid_a_rewritten_node_names(
 
 
 def test_kill_removes_a_topology_whose_record_is_an_empty_file(cli: Cli, tmp_path: Path) -> None:
-    with cli.submitted(RELIABLE, "Pending", name="Empty", output=tmp_path) as name:
+    with reaped(cli, "Empty"), cli.submitted(RELIABLE, "Pending", name="Empty", output=tmp_path) as name:
         wait_for(lambda: events(tmp_path, "ack"), 60, "acks")
         pids = topology_pids(cli, name)
         (cli.home / "state" / "topologies" / name).write_bytes(b"")  # what a full disk left
