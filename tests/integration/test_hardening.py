@@ -388,7 +388,10 @@ def test_kill_and_restart_do_not_signal_a_pid_a_rewritten_node_names(
 
 
 def test_kill_removes_a_topology_whose_record_is_an_empty_file(cli: Cli, tmp_path: Path) -> None:
-    with reaped(cli, "Empty"), cli.submitted(RELIABLE, "Pending", name="Empty", output=tmp_path) as name:
+    with (
+        reaped(cli, "Empty"),
+        cli.submitted(RELIABLE, "Pending", name="Empty", output=tmp_path) as name,
+    ):
         wait_for(lambda: events(tmp_path, "ack"), 60, "acks")
         pids = topology_pids(cli, name)
         (cli.home / "state" / "topologies" / name).write_bytes(b"")  # what a full disk left
