@@ -31,8 +31,10 @@ reconnect), and every node this client creates, parents made on the way
 included, carries the ACL ``digest:user:<hash>:cdrwa``: only a session with
 the same credentials can read, change or delete it. Nothing else changes for
 the callers: `set`, `create_topology`, `claim` and ephemeral writes all go
-through kazoo's ``default_acl``. A node created before credentials were
-configured keeps its old (open) ACL. Without credentials, nodes are created
+through kazoo's ``default_acl``. The ancestors of the root path (``/a`` for
+root ``/a/b``), which other roots and other users may share, are created
+open, so that one user's credentials never lock another out of theirs. A
+node created before credentials were configured keeps its old (open) ACL. Without credentials, nodes are created
 open to anyone (``world:anyone:cdrwa``), as before.
 """
 
@@ -55,7 +57,7 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
-from kazoo.security import make_digest_acl
+from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
 from heronpy_lite.errors import ConfigError, StateManagerError
 from heronpy_lite.statemgr.base import StateManager
@@ -139,7 +141,25 @@ class ZooKeeperStateManager(StateManager):
             self._client.close()
             raise StateManagerError(f"cannot connect to ZooKeeper at {connection}: {exc}") from exc
         self._session_id = self._live_session()
+        if self.secured:
+            self._open_ancestors()
         log.info("connected to ZooKeeper at %s (root %s)", connection, self.root or "/")
+
+    def _open_ancestors(self) -> None:
+        """Create the root's ancestors open to anyone (see the module docstring)."""
+        parts = self.root.strip("/").split("/")[:-1] if self.root else []
+        path = ""
+        for part in parts:
+            path += f"/{part}"
+            try:
+                self._wait(
+                    f"create {path}", self._client.create_async(path, b"", acl=OPEN_ACL_UNSAFE)
+                )
+            except NodeExistsError:
+                pass
+            except KazooException as exc:
+                self.close()
+                raise self._fail(f"create {path}", exc) from exc
 
     # -- plumbing --
 
