@@ -174,6 +174,8 @@ class InstanceCore:
                 msg = m.decode(frame.payload)
                 lifecycle.check(type(msg))
                 self._on_control(msg, now)
+                if lifecycle.phase is Phase.FAILED:
+                    return  # initialize failed: what came with the plan is not for us
                 task = self.task
 
     def _on_control(self, msg: m.Message, now: float) -> None:

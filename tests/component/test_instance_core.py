@@ -165,6 +165,16 @@ def test_initialize_raising_fails_the_start_with_its_error() -> None:
     )
 
 
+def test_tuples_read_with_the_plan_do_not_hide_a_failed_start() -> None:
+    core = make_core(2, Clock(), **{"test.raise": "true"})
+    core.connected()
+    batch = FrameDecoder().feed(encode_data(2, 1, "default", msgpack.packb([["a"]])))
+    core.receive(plan_frame() + batch, 0.0)  # one read: the plan, then the first batch
+    assert core.phase is Phase.FAILED
+    (status,) = control_messages(core.output())
+    assert status.error == "initialize() raised ValueError: no"  # type: ignore[attr-defined]
+
+
 def test_a_lost_link_keeps_the_component_and_registers_again() -> None:
     clock = Clock()
     core = started(2, clock)
