@@ -19,8 +19,10 @@ one statement) and asks `RepeatLimiter` whether it may pass:
   forgotten first): bounded, whatever logs.
 
 User exceptions are already reported per type (first few in full, then every
-1000th, instance/task.py); this is the same promise for every other line.
-``interval`` 0 turns the limit off.
+1000th, instance/task.py); this is the same promise for every other line the
+engine writes. What user code logs itself (``self.log``, ``self.logger``:
+loggers under ``heronpy_lite.user.``) passes as it is. ``interval`` 0 turns
+the limit off.
 
 `RepeatLimiter` is pure: the time is passed in (the filter passes the
 record's own timestamp), so its tests need no clock and no sleep.
@@ -34,6 +36,10 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+#: what user code logs through (``self.log``, ``self.logger``): not limited here. A
+#: user's own lines are the user's to choose (and rotation bounds their disk); the
+#: engine already limits what it logs for them (user exceptions, instance/task.py)
+USER_LOGGERS = "heronpy_lite.user."
 DEFAULT_BURST = 20
 DEFAULT_INTERVAL_SECS = 1.0
 MAX_KEYS = 4096
@@ -110,6 +116,8 @@ class RepeatFilter(logging.Filter):
         self._templates: dict[Hashable, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(USER_LOGGERS):
+            return True  # the user's own lines, as the user wrote them
         key = (record.name, record.pathname, record.lineno)
         verdict = self.limiter.admit(key, record.created)
         if verdict is None:

@@ -34,8 +34,9 @@ the callers: `set`, `create_topology`, `claim` and ephemeral writes all go
 through kazoo's ``default_acl``. The ancestors of the root path (``/a`` for
 root ``/a/b``), which other roots and other users may share, are created
 open, so that one user's credentials never lock another out of theirs. A
-node created before credentials were configured keeps its old (open) ACL. Without credentials, nodes are created
-open to anyone (``world:anyone:cdrwa``), as before.
+node created before credentials were configured keeps its old (open) ACL.
+Without credentials, nodes are created open to anyone
+(``world:anyone:cdrwa``), as before.
 """
 
 from __future__ import annotations

@@ -78,3 +78,12 @@ def test_the_summary_names_the_statement_and_its_count() -> None:
         limit.filter(record("dropped a batch from task %d", 3, created=10.0))
     (summary,) = limit.summaries()
     assert summary.startswith("4 log lines like 'dropped a batch from task %d' held back since")
+
+
+def test_what_user_code_logs_itself_is_not_limited() -> None:
+    limit = RepeatFilter(RepeatLimiter(burst=1, interval=60.0))
+    user = [
+        logging.LogRecord("heronpy_lite.user.sink", logging.INFO, "/t.py", 3, "got %d", (i,), None)
+        for i in range(100)
+    ]
+    assert all(limit.filter(r) for r in user)
