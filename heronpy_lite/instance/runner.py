@@ -48,6 +48,8 @@ from heronpy_lite.wire.plan import PackingPlan
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
+#: what the watchdog is told while the loop is in the engine, not in user code
+_ENGINE: tuple[str, float | None] = ("the engine", None)
 
 
 class InstanceRunner:
@@ -75,8 +77,9 @@ class InstanceRunner:
         self._wake = asyncio.Event()  # the core's state changed: a waiting spout looks again
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
-        #: the user code the loop is in (for the watchdog's reports)
-        self._calling = ""
+        #: the user code the loop is in and when it began, one tuple (read by the
+        #: watchdog's thread): a hang is timed from the call's start
+        self._calling: tuple[str, float | None] = _ENGINE
         self._tg: asyncio.TaskGroup | None = None
 
     # -- start --
@@ -120,7 +123,7 @@ class InstanceRunner:
             )
         watchdog = Watchdog(
             core.watch,
-            calling=lambda: self._calling or "the engine",
+            calling=lambda: self._calling,
             restart=self._restart,
             reporter=HungReporter(self.stmgr_host, self.metrics_port, self._snapshot)
             if self.metrics_port
@@ -227,9 +230,9 @@ class InstanceRunner:
             account.set("input", Doing.BUSY, monotonic())
             if not data:
                 raise ConnectionError("stmgr closed the connection")
-            self._calling = self._input_call()
+            self._calling = (self._input_call(), monotonic())
             core.receive(decoder.feed(data), monotonic())
-            self._calling = ""
+            self._calling = _ENGINE
             wake.set()
             await self._write_output(monotonic())
             if not started.is_set() and core.phase in (Phase.RUNNING, Phase.FAILED):
@@ -311,14 +314,14 @@ class InstanceRunner:
         assert core is not None
         self._timer = None
         self._timer_at = float("inf")
-        self._calling = "process_tick() or a metric"
+        self._calling = ("process_tick() or a metric", time.monotonic())
         try:
             core.on_timer(time.monotonic())
         except SystemExit as exc:  # sys.exit() in a tick, or the watchdog's TaskRestart
             self._exit_soon(exc)
             return
         finally:
-            self._calling = ""
+            self._calling = _ENGINE
         if self._writer is not None:
             safe_write(self._writer, core.output())
         self._wake.set()  # expiry may have freed max-spout-pending room
@@ -347,9 +350,9 @@ class InstanceRunner:
                     await wake.wait()
                     account.set("spout", Doing.BUSY, monotonic())
                 continue
-            self._calling = "next_tuple()"
+            self._calling = ("next_tuple()", monotonic())
             produced = spout.run_round()
-            self._calling = ""
+            self._calling = _ENGINE
             if produced:
                 await self._write_output(monotonic())
                 await asyncio.sleep(0)

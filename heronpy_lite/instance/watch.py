@@ -10,7 +10,9 @@ spout "deactivated" answered, its tuples time out, its metrics stop). The
 loop therefore *beats*: the runner calls `TaskWatch.beat` from the loop
 every fraction of a second, and a watchdog thread, which runs whatever the
 loop is doing, calls `TaskWatch.check` as often. A loop that has not beaten
-for ``hang_timeout`` has not returned to the engine:
+for ``hang_timeout`` has not returned to the engine (counted from when the
+call it is in began, if that was after the last beat: a call is never hung
+before it has itself run for the timeout):
 
 - `Hung` once, when it passes the timeout (the watchdog logs where the main
   thread is, and reports the hang in the metrics while it lasts);
@@ -74,8 +76,9 @@ class TaskWatch:
         self.restart_on_hang = restart_on_hang
         self.memory_limit_bytes = memory_limit_bytes
         self.last_beat = now
-        #: the call the loop is stuck in, while it is hung
+        #: the call the loop is stuck in, while it is hung, and since when
         self.hung_call: str | None = None
+        self.hung_since = now
         #: calls that ran past the timeout, since the process started
         self.hangs = 0
         #: the resident size at the last check
@@ -86,7 +89,7 @@ class TaskWatch:
         """The loop ran (called from it)."""
         events: list[Event] = []
         if self.hung_call is not None:
-            events.append(Returned(self.hung_call, now - self.last_beat))
+            events.append(Returned(self.hung_call, now - self.hung_since))
             self.hung_call = None
         self.last_beat = max(self.last_beat, now)
         return events
@@ -97,16 +100,19 @@ class TaskWatch:
 
     def hung_seconds(self, now: float) -> float:
         """How long the hung call has run (0 while not hung)."""
-        return self.blocked_for(now) if self.hung_call is not None else 0.0
+        return max(0.0, now - self.hung_since) if self.hung_call is not None else 0.0
 
-    def check(self, now: float, call: str, rss: int = 0) -> list[Event]:
-        """From the watchdog: ``call`` is what the loop is in, ``rss`` the process's
+    def check(self, now: float, call: str, rss: int = 0, since: float | None = None) -> list[Event]:
+        """From the watchdog: ``call`` is what the loop is in, ``since`` when it
+        began (None: not known, the last beat counts), ``rss`` the process's
         resident bytes (0: unknown)."""
         events: list[Event] = []
         self.rss = rss
-        blocked = self.blocked_for(now)
+        began = self.last_beat if since is None else max(self.last_beat, since)
+        blocked = max(0.0, now - began)
         if self.hang_timeout > 0 and blocked > self.hang_timeout and self.hung_call is None:
             self.hung_call = call
+            self.hung_since = began
             self.hangs += 1
             events.append(Hung(call, blocked))
             if self.restart_on_hang:

@@ -95,7 +95,7 @@ class Watchdog:
         self,
         watch: TaskWatch,
         *,
-        calling: Callable[[], str],
+        calling: Callable[[], tuple[str, float | None]],
         restart: Callable[[str], None],
         reporter: HungReporter | None = None,
         report_interval: float = 1.0,
@@ -151,7 +151,7 @@ class Watchdog:
         if callable(previous):
             previous(signum, frame)  # the loop's own: it stops once it runs again
         if self._stuck():
-            call = self.calling()
+            call, _ = self.calling()
             log.warning("SIGTERM while %s has run for %.1fs: stopping it", call, self._blocked())
             raise TaskStopped()
 
@@ -175,7 +175,8 @@ class Watchdog:
     def _check(self) -> None:
         now = time.monotonic()
         with self._lock:
-            events = self.watch.check(now, self.calling(), resident_bytes())
+            call, since = self.calling()
+            events = self.watch.check(now, call, resident_bytes(), since)
         for event in events:
             if isinstance(event, Hung):
                 log.error(

@@ -32,6 +32,15 @@ def test_a_call_past_the_timeout_is_hung_once_and_returns() -> None:
     assert w.hangs == 1
 
 
+def test_a_call_that_began_after_the_last_beat_is_timed_from_its_start() -> None:
+    w = watch(timeout=2.0)
+    w.beat(10.0)  # the loop then did engine work, and called next_tuple at 10.5
+    assert w.check(12.25, "next_tuple()", since=10.5) == []  # away 2.25 s, called 1.75
+    assert w.check(12.75, "next_tuple()", since=10.5) == [Hung("next_tuple()", 2.25)]
+    assert w.hung_seconds(13.5) == 3.0
+    assert w.beat(14.5) == [Returned("next_tuple()", 4.0)]
+
+
 def test_hung_events_carry_the_time_blocked() -> None:
     w = watch(timeout=2.0)
     (event,) = w.check(2.5, "process()")
