@@ -58,6 +58,9 @@ def _one_of(*options: str) -> Key:
 
 _NUM = (int, float)
 
+#: accept a topology whose components form a cycle (api/topology.py, docs/decisions/0043)
+TOPOLOGY_ENABLE_CYCLES = "topology.enable.cycles"
+
 #: Every known key, with its type and range. Defaults and documentation of
 #: each key live in config/defaults.yaml.
 KEYS: dict[str, Key] = {
@@ -78,6 +81,7 @@ KEYS: dict[str, Key] = {
     C.TOPOLOGY_AUTO_TASK_HOOKS: Key(
         list, lambda v: all(isinstance(p, str) for p in v), "a list of dotted class paths"
     ),
+    TOPOLOGY_ENABLE_CYCLES: Key(bool),
     # accepted for heronpy compatibility; the local scheduler does not use them
     **{
         k: Key(object)
@@ -113,6 +117,7 @@ KEYS: dict[str, Key] = {
     "heron.statemgr.connection.string": Key(str),
     "heron.statemgr.zookeeper.session.timeout.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.statemgr.zookeeper.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.statemgr.zookeeper.auth.file": Key(str),
     "heron.tmaster.standby": Key(bool),
     "heron.tmaster.stmgr.heartbeat.timeout.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.network.bind.host": Key(str),
@@ -123,13 +128,20 @@ KEYS: dict[str, Key] = {
     "heron.metrics.export.interval.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.metricsmgr.port": Key(int, lambda v: 0 <= v < 65536, "a port, or 0 for any free one"),
     "heron.metricsmgr.history.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.metricsmgr.source.expiry.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.metricsmgr.max.series.per.source": Key(int, _positive, "an int >= 1"),
     "heron.logging.maximum.size.mb": Key(_NUM, _positive, "a number > 0"),
     "heron.logging.maximum.files": Key(int, _positive, "an int >= 1"),
+    "heron.logging.repeat.burst": Key(int, _positive, "an int >= 1"),
+    "heron.logging.repeat.interval.secs": Key(_NUM, _non_negative, "a number >= 0"),
     "heron.tracker.port": Key(int, lambda v: 0 <= v < 65536, "a port, or 0 for any free one"),
     "heron.instance.emit.batch.time.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.emit.batch.max.tuples": Key(int, _positive, "an int >= 1"),
     "heron.instance.spout.idle.sleep.ms": Key(_NUM, _non_negative, "a number >= 0"),
     "heron.instance.out.buffer.high.bytes": Key(int, _positive, "an int >= 1"),
+    "heron.instance.hang.timeout.secs": Key(_NUM, _non_negative, "a number >= 0"),
+    "heron.instance.hang.restart": Key(bool),
+    "heron.instance.memory.limit.mb": Key(_NUM, _non_negative, "a number >= 0"),
     "heron.stmgr.connection.buffer.high.bytes": Key(int, _positive, "an int >= 1"),
     "heron.stmgr.connection.buffer.low.bytes": Key(int, _non_negative, "an int >= 0"),
     "heron.stmgr.connection.buffer.hard.bytes": Key(int, _positive, "an int >= 1"),
@@ -289,6 +301,7 @@ class EngineConfig:
     statemgr_connection_string: str
     zk_session_timeout_secs: float
     zk_timeout_secs: float
+    zk_auth_file: str
     tmaster_standby: bool
     stmgr_heartbeat_timeout_secs: float
     bind_host: str
@@ -299,13 +312,20 @@ class EngineConfig:
     metrics_interval_secs: float
     metricsmgr_port: int
     metricsmgr_history_secs: float
+    metricsmgr_source_expiry_secs: float
+    metricsmgr_max_series: int
     log_max_mb: float
     log_max_files: int
+    log_repeat_burst: int
+    log_repeat_interval_secs: float
     tracker_port: int
     emit_batch_time_ms: float
     emit_batch_max_tuples: int
     spout_idle_sleep_ms: float
     instance_out_buffer_high_bytes: int
+    hang_timeout_secs: float
+    hang_restart: bool
+    memory_limit_mb: float
     stmgr_buffer_high_bytes: int
     stmgr_buffer_low_bytes: int
     stmgr_buffer_hard_bytes: int
@@ -328,6 +348,7 @@ class EngineConfig:
         "statemgr_connection_string": "heron.statemgr.connection.string",
         "zk_session_timeout_secs": "heron.statemgr.zookeeper.session.timeout.secs",
         "zk_timeout_secs": "heron.statemgr.zookeeper.timeout.secs",
+        "zk_auth_file": "heron.statemgr.zookeeper.auth.file",
         "tmaster_standby": "heron.tmaster.standby",
         "stmgr_heartbeat_timeout_secs": "heron.tmaster.stmgr.heartbeat.timeout.secs",
         "bind_host": "heron.network.bind.host",
@@ -338,13 +359,20 @@ class EngineConfig:
         "metrics_interval_secs": "heron.metrics.export.interval.secs",
         "metricsmgr_port": "heron.metricsmgr.port",
         "metricsmgr_history_secs": "heron.metricsmgr.history.secs",
+        "metricsmgr_source_expiry_secs": "heron.metricsmgr.source.expiry.secs",
+        "metricsmgr_max_series": "heron.metricsmgr.max.series.per.source",
         "log_max_mb": "heron.logging.maximum.size.mb",
         "log_max_files": "heron.logging.maximum.files",
+        "log_repeat_burst": "heron.logging.repeat.burst",
+        "log_repeat_interval_secs": "heron.logging.repeat.interval.secs",
         "tracker_port": "heron.tracker.port",
         "emit_batch_time_ms": "heron.instance.emit.batch.time.ms",
         "emit_batch_max_tuples": "heron.instance.emit.batch.max.tuples",
         "spout_idle_sleep_ms": "heron.instance.spout.idle.sleep.ms",
         "instance_out_buffer_high_bytes": "heron.instance.out.buffer.high.bytes",
+        "hang_timeout_secs": "heron.instance.hang.timeout.secs",
+        "hang_restart": "heron.instance.hang.restart",
+        "memory_limit_mb": "heron.instance.memory.limit.mb",
         "stmgr_buffer_high_bytes": "heron.stmgr.connection.buffer.high.bytes",
         "stmgr_buffer_low_bytes": "heron.stmgr.connection.buffer.low.bytes",
         "stmgr_buffer_hard_bytes": "heron.stmgr.connection.buffer.hard.bytes",

@@ -10,6 +10,7 @@ The tree::
     ├── EmitError                 an emit() that cannot be honoured: unknown stream,
     │                             wrong arity, bad direct task (user code, at run time)
     ├── StateManagerError         the state manager cannot be read or written
+    │   ├── CorruptStateError     a node holds something that is not a JSON object
     │   ├── TopologyExistsError   submit of a name that is already running
     │   └── TopologyNotFoundError a command names a topology that does not exist
     ├── LeadershipLost            another tmaster holds tmasters/<name> now
@@ -56,6 +57,11 @@ class EmitError(HeronpyLiteError, ValueError):
 
 class StateManagerError(HeronpyLiteError):
     """The state manager could not be read or written."""
+
+
+class CorruptStateError(StateManagerError):
+    """A state node holds something other than a JSON object (``kill`` still
+    removes it)."""
 
 
 class TopologyExistsError(StateManagerError):

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import gc
 import logging
 import logging.handlers
+import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -25,6 +28,7 @@ from typing import Any
 
 import uvloop
 
+from heronpy_lite import log_rate
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.statemgr import StateManager, open_state_manager
 
@@ -41,6 +45,16 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", default="")
     parser.add_argument("--log-max-bytes", type=int, default=0, help="rotate at this size")
     parser.add_argument("--log-backups", type=int, default=5, help="rotated files kept")
+    parser.add_argument(
+        "--log-repeat-burst", type=int, default=log_rate.DEFAULT_BURST, help="see log_rate.py"
+    )
+    parser.add_argument(
+        "--log-repeat-interval",
+        type=float,
+        default=log_rate.DEFAULT_INTERVAL_SECS,
+        help="see log_rate.py (0: no limit)",
+    )
+    parser.add_argument("--state-auth-file", default="", help="ZooKeeper digest credentials")
     parser.add_argument("--metrics-port", type=int, default=0, help="0: do not report metrics")
 
 
@@ -65,6 +79,12 @@ def common_argv(topology: str, engine: EngineConfig, log_file: Path | str) -> li
         str(int(engine.log_max_mb * 1024 * 1024)),
         "--log-backups",
         str(engine.log_max_files),
+        "--log-repeat-burst",
+        str(engine.log_repeat_burst),
+        "--log-repeat-interval",
+        str(engine.log_repeat_interval_secs),
+        "--state-auth-file",
+        engine.zk_auth_file,
     ]
 
 
@@ -75,6 +95,7 @@ def state_manager_from_args(args: argparse.Namespace) -> StateManager:
         args.state_connection,
         session_timeout=args.state_session_timeout,
         timeout=args.state_timeout,
+        auth_file=args.state_auth_file,
     )
 
 
@@ -82,15 +103,31 @@ def setup_process_logging(args: argparse.Namespace) -> None:
     """Logging of an engine process, from the arguments `add_common_args` parsed:
     to ``--log-file``, rotated by size (``heron.logging.maximum.size.mb`` and
     ``heron.logging.maximum.files``)."""
-    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
+    setup_logging(
+        args.log_file,
+        max_bytes=args.log_max_bytes,
+        backups=args.log_backups,
+        repeats=log_rate.RepeatLimiter(args.log_repeat_burst, args.log_repeat_interval),
+    )
 
 
 def setup_logging(
-    log_file: str, level: int = logging.INFO, *, max_bytes: int = 0, backups: int = 5
+    log_file: str,
+    level: int = logging.INFO,
+    *,
+    max_bytes: int = 0,
+    backups: int = 5,
+    repeats: log_rate.RepeatLimiter | None = None,
 ) -> None:
     """Log to ``log_file`` (stderr if empty); with ``max_bytes``, the file is renamed
     ``<file>.1`` when it reaches that size (older ones shift up to ``<file>.<backups>``,
-    the oldest is deleted) and a new one begins."""
+    the oldest is deleted) and a new one begins. Repeated lines of one log statement
+    are rate-limited with a count (`log_rate`, ``heron.logging.repeat.*``); what is
+    still held back at exit is summed up then.
+
+    A full disk never stops a process: a line that cannot be written is lost (the
+    handler's error goes to stderr, which may be on the same disk), the next one is
+    tried again."""
     handler: logging.Handler
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -103,9 +140,20 @@ def setup_logging(
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    limit = log_rate.RepeatFilter(repeats or log_rate.RepeatLimiter())
+    handler.addFilter(limit)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    atexit.register(_write_held_back, handler, limit)
+
+
+def _write_held_back(handler: logging.Handler, limit: log_rate.RepeatFilter) -> None:
+    """At exit (before logging shuts down): how many lines each statement held back."""
+    for line in limit.summaries():
+        record = logging.LogRecord(__name__, logging.WARNING, __file__, 0, line, None, None)
+        with contextlib.suppress(Exception):
+            handler.emit(record)  # past the filter: these are the counts themselves
 
 
 def _load_libc() -> Any:
@@ -129,10 +177,58 @@ def die_with_parent() -> None:
 
 def write_atomically(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a reader sees the old file or the new
-    one, never half of one (port files, Prometheus' file_sd targets)."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    one, never half of one (port files, Prometheus' file_sd targets). OSError if it
+    cannot (a full disk): the old file is left as it was, and no temporary file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+async def write_until_done(path: str | Path, text: str, what: str, interval: float = 1.0) -> None:
+    """`write_atomically`, retried every ``interval`` while it fails (a full disk):
+    the process keeps running meanwhile, says so once, and says when it worked."""
+    log = logging.getLogger(__name__)
+    began = time.monotonic()
+    failing = False
+    while True:
+        try:
+            await asyncio.to_thread(write_atomically, path, text)
+        except OSError as exc:
+            if not failing:
+                log.warning("cannot write %s %s, retrying every %gs: %s", what, path, interval, exc)
+            failing = True
+            await asyncio.sleep(interval)
+            continue
+        if failing:
+            log.info("wrote %s after %.1fs", what, time.monotonic() - began)
+        return
+
+
+def connection_handler(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]],
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+    """``handle`` for `asyncio.start_server`, ending quietly when cancelled.
+
+    At shutdown (SIGTERM) the loop cancels every connection's task; Python 3.11's
+    streams then call ``task.exception()`` on the cancelled task, which raises, and
+    the loop logs that as an ERROR with a CancelledError traceback, once per open
+    connection (fixed in 3.12). A handler whose task ends normally is not logged."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handle(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
+
+    return handler
 
 
 def tune_socket(writer: asyncio.StreamWriter, size: int) -> None:

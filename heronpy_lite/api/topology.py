@@ -13,6 +13,10 @@ Two ways, as in heronpy::
 
 `definition_of` turns either into a validated `TopologyDefinition`, the
 engine's view of the logical plan; `TopologyError` names what is wrong.
+`check_cycles` is the one rule that needs the resolved config: a topology
+whose components feed themselves (``a -> b -> a``) is refused at submit
+unless ``topology.enable.cycles`` is set, and even then under ``tcp``
+backpressure (docs/decisions/0043-cycles.md).
 """
 
 from __future__ import annotations
@@ -282,6 +286,39 @@ class TopologyDefinition:
     components: dict[str, ComponentDefinition]
     config: dict[str, Any] = field(default_factory=dict)
 
+    def cycle(self) -> list[str] | None:
+        """One cycle of components, in order, its first component repeated at the
+        end (``["a", "b", "a"]``; ``["a", "a"]`` for a bolt reading its own
+        output), or None. The first found in declaration order."""
+        feeds: dict[str, list[str]] = {c: [] for c in self.components}
+        for c in self.components.values():
+            for i in c.inputs:
+                if c.name not in feeds[i.component]:
+                    feeds[i.component].append(c.name)
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        path: list[str] = []
+        for start in self.components:
+            if start in state:
+                continue
+            # iterative depth-first search: a deep chain must not hit the recursion limit
+            stack = [(start, iter(feeds[start]))]
+            state[start] = 1
+            path.append(start)
+            while stack:
+                node, children = stack[-1]
+                child = next(children, None)
+                if child is None:
+                    stack.pop()
+                    path.pop()
+                    state[node] = 2
+                elif state.get(child) == 1:
+                    return [*path[path.index(child) :], child]
+                elif child not in state:
+                    state[child] = 1
+                    path.append(child)
+                    stack.append((child, iter(feeds[child])))
+        return None
+
     def consumers(self, component: str, stream: str) -> list[tuple[ComponentDefinition, Any]]:
         """(consumer, grouping) for every subscription to ``component``'s ``stream``."""
         return [
@@ -476,21 +513,41 @@ def check_effectively_once(definition: TopologyDefinition) -> None:
             "EFFECTIVELY_ONCE needs a stateful topology: no component is a StatefulComponent "
             "(heronpy.api.state.stateful_component)"
         )
-    inputs = {c.name: {i.component for i in c.inputs} for c in definition.components.values()}
-    seen: dict[str, int] = {}
+    cycle = definition.cycle()
+    if cycle is not None:
+        raise TopologyError("EFFECTIVELY_ONCE cannot checkpoint a cycle: " + " -> ".join(cycle))
 
-    def visit(name: str, path: list[str]) -> None:
-        seen[name] = 1
-        for source in sorted(inputs[name]):
-            if seen.get(source) == 1:
-                cycle = [*path[path.index(source) :], name] if source in path else [source, name]
-                raise TopologyError(
-                    "EFFECTIVELY_ONCE cannot checkpoint a cycle: " + " -> ".join(cycle)
-                )
-            if source not in seen:
-                visit(source, [*path, name])
-        seen[name] = 2
 
-    for name in sorted(inputs):
-        if name not in seen:
-            visit(name, [])
+#: the config keys `check_cycles` reads (heronpy_lite/config.py declares them)
+ENABLE_CYCLES = "topology.enable.cycles"
+BACKPRESSURE_STRATEGY = "topology.backpressure.strategy"
+
+
+def check_cycles(definition: TopologyDefinition, config: dict[str, Any]) -> None:
+    """`TopologyError` (one line) if the topology has a cycle that ``config`` (the
+    resolved topology config) does not allow.
+
+    Storm and Heron accept cycles, and their users meet backpressure deadlocks
+    on them: once the buffers inside a cycle fill, each member waits for the
+    next. A cycle is therefore refused unless the topology opts in with
+    ``topology.enable.cycles``; with it, ``spout`` and ``stage`` backpressure
+    pause only what feeds the cycle from outside, which drains it, while
+    ``tcp`` stops reading the cycle's own connections and cannot, so a cycle
+    under ``tcp`` is refused even then."""
+    cycle = definition.cycle()
+    if cycle is None:
+        return
+    loop = " -> ".join(cycle)
+    if not config.get(ENABLE_CYCLES, False):
+        raise TopologyError(
+            f"topology {definition.name!r} has a cycle ({loop}): backpressure can deadlock "
+            f"it, so it is refused; set {ENABLE_CYCLES}=true to run it (with spout or stage "
+            "backpressure)"
+        )
+    strategy = config.get(BACKPRESSURE_STRATEGY, "spout")
+    if strategy == "tcp":
+        raise TopologyError(
+            f"topology {definition.name!r} has a cycle ({loop}): under tcp backpressure a "
+            f"cycle whose buffers fill deadlocks; with {ENABLE_CYCLES} use "
+            f"{BACKPRESSURE_STRATEGY}=spout or stage"
+        )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import urllib.request
 from typing import Any
 
 from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
+from heronpy_lite.config import home
 from heronpy_lite.scheduler.local import scrape_targets_file
 from heronpy_lite.statemgr.base import StateManager
 from heronpy_lite.tracker import model
@@ -59,6 +61,25 @@ def describe(t: model.Topology) -> dict[str, Any]:
         "checkpoints": model.checkpoints(t),
         "scrape_targets_file": str(scrape_targets_file(t.name)),
     }
+
+
+#: below this much free space in the working root, status says so
+LOW_DISK_BYTES = 1 << 20
+
+
+def disk_problems() -> list[str]:
+    """The working root's disk, if nearly full: every process keeps running on a
+    full disk, but cannot write its logs, port files or local state meanwhile."""
+    try:
+        free = shutil.disk_usage(home()).free
+    except OSError:
+        return []
+    if free >= LOW_DISK_BYTES:
+        return []
+    return [
+        f"the disk of {home()} has {free // 1024} KiB free: processes keep running but "
+        "cannot write logs, port files or local state until space is freed"
+    ]
 
 
 def fetch_windows(t: model.Topology, seconds: float) -> list[dict[str, Any]]:
@@ -141,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     windows = fetch_windows(t, max(args.window, 0.0))
     view = model.metrics_view(t, windows)
     problems = model.problems(t, view)
+    problems += disk_problems()
     if args.format == "json":
         info["metrics"] = {
             "window": view["window"],

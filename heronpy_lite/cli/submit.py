@@ -10,6 +10,7 @@ everything after ``--``, is ARGS, in order.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
@@ -17,19 +18,20 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from heronpy_lite import config
 from heronpy_lite.api._loader import RUN_AS_MAIN, load_topology
-from heronpy_lite.api.topology import check_effectively_once
+from heronpy_lite.api.topology import check_cycles, check_effectively_once
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
 from heronpy_lite.liveness import pid_alive
 from heronpy_lite.process import common_argv
+from heronpy_lite.scheduler import identity
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for
@@ -150,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     args.topology_argv = argv
     args.package_root = package_root
     resolved = config.resolve(args.cluster, args.config_path, properties, definition.config)
+    check_cycles(definition, resolved)
     for component in definition.components.values():
         try:
             config.component_config(resolved, component.config)
@@ -206,10 +209,15 @@ def _launch(
         )
     proc: subprocess.Popen[bytes] | None = None
     try:
-        if workdir.exists():
-            shutil.rmtree(workdir)  # leftovers of an earlier run of this name
-        (workdir / "log").mkdir(parents=True)
-        shutil.copy2(path, workdir / path.name)
+        try:
+            if workdir.exists():
+                shutil.rmtree(workdir)  # leftovers of an earlier run of this name
+            (workdir / "log").mkdir(parents=True)
+            shutil.copy2(path, workdir / path.name)
+        except OSError as exc:
+            raise SubmitError(
+                f"cannot prepare the working directory {workdir}: {exc.strerror or exc}"
+            ) from exc
         sm.set(PACKING_PLANS, name, packing.to_dict())
         sm.set(
             EXECUTION_STATE,
@@ -221,7 +229,7 @@ def _launch(
             },
         )
         log_file = workdir / "log" / "scheduler.log"
-        with open(workdir / "log" / "scheduler.out", "ab") as out:
+        with _opened(workdir / "log" / "scheduler.out") as out:
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -234,7 +242,8 @@ def _launch(
                 stderr=out,
                 start_new_session=True,
                 cwd=workdir,
-                env={**os.environ, "HERONPY_LITE_HOME": str(config.home())},
+                # the markers kill checks before it signals anything (scheduler/identity.py)
+                env={**os.environ, **identity.markers(name, engine)},
             )
         progress = launching.Progress(name)
         try:
@@ -255,6 +264,16 @@ def _launch(
         )
     )
     return 0
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    try:
+        out = open(path, "ab")  # noqa: SIM115 (closed below, once the child has it)
+    except OSError as exc:
+        raise SubmitError(f"cannot open {path}: {exc.strerror or exc}") from exc
+    with out:
+        yield out
 
 
 def _wait_running(

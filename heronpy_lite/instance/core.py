@@ -19,6 +19,12 @@ connects, reads, feeds it, writes what it gives and waits. Its inputs:
 - `flush_due(now)` / `flush(now)`: the batching timer (a partial batch waits
   at most ``heron.instance.flush.interval.ms``).
 
+It holds the task's `watch.TaskWatch` (the hang timeout, whether a hang
+restarts the instance, the memory limit: ``heron.instance.hang.*`` and
+``heron.instance.memory.limit.mb``, from the component's config), which the
+runner's watchdog drives; its figures are in `collect`, and `exited` reports
+a restart's reason as the task's last error.
+
 Its outputs: `output()` (control frames first, then the task's frames, in
 order) and `phase` (FAILED means exit).
 """
@@ -60,6 +66,7 @@ from heronpy_lite.instance.stateful import (
 from heronpy_lite.instance.task import Batching, TaskInstance
 from heronpy_lite.instance.task_hooks import TaskHooks
 from heronpy_lite.instance.time_account import TimeAccount
+from heronpy_lite.instance.watch import MIB, TaskRestart, TaskStopped, TaskWatch
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.frames import (
@@ -75,6 +82,9 @@ from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
 log = logging.getLogger(__name__)
 
 _INF = float("inf")
+HANG_TIMEOUT = "heron.instance.hang.timeout.secs"
+HANG_RESTART = "heron.instance.hang.restart"
+MEMORY_LIMIT = "heron.instance.memory.limit.mb"
 
 
 class InstanceCore:
@@ -142,6 +152,13 @@ class InstanceCore:
         #: busy / backpressured / idle time (docs/decisions/0024-saturation-metrics.md);
         #: the runner says what each of its parts is doing
         self.time_account = TimeAccount(clock())
+        mine = component_config(topology_config, definition.components[self.component_name].config)
+        self.watch = TaskWatch(
+            hang_timeout=float(mine.get(HANG_TIMEOUT, engine.hang_timeout_secs)),
+            restart_on_hang=bool(mine.get(HANG_RESTART, engine.hang_restart)),
+            memory_limit_bytes=int(float(mine.get(MEMORY_LIMIT, engine.memory_limit_mb)) * MIB),
+            now=clock(),
+        )
 
     @property
     def phase(self) -> Phase:
@@ -204,6 +221,8 @@ class InstanceCore:
                 msg = m.decode(frame.payload)
                 lifecycle.check(type(msg))
                 self._on_control(msg, now)
+                if lifecycle.phase is Phase.FAILED:
+                    return  # initialize failed: what came with the plan is not for us
                 task = self.task
 
     def _on_control(self, msg: m.Message, now: float) -> None:
@@ -240,9 +259,14 @@ class InstanceCore:
         try:
             task = self._make_task()
             error = self._make_component(task, now, restore)
+        except TaskStopped:
+            raise
         except (Exception, SystemExit) as exc:
             log.exception("initialize() of %s failed", self.component_name)
-            self.error = f"initialize() raised {type(exc).__name__}: {exc}"
+            if isinstance(exc, TaskRestart):
+                self.error = f"{exc.reason} (in initialize)"
+            else:
+                self.error = f"initialize() raised {type(exc).__name__}: {exc}"
             self.lifecycle.advance(Event.START_FAILED)
             self._control.append(m.encode(self._status("failed")))
             return
@@ -435,11 +459,18 @@ class InstanceCore:
         )
 
     def exited(self, exc: SystemExit) -> bytes:
-        """User code called ``sys.exit()``: the status to send before the process
-        exits as asked (``status`` shows it as the last error; the executor restarts
-        the instance)."""
-        self.error = exit_message(exc)
-        log.error("%s", self.error, exc_info=exc)
+        """User code called ``sys.exit()``, or the watchdog ends the process
+        (`TaskRestart`: a hang, the memory limit): the status to send before the
+        process exits (``status`` shows it as the last error; the executor restarts
+        the instance). Nothing for `TaskStopped` (SIGTERM: the process just stops)."""
+        if isinstance(exc, TaskStopped):
+            return b""
+        if isinstance(exc, TaskRestart):
+            self.error = exc.reason
+            log.error("%s", self.error)
+        else:
+            self.error = exit_message(exc)
+            log.error("%s", self.error, exc_info=exc)
         return m.encode(self._status("failed"))
 
     def _status(self, state: str) -> m.InstanceStatus:
@@ -526,7 +557,15 @@ class InstanceCore:
                 [names.CHECKPOINT_SAVE_SECONDS, "gauge", base, self.last_save_seconds],
                 [names.RESTORES, "counter", base, self.restores],
             ]
-        out += time_account.samples(self.time_account, base, self.clock())
+        now = self.clock()
+        out += time_account.samples(self.time_account, base, now)
+        watch = self.watch
+        call = {**base, "call": watch.hung_call or ""}
+        out += [
+            [names.HUNG, "gauge", call, watch.hung_seconds(now)],
+            [names.HANGS, "counter", base, watch.hangs],
+            [names.RSS, "gauge", base, watch.rss],
+        ]
         return out
 
     def exceptions(self) -> list[Any]:

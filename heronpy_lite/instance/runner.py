@@ -12,7 +12,10 @@ kinds of wait bound the task's memory and pace it:
   spout pending) waits for the core's state to change.
 
 One timer runs the core's deadlines (a partial batch's flush, ticks, user
-metric samples, in-flight expiry).
+metric samples, in-flight expiry). A watchdog thread (watchdog.py) sees a
+call into user code that does not return and a process above its memory
+limit; the runner tells it what it is calling, and reports and exits when it
+asks for a restart.
 """
 
 from __future__ import annotations
@@ -35,15 +38,20 @@ from heronpy_lite.instance.lifecycle import Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
 from heronpy_lite.instance.stateful import Job, PruneStates
 from heronpy_lite.instance.time_account import Doing
+from heronpy_lite.instance.watch import TaskRestart
+from heronpy_lite.instance.watchdog import HungReporter, Watchdog
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
+from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import FrameDecoder
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
+#: what the watchdog is told while the loop is in the engine, not in user code
+_ENGINE: tuple[str, float | None] = ("the engine", None)
 
 
 class InstanceRunner:
@@ -70,8 +78,11 @@ class InstanceRunner:
         self._started = asyncio.Event()  # the core is RUNNING or FAILED
         self._wake = asyncio.Event()  # the core's state changed: a waiting spout looks again
         self._timer: asyncio.TimerHandle | None = None
-        self._tg: asyncio.TaskGroup | None = None
         self._timer_at = float("inf")
+        #: the user code the loop is in and when it began, one tuple (read by the
+        #: watchdog's thread): a hang is timed from the call's start
+        self._calling: tuple[str, float | None] = _ENGINE
+        self._tg: asyncio.TaskGroup | None = None
 
     # -- start --
 
@@ -119,6 +130,22 @@ class InstanceRunner:
                 "the C tuple path was not built (no C compiler or Python headers at install): "
                 "running the pure-Python one, several times slower"
             )
+        watchdog = Watchdog(
+            core.watch,
+            calling=lambda: self._calling,
+            restart=self._restart,
+            reporter=HungReporter(self.stmgr_host, self.metrics_port, self._snapshot)
+            if self.metrics_port
+            else None,
+            report_interval=engine.metrics_interval_secs,
+        )
+        watchdog.start(asyncio.get_running_loop())
+        try:
+            return await self._run_task(core, engine)
+        finally:
+            watchdog.stop()
+
+    async def _run_task(self, core: InstanceCore, engine: EngineConfig) -> int:
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             link = tg.create_task(self._link_loop())
@@ -147,6 +174,29 @@ class InstanceRunner:
         writer = self._writer
         queued = writer.transport.get_write_buffer_size() if writer is not None else 0
         return self.core.collect(queued)
+
+    def _snapshot(self) -> bytes:
+        """The task's metrics snapshot, sent by the watchdog while the loop is stuck."""
+        assert self.core is not None
+        snapshot = m.MetricsSnapshot(
+            f"task-{self.task_id}", self._collect(), time.time(), self.core.exceptions()
+        )
+        return m.encode(snapshot)
+
+    def _restart(self, reason: str) -> None:
+        """From the watchdog, on the loop: report ``reason`` and exit (restarted)."""
+        self._exit_soon(TaskRestart(reason))
+
+    def _exit_soon(self, exc: SystemExit) -> None:
+        """End the process with ``exc`` as `_exit_reported` does (status first)."""
+
+        async def reraise() -> None:
+            raise exc
+
+        if self._tg is not None:
+            self._tg.create_task(self._exit_reported(reraise()))
+        else:
+            raise exc
 
     # -- the link --
 
@@ -189,7 +239,9 @@ class InstanceRunner:
             account.set("input", Doing.BUSY, monotonic())
             if not data:
                 raise ConnectionError("stmgr closed the connection")
+            self._calling = (self._input_call(), monotonic())
             core.receive(decoder.feed(data), monotonic())
+            self._calling = _ENGINE
             self._start_jobs()
             wake.set()
             await self._write_output(monotonic())
@@ -198,6 +250,13 @@ class InstanceRunner:
                 if writer is not None:
                     await self._drain(writer)  # a failed start's status reaches the stmgr
                 started.set()
+
+    def _input_call(self) -> str:
+        core = self.core
+        assert core is not None
+        if core.task is None:
+            return "initialize()"
+        return "ack() or fail()" if core.is_spout else "process()"
 
     async def _write_output(self, now: float, force: bool = False) -> None:
         """Flush batches if due (or ``force``), write the core's frames, and wait while
@@ -292,7 +351,14 @@ class InstanceRunner:
         assert core is not None
         self._timer = None
         self._timer_at = float("inf")
-        core.on_timer(time.monotonic())
+        self._calling = ("process_tick() or a metric", time.monotonic())
+        try:
+            core.on_timer(time.monotonic())
+        except SystemExit as exc:  # sys.exit() in a tick, or the watchdog's TaskRestart
+            self._exit_soon(exc)
+            return
+        finally:
+            self._calling = _ENGINE
         if self._writer is not None:
             safe_write(self._writer, core.output())
         self._wake.set()  # expiry may have freed max-spout-pending room
@@ -321,7 +387,9 @@ class InstanceRunner:
                     await wake.wait()
                     account.set("spout", Doing.BUSY, monotonic())
                 continue
+            self._calling = ("next_tuple()", monotonic())
             produced = spout.run_round()
+            self._calling = _ENGINE
             if produced:
                 await self._write_output(monotonic())
                 await asyncio.sleep(0)

@@ -106,6 +106,10 @@ class SnapshotHistory:
             src.times.popleft()
             src.points.popleft()
 
+    def remove(self, source: str) -> None:
+        """Forget ``source`` (it stopped reporting)."""
+        self.sources.pop(source, None)
+
     @staticmethod
     def _count(src: _Source, i: int, v: float) -> float:
         """The reset-adjusted total of counter slot ``i`` after it reads ``v``."""

@@ -15,6 +15,13 @@ It also keeps the last ``heron.metricsmgr.history.secs`` of snapshots
 process, every series' latest value and its increase over the last S
 seconds, between the producers' own timestamps, and the process's recent
 exceptions. ``status`` and the tracker compute rates from it.
+
+Every snapshot is checked as it arrives (`gate.SnapshotGate`: only this
+container's processes, well-formed samples, bounded sizes); a bad one is
+dropped with a log line (rate-limited) and counted in
+``heron_metricsmgr_dropped_snapshots_total``, and the connection stays open.
+A source silent for ``heron.metricsmgr.source.expiry.secs`` is forgotten.
+A full disk (its port file, a local state node) is retried, never fatal.
 """
 
 from __future__ import annotations
@@ -36,12 +43,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.metrics.gate import BadSnapshot, SnapshotGate, known_sources
 from heronpy_lite.metrics.history import SnapshotHistory
 from heronpy_lite.metrics.store import SnapshotStore
-from heronpy_lite.process import write_atomically
+from heronpy_lite.process import connection_handler, write_until_done
 from heronpy_lite.statemgr import StateManager
+from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
+from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
 
@@ -50,46 +60,88 @@ _MAX_REQUEST = 8192
 
 class MetricsManager:
     def __init__(
-        self, *, topology: str, container: int, engine: EngineConfig, statemgr: StateManager
+        self,
+        *,
+        topology: str,
+        container: int,
+        engine: EngineConfig,
+        statemgr: StateManager,
+        packing: PackingPlan,
     ) -> None:
         self.topology = topology
         self.container = container
         self.engine = engine
         self.statemgr = statemgr
-        self.store = SnapshotStore(topology, container)
+        self.gate = SnapshotGate(
+            known_sources(container, (t.task_id for t in packing.tasks_in(container))),
+            expiry_secs=engine.metricsmgr_source_expiry_secs,
+            max_series=engine.metricsmgr_max_series,
+        )
+        self.store = SnapshotStore(topology, container, self.gate.dropped)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.store)
         self.history = SnapshotHistory(engine.metricsmgr_history_secs, engine.metrics_interval_secs)
 
     async def serve(self, port_file: str, port: int = 0) -> None:
         host = self.engine.bind_host
-        snapshots = await asyncio.start_server(self._on_producer, host, port, reuse_address=True)
-        http = await asyncio.start_server(self._on_http, host, self.engine.metricsmgr_port)
+        snapshots = await asyncio.start_server(
+            connection_handler(self._on_producer), host, port, reuse_address=True
+        )
+        http = await asyncio.start_server(
+            connection_handler(self._on_http), host, self.engine.metricsmgr_port
+        )
         snapshot_port = snapshots.sockets[0].getsockname()[1]
         http_port = http.sockets[0].getsockname()[1]
         url = f"http://{host}:{http_port}/metrics"
-        await asyncio.to_thread(
-            self.statemgr.set_metricsmgr,
-            self.topology,
-            self.container,
-            {
-                "host": host,
-                "port": http_port,
-                "url": url,
-                "pid": os.getpid(),
-                "hostname": socket.gethostname(),
-            },
-        )
-        if port_file:
-            write_atomically(port_file, str(snapshot_port))
+        location = {
+            "host": host,
+            "port": http_port,
+            "url": url,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+        }
         log.info(
             "metrics manager of container %d: snapshots on %d, %s",
             self.container,
             snapshot_port,
             url,
         )
-        async with snapshots, http:
-            await asyncio.gather(snapshots.serve_forever(), http.serve_forever())
+        async with snapshots, http, asyncio.TaskGroup() as tg:
+            tg.create_task(self._record(location))
+            if port_file:
+                tg.create_task(write_until_done(port_file, str(snapshot_port), "the port file"))
+            tg.create_task(self._expire_sources())
+            tg.create_task(snapshots.serve_forever())
+            tg.create_task(http.serve_forever())
+
+    async def _record(self, location: dict[str, Any]) -> None:
+        """``metricsmgrs/<topology>/<container>``, retried while the state manager
+        cannot be written (ZooKeeper away, a full disk)."""
+        failing = False
+        while True:
+            try:
+                await asyncio.to_thread(
+                    self.statemgr.set_metricsmgr, self.topology, self.container, location
+                )
+            except StateManagerError as exc:
+                if not failing:
+                    log.warning("cannot record this metrics manager, retrying: %s", exc)
+                failing = True
+                await asyncio.sleep(1.0)
+                continue
+            if failing:
+                log.info("recorded this metrics manager")
+            return
+
+    async def _expire_sources(self) -> None:
+        """Forget the sources that stopped reporting (their series are no longer served)."""
+        expiry = self.engine.metricsmgr_source_expiry_secs
+        while True:
+            await asyncio.sleep(min(expiry / 4, 5.0))
+            for source in self.gate.expired(time.time()):
+                self.store.remove(source)
+                self.history.remove(source)
+                log.info("%s sent no metrics for %gs: forgotten", source, expiry)
 
     async def _on_producer(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -103,16 +155,27 @@ class MetricsManager:
                     msg = m.decode(frame.payload)
                     if not isinstance(msg, m.MetricsSnapshot):
                         raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
-                    self.store.update(msg.source, msg.samples)
-                    self.history.add(
-                        msg.source, msg.time or time.time(), msg.samples, msg.exceptions
-                    )
+                    self._on_snapshot(msg, writer)
         except RemoteProtocolError as exc:
             log.error("closing a producer connection: %s", exc)
         except ConnectionError:
             pass
         finally:
             writer.close()
+
+    def _on_snapshot(self, msg: m.MetricsSnapshot, writer: asyncio.StreamWriter) -> None:
+        try:
+            snapshot = self.gate.check(msg, time.time())
+        except BadSnapshot as exc:
+            log.warning(
+                "dropped a metrics snapshot from %s: %s (%d dropped so far)",
+                writer.get_extra_info("peername"),
+                exc,
+                sum(self.gate.dropped.values()),
+            )
+            return
+        self.store.update(snapshot.source, snapshot.samples)
+        self.history.add(snapshot.source, snapshot.time, snapshot.samples, snapshot.exceptions)
 
     async def _on_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -170,11 +233,15 @@ async def main_async(args: Any) -> int:
     statemgr = await asyncio.to_thread(state_manager_from_args, args)
     try:
         record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+        packing = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
         manager = MetricsManager(
             topology=args.topology,
             container=args.container,
             engine=EngineConfig.from_config(record["config"]),
             statemgr=statemgr,
+            packing=PackingPlan.from_dict(
+                packing or {"topology": args.topology, "tasks": [], "num_containers": 0}
+            ),
         )
         await manager.serve(args.port_file, args.port)
     except StateManagerError as exc:

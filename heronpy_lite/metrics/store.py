@@ -4,11 +4,14 @@ container, rendered as Prometheus metric families at scrape time.
 A newer snapshot of a source replaces the older one, so counters are the
 producer's own totals (a restarted process starts again from 0, which
 Prometheus' ``rate()`` reads as a counter reset). Every family gets the
-labels ``topology`` and ``container``; the rest come from the samples.
+labels ``topology`` and ``container``; the rest come from the samples, which
+the metrics manager checked on arrival (`gate.SnapshotGate`). Its own figure,
+the snapshots it dropped by reason, is served with them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,17 +23,22 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from heronpy_lite.wire.metric_names import BY_NAME, USER_PREFIX
+from heronpy_lite.wire.metric_names import BY_NAME, METRICSMGR_DROPPED, USER_PREFIX
 
 
 class SnapshotStore(Collector):
-    def __init__(self, topology: str, container: int) -> None:
+    def __init__(self, topology: str, container: int, dropped: Counter[str] | None = None) -> None:
         self.base = {"topology": topology, "container": str(container)}
         self.snapshots: dict[str, list[Any]] = {}
         self.bad_samples = 0
+        #: snapshots the metrics manager dropped, by reason (`gate.SnapshotGate.dropped`)
+        self.dropped = dropped if dropped is not None else Counter()
 
     def update(self, source: str, samples: list[Any]) -> None:
         self.snapshots[source] = samples
+
+    def remove(self, source: str) -> None:
+        self.snapshots.pop(source, None)
 
     def _values(self, labels: dict[str, str], names: list[str]) -> list[str]:
         full = {**self.base, **labels}
@@ -83,3 +91,11 @@ class SnapshotStore(Collector):
                 self.bad_samples += len(entries)
                 continue
             yield family
+        dropped = CounterMetricFamily(
+            METRICSMGR_DROPPED,
+            BY_NAME[METRICSMGR_DROPPED].help,
+            labels=["container", "reason", "topology"],
+        )
+        for reason, n in sorted(self.dropped.items()):
+            dropped.add_metric([self.base["container"], reason, self.base["topology"]], n)
+        yield dropped

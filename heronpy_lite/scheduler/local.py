@@ -25,6 +25,7 @@ from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import StateManagerError
 from heronpy_lite.process import write_atomically
 from heronpy_lite.scheduler.executor import working_dir
+from heronpy_lite.scheduler.identity import identify
 from heronpy_lite.scheduler.supervisor import Child
 from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS, StateManager
 from heronpy_lite.wire.plan import PackingPlan
@@ -69,18 +70,26 @@ async def _schedule(args: Any, statemgr: StateManager) -> int:
     executors: dict[int, Child] = {}
     changed = asyncio.Event()
 
+    me = identify(os.getpid())
+
     def record_now() -> dict[str, Any]:
+        """Each pid with its start time and command line (scheduler/identity.py:
+        kill and restart check them before signalling)."""
+
+        def executor(c: Child) -> dict[str, Any]:
+            known = identify(c.pid) if c.pid is not None else None
+            return {"pid": c.pid, "restarts": c.restarts, **(known.to_dict() if known else {})}
+
         return {
-            "pid": os.getpid(),
+            **(me.to_dict() if me else {"pid": os.getpid()}),
             "pgid": os.getpgid(0),
             "host": socket.gethostname(),
-            "executors": {
-                str(k): {"pid": c.pid, "restarts": c.restarts} for k, c in executors.items()
-            },
+            "executors": {str(k): executor(c) for k, c in executors.items()},
         }
 
     async def publish() -> None:
-        """Keep ``schedulers/<name>`` current; retry while the state manager is down."""
+        """Keep ``schedulers/<name>`` current; retry while the state manager is down
+        or cannot be written (ZooKeeper away, a full disk)."""
         failing = False
         while True:
             await changed.wait()
@@ -94,6 +103,8 @@ async def _schedule(args: Any, statemgr: StateManager) -> int:
                 changed.set()
                 await asyncio.sleep(1.0)
                 continue
+            if failing:
+                log.info("recorded the executors again")
             failing = False
 
     for container in range(packing.num_containers + 1):
@@ -122,9 +133,11 @@ def scrape_targets_file(topology: str) -> Path:
 
 async def _write_scrape_targets(statemgr: StateManager, topology: str) -> None:
     """Keep a Prometheus ``file_sd`` file listing every container's /metrics, so
-    one scrape config (``file_sd_configs``) finds them all, wherever they move."""
+    one scrape config (``file_sd_configs``) finds them all, wherever they move.
+    A write that fails (a full disk) is tried again every second, said once."""
     path = scrape_targets_file(topology)
     written = None
+    failing = False
     while True:
         try:
             managers = await asyncio.to_thread(statemgr.get_metricsmgrs, topology)
@@ -137,10 +150,22 @@ async def _write_scrape_targets(statemgr: StateManager, topology: str) -> None:
                     "labels": {"heron_topology": topology, "heron_container": str(c)},
                 }
                 for c, m in sorted(managers.items())
+                if isinstance(m, dict) and "host" in m and "port" in m
             ]
             if targets != written:
-                write_atomically(path, json.dumps(targets, indent=2) + "\n")
-                written = targets
+                try:
+                    await asyncio.to_thread(
+                        write_atomically, path, json.dumps(targets, indent=2) + "\n"
+                    )
+                except OSError as exc:
+                    if not failing:
+                        log.warning("cannot write the scrape targets %s, retrying: %s", path, exc)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("wrote the scrape targets again")
+                    failing = False
+                    written = targets
         await asyncio.sleep(1.0)
 
 

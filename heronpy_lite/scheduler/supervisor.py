@@ -3,8 +3,10 @@
 Used by the executor (for tmaster, stmgr and instances) and by the local
 scheduler (for executors). A child that exits while we are not stopping is
 restarted after a backoff that doubles from ``backoff_min`` to
-``backoff_max`` and resets once the child has run for 10 s. Stopping sends
-SIGTERM, then SIGKILL after ``kill_timeout``.
+``backoff_max`` and resets once the child has run for 10 s; a child that
+cannot even be started (its log file cannot be opened: a full disk) is tried
+again on the same backoff. Stopping sends SIGTERM, then SIGKILL after
+``kill_timeout``.
 """
 
 from __future__ import annotations
@@ -74,7 +76,13 @@ class Child:
         backoff = self.backoff_min
         try:
             while True:
-                self.proc = await self._spawn()
+                try:
+                    self.proc = await self._spawn()
+                except OSError as exc:
+                    log.error("cannot start %s, retrying in %gs: %s", self.name, backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(max(backoff * 2, 0.05), self.backoff_max)
+                    continue
                 self.started.set()
                 self.on_change()
                 began = time.monotonic()

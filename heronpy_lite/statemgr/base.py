@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from heronpy_lite.errors import StateManagerError, TopologyNotFoundError
+from heronpy_lite.errors import CorruptStateError, TopologyNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,9 @@ class StateManager(ABC):
         try:
             value = json.loads(raw)
         except ValueError as exc:
-            raise StateManagerError(f"corrupt state node {kind}/{name}: {exc}") from exc
+            raise CorruptStateError(f"corrupt state node {kind}/{name}: {exc}") from exc
         if not isinstance(value, dict):
-            raise StateManagerError(f"corrupt state node {kind}/{name}: not an object")
+            raise CorruptStateError(f"corrupt state node {kind}/{name}: not an object")
         return value
 
     def set(self, kind: str, name: str, value: dict[str, Any], ephemeral: bool = False) -> None:

@@ -1,12 +1,17 @@
 """The local-directory state manager: one file per node under a root folder.
 
 Writes go to a temporary file renamed into place, so readers never see half
-a document. Ephemeral nodes record the writer's pid and read as absent once
-that process is gone (the local stand-in for a ZooKeeper session).
+a document; a create (`create_topology`'s claim) writes a temporary file and
+hard-links it into place, which fails if the node exists. A write that fails
+(a full disk) leaves the node as it was and removes its temporary file: no
+empty node, nothing left behind. Ephemeral nodes record the writer's pid and
+read as absent once that process is gone (the local stand-in for a ZooKeeper
+session).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -17,6 +22,12 @@ from heronpy_lite.liveness import pid_alive
 from heronpy_lite.statemgr.base import StateManager
 
 _OWNER = b"\n#owner-pid "
+_TMP = ".tmp-"
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 class LocalFileStateManager(StateManager):
@@ -45,30 +56,45 @@ class LocalFileStateManager(StateManager):
             return None
         return body
 
+    def _staged(self, target: Path, data: bytes) -> str:
+        """A complete temporary copy of ``data`` beside ``target`` (removed if it
+        cannot be written whole)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_TMP)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except BaseException:
+            _remove(tmp)
+            raise
+        return tmp
+
     def _write(self, path: str, data: bytes, ephemeral: bool = False) -> None:
         target = self._path(path)
         if ephemeral:
             data += _OWNER + str(os.getpid()).encode()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
+            tmp = self._staged(target, data)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                _remove(tmp)
+                raise
         except OSError as exc:
             raise StateManagerError(f"cannot write {path}: {exc}") from exc
 
     def _create(self, path: str, data: bytes) -> bool:
         target = self._path(path)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            tmp = self._staged(target, data)
+            try:
+                os.link(tmp, target)  # atomic, and only if absent
+            finally:
+                _remove(tmp)
         except FileExistsError:
             return False
         except OSError as exc:
             raise StateManagerError(f"cannot create {path}: {exc}") from exc
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
         return True
 
     def _delete(self, path: str) -> None:
@@ -84,7 +110,7 @@ class LocalFileStateManager(StateManager):
     def _children(self, path: str) -> list[str]:
         folder = self._path(path)
         try:
-            return [p.name for p in folder.iterdir() if not p.name.startswith(".tmp-")]
+            return [p.name for p in folder.iterdir() if not p.name.startswith(_TMP)]
         except (FileNotFoundError, NotADirectoryError):
             return []
 

@@ -22,6 +22,21 @@ own threads; this class is the foreign edge where they meet ours:
   If the session *expired*, kazoo opens a new one; we then re-create every
   ephemeral node this client wrote, unless another session holds it now
   (`claim` callers find out on their next claim).
+
+Credentials (``heron.statemgr.zookeeper.auth.file``, docs/decisions/0042)
+--------------------------------------------------------------------------
+With ``credentials=(user, password)`` the session authenticates with
+ZooKeeper's ``digest`` scheme (kazoo ``auth_data``; again after every
+reconnect), and every node this client creates, parents made on the way
+included, carries the ACL ``digest:user:<hash>:cdrwa``: only a session with
+the same credentials can read, change or delete it. Nothing else changes for
+the callers: `set`, `create_topology`, `claim` and ephemeral writes all go
+through kazoo's ``default_acl``. The ancestors of the root path (``/a`` for
+root ``/a/b``), which other roots and other users may share, are created
+open, so that one user's credentials never lock another out of theirs. A
+node created before credentials were configured keeps its old (open) ACL.
+Without credentials, nodes are created open to anyone
+(``world:anyone:cdrwa``), as before.
 """
 
 from __future__ import annotations
@@ -36,12 +51,14 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
     BadVersionError,
     KazooException,
+    NoAuthError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
+from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
 from heronpy_lite.errors import ConfigError, StateManagerError
 from heronpy_lite.statemgr.base import StateManager
@@ -76,6 +93,7 @@ class ZooKeeperStateManager(StateManager):
         *,
         session_timeout: float = 10.0,
         timeout: float = 5.0,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         if not connection:
             raise ConfigError(
@@ -91,6 +109,15 @@ class ZooKeeperStateManager(StateManager):
         self._listeners: list[Callable[[str], None]] = []
         self._session_id: int | None = None
         self._closed = False
+        #: whether nodes are created with an ACL for these credentials only
+        self.secured = credentials is not None
+        auth: dict[str, Any] = {}
+        if credentials is not None:
+            user, password = credentials
+            auth = {
+                "auth_data": [("digest", f"{user}:{password}")],
+                "default_acl": [make_digest_acl(user, password, all=True)],
+            }
         try:
             self._client = KazooClient(
                 hosts=connection,
@@ -98,6 +125,7 @@ class ZooKeeperStateManager(StateManager):
                 connection_retry=KazooRetry(
                     max_tries=-1, delay=0.1, backoff=2, max_delay=_RECONNECT_MAX_DELAY_SECS
                 ),
+                **auth,
             )
         except (KazooException, ValueError) as exc:
             raise ConfigError(
@@ -114,7 +142,25 @@ class ZooKeeperStateManager(StateManager):
             self._client.close()
             raise StateManagerError(f"cannot connect to ZooKeeper at {connection}: {exc}") from exc
         self._session_id = self._live_session()
+        if self.secured:
+            self._open_ancestors()
         log.info("connected to ZooKeeper at %s (root %s)", connection, self.root or "/")
+
+    def _open_ancestors(self) -> None:
+        """Create the root's ancestors open to anyone (see the module docstring)."""
+        parts = self.root.strip("/").split("/")[:-1] if self.root else []
+        path = ""
+        for part in parts:
+            path += f"/{part}"
+            try:
+                self._wait(
+                    f"create {path}", self._client.create_async(path, b"", acl=OPEN_ACL_UNSAFE)
+                )
+            except NodeExistsError:
+                pass
+            except KazooException as exc:
+                self.close()
+                raise self._fail(f"create {path}", exc) from exc
 
     # -- plumbing --
 
@@ -134,6 +180,12 @@ class ZooKeeperStateManager(StateManager):
             ) from None
 
     def _fail(self, what: str, exc: Exception) -> StateManagerError:
+        if isinstance(exc, NoAuthError):
+            held = "these credentials" if self.secured else "no credentials"
+            return StateManagerError(
+                f"ZooKeeper at {self.connection}: {what} is not allowed with {held} "
+                "(the node's ACL; heron.statemgr.zookeeper.auth.file)"
+            )
         reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
         return StateManagerError(f"ZooKeeper at {self.connection}: {what} failed ({reason})")
 

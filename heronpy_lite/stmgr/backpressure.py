@@ -19,7 +19,10 @@ does not flap on every write). The strategy turns congestion into pauses:
 - ``stage``: congestion of component C pauses only the components that feed
   C, in every container. Those stop reading their own inputs, their outlets
   fill, and the next stage up is paused in turn, until the spouts of that
-  path are. Paths that do not feed C keep flowing.
+  path are. Paths that do not feed C keep flowing. When C is on a cycle
+  (``topology.enable.cycles``), what is paused is what feeds the cycle from
+  outside, never a member of it: pausing a member would stop the cycle from
+  draining, and its members would wait for each other for good.
 
 Pauses are by component name: a paused component's instances are not read
 from, in every container. The controller also keeps the time each component
@@ -61,6 +64,9 @@ class BackpressureController:
         self.spouts = frozenset(spouts)
         self.upstream = upstream
         self.task_component = task_component
+        #: what a congested component pauses under ``stage``: its feeders, or for a
+        #: component on a cycle, the cycle's feeders from outside it
+        self.feeders = stage_feeders(upstream)
         #: local congested tasks
         self.congested: set[int] = set()
         #: peer container -> culprit components it reported
@@ -151,7 +157,7 @@ class BackpressureController:
         elif self.strategy == Strategy.SPOUT:
             paused = self.spouts
         else:
-            paused = frozenset().union(*(self.upstream.get(c, set()) for c in culprits))
+            paused = frozenset().union(*(self.feeders.get(c, frozenset()) for c in culprits))
         for c in paused - self._paused:
             self._paused_since[c] = now
         for c in self._paused - paused:
@@ -159,3 +165,28 @@ class BackpressureController:
                 self.paused_seconds.get(c, 0.0) + now - self._paused_since.pop(c)
             )
         self._paused = paused
+
+
+def stage_feeders(upstream: dict[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Per component, what ``stage`` pauses when it is congested: the components
+    feeding its strongly connected component (itself, or every component on a
+    cycle with it) from outside that component."""
+    nodes = sorted(set(upstream).union(*upstream.values()))
+    reaches = {n: _reachable(n, upstream) for n in nodes}  # n's transitive feeders
+    feeders: dict[str, frozenset[str]] = {}
+    for n in nodes:
+        group = {m for m in reaches[n] if n in reaches[m]} | {n}
+        outside = set().union(*(upstream.get(m, set()) for m in group)) - group
+        feeders[n] = frozenset(outside)
+    return feeders
+
+
+def _reachable(start: str, upstream: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(upstream.get(start, ()))
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(upstream.get(n, ()))
+    return seen

@@ -29,7 +29,13 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
-from heronpy_lite.process import MetricsReporter, relax_gc, tune_socket, write_atomically
+from heronpy_lite.process import (
+    MetricsReporter,
+    connection_handler,
+    relax_gc,
+    tune_socket,
+    write_until_done,
+)
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.backpressure import Strategy
@@ -122,11 +128,9 @@ class StreamManager:
 
     async def serve(self, port: int, port_file: str) -> None:
         server = await asyncio.start_server(
-            self._on_connection, self.engine.bind_host, port, reuse_address=True
+            connection_handler(self._on_connection), self.engine.bind_host, port, reuse_address=True
         )
         self.core.port = server.sockets[0].getsockname()[1]
-        if port_file:
-            write_atomically(port_file, str(self.core.port))
         log.info(
             "stmgr of container %d listening on %s:%d",
             self.core.container,
@@ -136,6 +140,8 @@ class StreamManager:
         relax_gc()
         async with server, asyncio.TaskGroup() as tg:
             self._tg = tg
+            if port_file:  # retried while it cannot be written (a full disk)
+                tg.create_task(write_until_done(port_file, str(self.core.port), "the port file"))
             tg.create_task(self._tmaster_loop())
             tg.create_task(self._ticker())
             if self.metrics_port:

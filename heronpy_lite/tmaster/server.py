@@ -33,7 +33,7 @@ from heronpy_lite.errors import (
     RemoteProtocolError,
     StateManagerError,
 )
-from heronpy_lite.process import safe_write
+from heronpy_lite.process import connection_handler, safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import (
     EXECUTION_STATE,
@@ -99,7 +99,7 @@ class TopologyMaster:
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on ``sock`` (bound, listening, already published) until cancelled."""
-        server = await asyncio.start_server(self._on_connection, sock=sock)
+        server = await asyncio.start_server(connection_handler(self._on_connection), sock=sock)
         host, port = sock.getsockname()[:2]
         log.info("tmaster of %s active on %s:%d", self.topology, host, port)
         async with server, asyncio.TaskGroup() as tg:

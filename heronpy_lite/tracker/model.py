@@ -260,6 +260,11 @@ def metrics_view(t: Topology, windows: list[dict[str, Any]]) -> dict[str, Any]:
                     figures[_GAUGES[metric]] = figures.get(_GAUGES[metric], 0) + value
                 elif metric == names.RESTARTS:
                     figures["restarts"] = value
+                elif metric == names.HUNG and value and not stale:
+                    figures["hung_seconds"] = value
+                    figures["hung_call"] = labels.get("call", "")
+                elif metric == names.RSS:
+                    figures["rss_bytes"] = value
                 if metric == names.EXCEPTIONS:
                     by_type = figures.setdefault("exceptions_by_type", {})
                     by_type[labels.get("type", "")] = value
@@ -414,6 +419,12 @@ def problems(t: Topology, view: dict[str, Any]) -> list[str]:
         if c.get("running", 0) < c.get("par", 0):
             lines.append(f"{name}: {c.get('running', 0)} of {c['par']} instances running")
     for i in view["instances"].values():
+        if i.get("hung_seconds"):
+            lines.append(
+                f"{i['component']}[{i['index']}] (task {i['task_id']}): hung: "
+                f"{i.get('hung_call') or 'user code'} has not returned for "
+                f"{i['hung_seconds']:.0f}s (heron.instance.hang.timeout.secs)"
+            )
         if i.get("error"):
             lines.append(
                 f"{i['component']}[{i['index']}] (task {i['task_id']}): last error: {i['error']}"

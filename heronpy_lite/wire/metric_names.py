@@ -70,6 +70,10 @@ CHECKPOINT_AGE = "heron_checkpoint_age_seconds"
 CHECKPOINT_DURATION = "heron_checkpoint_duration_seconds"
 CHECKPOINT_SIZE = "heron_checkpoint_size_bytes"
 CHECKPOINTS_FAILED = "heron_checkpoints_failed_total"
+HUNG = "heron_instance_hung_seconds"
+HANGS = "heron_instance_hangs_total"
+RSS = "heron_instance_rss_bytes"
+METRICSMGR_DROPPED = "heron_metricsmgr_dropped_snapshots_total"
 USER_PREFIX = "heron_user_"
 
 DEFINITIONS = (
@@ -263,6 +267,23 @@ DEFINITIONS = (
         "checkpoints abandoned (failed, declined, timed out) as of the latest complete one",
         "",
     ),
+    MetricDef(
+        HUNG,
+        "gauge",
+        (*TASK, "call"),
+        "seconds the current call into user code has run, once past "
+        "heron.instance.hang.timeout.secs (0: not hung)",
+        "",
+    ),
+    MetricDef(HANGS, "counter", TASK, "calls into user code that ran past the hang timeout", ""),
+    MetricDef(RSS, "gauge", TASK, "resident memory of the instance process", ""),
+    MetricDef(
+        METRICSMGR_DROPPED,
+        "counter",
+        ("reason",),
+        "snapshots the metrics manager dropped on arrival, by reason",
+        "",
+    ),
 )
 
 BY_NAME = {d.name: d for d in DEFINITIONS}
@@ -270,5 +291,5 @@ BY_NAME = {d.name: d for d in DEFINITIONS}
 
 def user_metric_name(name: str) -> str:
     """The Prometheus name of a user metric registered as ``name``."""
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    cleaned = "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in name)
     return USER_PREFIX + cleaned.strip("_").lower()

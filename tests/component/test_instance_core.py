@@ -19,6 +19,7 @@ from heronpy_lite.instance.core import InstanceCore
 from heronpy_lite.instance.lifecycle import ALLOWED, Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
 from heronpy_lite.instance.stateful import PruneStates, WriteState
+from heronpy_lite.instance.watch import TaskRestart, TaskStopped
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.acking import AckBatch
@@ -179,6 +180,16 @@ def test_initialize_raising_fails_the_start_with_its_error() -> None:
     assert status == m.InstanceStatus(
         2, "count", "failed", 502, 0, "initialize() raised ValueError: no"
     )
+
+
+def test_tuples_read_with_the_plan_do_not_hide_a_failed_start() -> None:
+    core = make_core(2, Clock(), **{"test.raise": "true"})
+    core.connected()
+    batch = FrameDecoder().feed(encode_data(2, 1, "default", msgpack.packb([["a"]])))
+    core.receive(plan_frame() + batch, 0.0)  # one read: the plan, then the first batch
+    assert core.phase is Phase.FAILED
+    (status,) = control_messages(core.output())
+    assert status.error == "initialize() raised ValueError: no"  # type: ignore[attr-defined]
 
 
 def test_a_lost_link_keeps_the_component_and_registers_again() -> None:
@@ -505,3 +516,105 @@ def test_a_pre_save_that_raises_fails_the_checkpoint_but_markers_still_flow(
     (failed,) = [m.decode(f.payload) for f in out if isinstance(f, ControlFrame)]
     assert isinstance(failed, m.CheckpointFailed) and "RuntimeError: cannot save" in failed.reason
     assert core.take_jobs() == []
+
+
+# ------------------------------------------------------ hung and runaway tasks
+
+
+def test_the_watch_takes_its_limits_from_the_component_config() -> None:
+    b = TopologyBuilder("T")
+    words = b.add_spout("words", Words, par=1, config={"heron.instance.hang.timeout.secs": 7})
+    b.add_bolt("count", Counter, par=1, inputs=[words])
+    definition = definition_of(b)
+    packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
+    resolved = config.resolve(
+        "local",
+        None,
+        {"heron.instance.hang.restart": "true", "heron.instance.memory.limit.mb": "300"},
+    )
+
+    def core(task: int) -> InstanceCore:
+        return InstanceCore(
+            topology="T",
+            task_id=task,
+            restarts=0,
+            definition=definition,
+            packing=packing,
+            topology_config=resolved,
+            engine=EngineConfig.from_config(resolved),
+            clock=Clock(),
+        )
+
+    spout, bolt = core(1).watch, core(2).watch
+    assert (spout.hang_timeout, spout.restart_on_hang, spout.memory_limit_bytes) == (
+        7.0,
+        True,
+        300 * 1024 * 1024,
+    )
+    assert bolt.hang_timeout == 60.0  # the default: the spout's setting is its own
+
+
+def test_a_restart_reports_its_reason_as_the_last_error() -> None:
+    core = started(2, Clock())
+    core.output()
+    reason = "restarted: memory 250 MiB above heron.instance.memory.limit.mb 200"
+    (status,) = control_messages([core.exited(TaskRestart(reason))])
+    assert status == m.InstanceStatus(2, "count", "failed", 502, 0, reason)
+    assert core.exited(TaskStopped()) == b""  # SIGTERM: no error to report
+
+
+def test_a_restart_during_initialize_fails_the_start_with_its_reason() -> None:
+    class Stuck(Bolt):
+        outputs = ["word", "n"]
+
+        def initialize(self, config: dict[str, Any], context: Any) -> None:
+            raise TaskRestart("restarted: initialize() had not returned for 61.0s (...)")
+
+    b = TopologyBuilder("T")
+    words = b.add_spout("words", Words, par=1)
+    b.add_bolt("count", Stuck, par=1, inputs=[words])
+    b.add_bolt("sink", Sink, par=1, inputs=["count"])
+    definition = definition_of(b)
+    packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
+    resolved = config.resolve("local", None, {})
+    core = InstanceCore(
+        topology="T",
+        task_id=2,
+        restarts=0,
+        definition=definition,
+        packing=packing,
+        topology_config=resolved,
+        engine=EngineConfig.from_config(resolved),
+        clock=Clock(),
+        pid=502,
+    )
+    core.connected()
+    core.receive(plan_frame(), 0.0)
+    assert core.phase is Phase.FAILED
+    (status,) = control_messages(core.output())
+    assert status.error == (  # type: ignore[attr-defined]
+        "restarted: initialize() had not returned for 61.0s (...) (in initialize)"
+    )
+
+
+def test_the_metrics_say_how_long_a_hung_call_has_run() -> None:
+    clock = Clock()
+    core = started(1, clock, **{"heron.instance.hang.timeout.secs": 2})
+    base = {"component": "words", "instance_id": "1"}
+
+    def watch_samples() -> list[Any]:
+        names_ = ("heron_instance_hung_seconds", "heron_instance_hangs_total")
+        return [s for s in core.collect(0) if s[0] in names_]
+
+    assert watch_samples() == [
+        ["heron_instance_hung_seconds", "gauge", {**base, "call": ""}, 0.0],
+        ["heron_instance_hangs_total", "counter", base, 0],
+    ]
+    core.watch.beat(10.0)
+    core.watch.check(13.0, "next_tuple()", rss=1 << 20)
+    clock.now = 20.0
+    assert watch_samples() == [
+        ["heron_instance_hung_seconds", "gauge", {**base, "call": "next_tuple()"}, 10.0],
+        ["heron_instance_hangs_total", "counter", base, 1],
+    ]
+    assert ["heron_instance_rss_bytes", "gauge", base, 1 << 20] in core.collect(0)

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
+from heronpy_lite.stmgr.backpressure import (
+    BackpressureController,
+    Notice,
+    Strategy,
+    stage_feeders,
+)
 
 # spout_a -> slow -> sink ; spout_b -> fast   (tasks: 1 spout_a, 2 slow, 3 sink, 4 spout_b, 5 fast)
 UPSTREAM = {
@@ -106,3 +111,45 @@ def test_tcp_strategy_still_accounts_the_culprit_time() -> None:
     c.task_congested(2, now=1.0)
     assert c.task_relieved(2, now=4.0) == []
     assert c.totals(now=9.0) == {"paused": {}, "culprit": {"slow": 3.0}}
+
+
+# spout -> entry -> a <-> b -> sink, with a bolt reading its own output (self_loop)
+CYCLE = {
+    "spout": set(),
+    "entry": {"spout"},
+    "a": {"entry", "b"},
+    "b": {"a"},
+    "sink": {"b"},
+    "self_loop": {"spout", "self_loop"},
+}
+CYCLE_TASKS = {1: "spout", 2: "entry", 3: "a", 4: "b", 5: "sink", 6: "self_loop"}
+
+
+def test_stage_feeders_of_a_cycle_are_its_outside_feeders() -> None:
+    assert stage_feeders(CYCLE) == {
+        "spout": frozenset(),
+        "entry": {"spout"},
+        "a": {"entry"},
+        "b": {"entry"},
+        "sink": {"b"},
+        "self_loop": {"spout"},
+    }
+    assert stage_feeders(UPSTREAM) == {k: frozenset(v) for k, v in UPSTREAM.items()}
+
+
+@pytest.mark.parametrize("culprit", [3, 4])
+def test_stage_never_pauses_a_member_of_the_congested_cycle(culprit: int) -> None:
+    c = BackpressureController(Strategy.STAGE, ["spout"], CYCLE, CYCLE_TASKS)
+    c.task_congested(culprit, now=0.0)
+    assert c.paused == {"entry"}  # what feeds the cycle; a and b keep draining it
+    c.task_congested(2, now=0.0)  # the feeder fills in turn: the spout pauses
+    assert c.paused == {"entry", "spout"}
+    c.task_relieved(culprit, now=1.0)
+    c.task_relieved(2, now=1.0)
+    assert c.paused == frozenset()
+
+
+def test_a_bolt_reading_its_own_output_pauses_its_feeders_only() -> None:
+    c = BackpressureController(Strategy.STAGE, ["spout"], CYCLE, CYCLE_TASKS)
+    c.task_congested(6, now=0.0)
+    assert c.paused == {"spout"}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
-from heronpy_lite.errors import StateManagerError, TopologyNotFoundError
+from heronpy_lite.errors import CorruptStateError, StateManagerError, TopologyNotFoundError
 from heronpy_lite.statemgr import open_state_manager
 from heronpy_lite.statemgr.base import (
     EXECUTION_STATE,
@@ -196,3 +197,66 @@ def test_a_second_manager_on_the_same_root_sees_the_same_state(sm):
     assert other.list_topologies() == ["wc"]
     assert other.get(PPLANS, "wc") == {"v": 1}
     assert other.create_topology("wc", {}) is False
+
+
+class _FullDisk:
+    """A file object whose writes fail as on a full disk."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])  # some of it, then no room
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def on_a_full_disk(monkeypatch):
+    real = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r": _FullDisk(real(fd, mode)))
+
+
+def files_under(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_a_failed_write_keeps_the_old_node_and_leaves_no_temporary_file(sm, monkeypatch):
+    sm.set(SCHEDULERS, "wc", {"pid": 1})
+    on_a_full_disk(monkeypatch)
+    with pytest.raises(StateManagerError, match="No space left on device"):
+        sm.set(SCHEDULERS, "wc", {"pid": 2})
+    monkeypatch.undo()
+    assert sm.get(SCHEDULERS, "wc") == {"pid": 1}
+    assert files_under(sm.root) == ["schedulers/wc"]
+
+
+def test_a_failed_create_leaves_no_node_so_the_name_is_free(sm, monkeypatch):
+    on_a_full_disk(monkeypatch)
+    with pytest.raises(StateManagerError, match="No space left on device"):
+        sm.create_topology("wc", {"name": "wc"})
+    monkeypatch.undo()
+    assert files_under(sm.root) == []
+    assert sm.list_topologies() == []
+    assert sm.create_topology("wc", {"name": "wc"}) is True
+    assert sm.get_topology("wc") == {"name": "wc"}
+
+
+def test_create_is_atomic_and_exclusive(sm):
+    assert sm.create_topology("wc", {"n": 1}) is True
+    assert sm.create_topology("wc", {"n": 2}) is False
+    assert sm.get_topology("wc") == {"n": 1}
+    assert files_under(sm.root) == ["topologies/wc"]
+
+
+def test_an_empty_node_left_by_an_older_version_reads_as_corrupt(sm):
+    (sm.root / "topologies").mkdir(parents=True)
+    (sm.root / "topologies" / "wc").write_bytes(b"")
+    with pytest.raises(CorruptStateError, match="corrupt state node topologies/wc"):
+        sm.get_topology("wc")
+    sm.delete_topology("wc")
+    assert sm.list_topologies() == []

@@ -204,6 +204,25 @@ def test_problems_say_what_to_look_at_first() -> None:
     assert "bolt: too slow, causing backpressure now (container 1)" in problems
 
 
+def test_a_hung_instance_is_a_problem_while_it_is_hung() -> None:
+    t = _topology()
+    window = _window()
+    spout = _labels(1, "spout")
+    window["sources"][0]["series"] += [
+        ["heron_instance_hung_seconds", "gauge", {**spout, "call": "next_tuple()"}, 31.4, None],
+        ["heron_instance_rss_bytes", "gauge", spout, 5e7, None],
+    ]
+    view = model.metrics_view(t, [window])
+    assert view["instances"][1]["hung_call"] == "next_tuple()"
+    assert view["instances"][1]["rss_bytes"] == 5e7
+    assert (
+        "spout[0] (task 1): hung: next_tuple() has not returned for 31s "
+        "(heron.instance.hang.timeout.secs)"
+    ) in model.problems(t, view)
+    window["sources"][0]["series"][-2][3] = 0.0  # it returned
+    assert not any("hung" in p for p in model.problems(t, model.metrics_view(t, [window])))
+
+
 def test_exceptions_newest_first_and_filtered() -> None:
     t = _topology()
     assert [e["type"] for e in model.exceptions(t, [_window()])] == ["KeyError"]
