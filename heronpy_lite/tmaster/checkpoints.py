@@ -204,9 +204,12 @@ class CheckpointCoordinator:
             self.stats.last_duration,
         )
         failed = self.stats.failed + self.stats.declined
+        # the files to keep: the kept checkpoints', and the one this epoch started from,
+        # which a replaced task's first build loads (from the plan) before its restore
+        keep = sorted({*self.kept, self.restored_from} - {-1})
         return [
             m.CheckpointComplete(
-                flight.checkpoint, list(self.kept), self.stats.last_duration, flight.size, failed
+                flight.checkpoint, keep, self.stats.last_duration, flight.size, failed
             )
         ]
 

@@ -234,7 +234,8 @@ class CheckpointFailed(Message):
 @dataclass(frozen=True, slots=True)
 class CheckpointComplete(Message):
     """tmaster -> every stmgr -> its instances: ``checkpoint`` is globally complete;
-    ``kept`` are the complete checkpoints still kept (older files may go). The rest
+    ``kept``: the checkpoints whose files must stay (the complete ones still kept,
+    and the one the current epoch started from); older files may go. The rest
     are the coordinator's figures, which the stream managers export as metrics."""
 
     TYPE: ClassVar[str] = "checkpoint_complete"

@@ -33,7 +33,7 @@ def test_counts_are_exact_after_kill_9_of_each_process_mid_run(cli: Cli, tmp_pat
         tmp_path,
         ["count", "words", "stmgr", "container", "tmaster"],
         words=16_000,
-        rate=800,
+        rate=500,  # 32 s: five kills and recoveries fit in it on a loaded machine
     )
 
 

@@ -147,3 +147,22 @@ def test_complete_carries_the_failures_so_far() -> None:
     (done,) = stored(c, 2, 2.5)
     assert done.checkpoint == 2 and done.failed == 1
     assert c.status(1002.5)["declined"] == 1
+
+
+def test_the_checkpoint_an_epoch_started_from_keeps_its_files() -> None:
+    """A task replaced later builds from the plan's checkpoint first (then restores
+    to the latest): its files must outlive the kept window."""
+    c = coordinator()  # kept=2
+    c.started()
+    c.tick(1.0, True)
+    stored(c, 1, 1.1)
+    c.replaced("task 2 restarted", 1.2)
+    c.restore_done(m.RestoreDone(1, 1, []), 1.3)
+    c.restore_done(m.RestoreDone(1, 2, []), 1.4)
+    keeps = []
+    for n, now in ((2, 3.0), (3, 5.0), (4, 7.0)):
+        assert c.tick(now, True) == [m.StartCheckpoint(n)]
+        (done,) = stored(c, n, now + 0.1)
+        keeps.append(done.kept)
+    assert keeps == [[1, 2], [1, 2, 3], [1, 3, 4]]
+    assert c.kept == [3, 4]
