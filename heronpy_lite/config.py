@@ -107,7 +107,9 @@ KEYS: dict[str, Key] = {
     "heron.statemgr.zookeeper.timeout.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.tmaster.standby": Key(bool),
     "heron.tmaster.stmgr.heartbeat.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.scheduler.class": _one_of("local"),
     "heron.network.bind.host": Key(str),
+    "heron.network.advertised.host": Key(str),
     "heron.wire.max.frame.bytes": Key(int, lambda v: v >= 1024, "an int >= 1024"),
     "heron.instance.flush.interval.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.batch.max.tuples": Key(int, _positive, "an int >= 1"),
@@ -278,7 +280,9 @@ class EngineConfig:
     zk_timeout_secs: float
     tmaster_standby: bool
     stmgr_heartbeat_timeout_secs: float
+    scheduler_class: str
     bind_host: str
+    advertised_host: str
     max_frame_bytes: int
     flush_interval_ms: float
     batch_max_tuples: int
@@ -312,7 +316,9 @@ class EngineConfig:
         "zk_timeout_secs": "heron.statemgr.zookeeper.timeout.secs",
         "tmaster_standby": "heron.tmaster.standby",
         "stmgr_heartbeat_timeout_secs": "heron.tmaster.stmgr.heartbeat.timeout.secs",
+        "scheduler_class": "heron.scheduler.class",
         "bind_host": "heron.network.bind.host",
+        "advertised_host": "heron.network.advertised.host",
         "max_frame_bytes": "heron.wire.max.frame.bytes",
         "flush_interval_ms": "heron.instance.flush.interval.ms",
         "batch_max_tuples": "heron.instance.batch.max.tuples",

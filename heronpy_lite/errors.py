@@ -18,6 +18,7 @@ The tree::
     │   └── LocalProtocolError    ... that we were about to send: a bug of ours
     ├── InvalidTransition         a topology state change that is not allowed (KILLED ->)
     ├── SubmitError               the topology did not come up (launch failed, timeout)
+    ├── TopologyGone              a running process finds its topology killed or resubmitted
     └── ControlError              a control request to the topology master failed
 
 `cli` turns any of these into one line on stderr and a non-zero exit code.
@@ -90,3 +91,8 @@ class SubmitError(HeronpyLiteError):
 
 class ControlError(HeronpyLiteError):
     """A control request (activate, deactivate, ...) failed."""
+
+
+class TopologyGone(HeronpyLiteError):
+    """A scheduler or executor finds its topology's record gone (killed) or a newer
+    submit's: it stops what it runs and exits, so nothing is orphaned."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 from typing import Any
 
-from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
-from heronpy_lite.errors import ControlError
-from heronpy_lite.statemgr.base import SCHEDULERS, StateManager
+from heronpy_lite.cli.common import (
+    add_cluster_args,
+    engine_from_args,
+    require_topology,
+    state_manager,
+)
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.scheduler.base import scheduler_for
+from heronpy_lite.statemgr.base import StateManager
 
 
 def add_parser(sub: Any) -> None:
@@ -27,26 +30,17 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
     with state_manager(args) as sm:
         require_topology(sm, args.name)
-        targets = restart_containers(sm, args.name, args.container)
-    print(f"Restarting container(s) {', '.join(targets)} of {args.name!r}.")
+        targets = restart_containers(sm, args.name, args.container, engine)
+    print(f"Restarting container(s) {', '.join(map(str, targets))} of {args.name!r}.")
     return 0
 
 
-def restart_containers(sm: StateManager, name: str, container: int | None) -> list[str]:
-    """SIGTERM the executor of ``container`` (all of them if None); the scheduler
-    starts it again. The containers asked for; ControlError if there is none."""
-    scheduler = sm.get(SCHEDULERS, name)
-    if scheduler is None:
-        raise ControlError(f"the scheduler of {name!r} is not running")
-    executors = scheduler.get("executors", {})
-    targets = [str(container)] if container is not None else sorted(executors)
-    for c in targets:
-        if c not in executors:
-            raise ControlError(f"{name!r} has no container {c}")
-        pid = executors[c].get("pid")
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGTERM)
-    return targets
+def restart_containers(
+    sm: StateManager, name: str, container: int | None, engine: EngineConfig
+) -> list[int]:
+    """Restart ``container`` (all of them if None) through the topology's scheduler;
+    the containers asked for. ControlError if there is no such container."""
+    return scheduler_for(sm, name, engine).restart(container)

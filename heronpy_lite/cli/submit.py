@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +17,7 @@ from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
-from heronpy_lite.liveness import pid_alive
-from heronpy_lite.process import common_argv
+from heronpy_lite.scheduler.base import Scheduler, scheduler_for
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for
@@ -108,7 +104,7 @@ def _launch(
         raise TopologyExistsError(
             f"a topology named {name!r} already exists (heronpy-lite kill {args.cluster} {name})"
         )
-    proc: subprocess.Popen[bytes] | None = None
+    scheduler = scheduler_for(sm, name, engine)
     try:
         if workdir.exists():
             shutil.rmtree(workdir)  # leftovers of an earlier run of this name
@@ -124,29 +120,14 @@ def _launch(
                 "submitted_at": record["submitted_at"],
             },
         )
-        log_file = workdir / "log" / "scheduler.log"
-        with open(workdir / "log" / "scheduler.out", "ab") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "heronpy_lite.scheduler.local",
-                    *common_argv(name, engine, log_file),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-                cwd=workdir,
-                env={**os.environ, "HERONPY_LITE_HOME": str(config.home())},
-            )
+        scheduler.schedule(packing)
         progress = launching.Progress(name)
         try:
-            _wait_running(sm, name, packing, proc, engine.submit_timeout_secs, progress.update)
+            _wait_running(sm, name, packing, scheduler, engine.submit_timeout_secs, progress.update)
         finally:
             progress.clear()
     except BaseException:
-        launching.stop_started(sm, name, engine, proc.pid if proc is not None else None)
+        launching.stop_started(sm, name, scheduler)
         raise
     print(
         launching.launched_message(
@@ -165,18 +146,16 @@ def _wait_running(
     sm: StateManager,
     name: str,
     packing: PackingPlan,
-    proc: subprocess.Popen[bytes],
+    scheduler: Scheduler,
     timeout: float,
     progress: Callable[[int, int, int, int], None] = lambda *counts: None,
 ) -> None:
     deadline = time.monotonic() + timeout
     tasks = {t.task_id: t for t in packing.tasks}
     while True:
-        if proc.poll() is not None or not pid_alive(proc.pid):
-            raise SubmitError(
-                f"the scheduler of {name!r} exited with code {proc.returncode}; "
-                f"see {working_dir(name) / 'log'}"
-            )
+        problem = scheduler.problem()
+        if problem is not None:
+            raise SubmitError(problem)
         plan = sm.get(PPLANS, name) or {}
         instances = {int(k): v for k, v in plan.get("instances", [])}
         for task_id, status in instances.items():

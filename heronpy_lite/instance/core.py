@@ -139,6 +139,10 @@ class InstanceCore:
         lifecycle = self.lifecycle
         task = self.task
         for frame in frames:
+            if lifecycle.phase is Phase.FAILED:
+                # initialize raised: tuples that came with the plan are not looked at,
+                # so the failed status (and its error) still reaches the stream manager
+                return
             if type(frame) is DataFrame:
                 lifecycle.check(DataFrame)
                 assert isinstance(task, BoltInstance)

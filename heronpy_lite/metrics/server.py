@@ -38,6 +38,7 @@ from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
 from heronpy_lite.metrics.history import SnapshotHistory
 from heronpy_lite.metrics.store import SnapshotStore
+from heronpy_lite.network import advertised_host
 from heronpy_lite.process import write_atomically
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.wire import messages as m
@@ -67,13 +68,14 @@ class MetricsManager:
         http = await asyncio.start_server(self._on_http, host, self.engine.metricsmgr_port)
         snapshot_port = snapshots.sockets[0].getsockname()[1]
         http_port = http.sockets[0].getsockname()[1]
-        url = f"http://{host}:{http_port}/metrics"
+        published = advertised_host(host, self.engine.advertised_host)
+        url = f"http://{published}:{http_port}/metrics"
         await asyncio.to_thread(
             self.statemgr.set_metricsmgr,
             self.topology,
             self.container,
             {
-                "host": host,
+                "host": published,
                 "port": http_port,
                 "url": url,
                 "pid": os.getpid(),

@@ -436,8 +436,10 @@ class StreamManagerCore:
         component = self.routing.task_component[msg.task_id]
         if component in self._paused:
             actions.append(Pause(link))
+        # the last error stays with the task: it may not have reached the tmaster yet
+        error = old.error if old is not None else ""
         actions += self._report(
-            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
+            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts, error)
         )
         return True
 

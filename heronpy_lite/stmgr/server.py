@@ -26,6 +26,7 @@ from typing import Any
 from heronpy_lite.api.api_constants import TOPOLOGY_BACKPRESSURE_STRATEGY
 from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.network import advertised_host, connect_host
 from heronpy_lite.process import MetricsReporter, relax_gc, tune_socket, write_atomically
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
@@ -94,7 +95,7 @@ class StreamManager:
             strategy=strategy,
             message_timeout_secs=message_timeout_secs,
             heartbeat_interval_secs=engine.heartbeat_interval_secs,
-            host=engine.bind_host,
+            host=advertised_host(engine.bind_host, engine.advertised_host),
             pid=os.getpid(),
             restarts=restarts,
             now=time.monotonic(),
@@ -133,7 +134,7 @@ class StreamManager:
             tg.create_task(self._ticker())
             if self.metrics_port:
                 reporter = MetricsReporter(
-                    self.engine.bind_host,
+                    connect_host(self.engine.bind_host),
                     self.metrics_port,
                     "stmgr",
                     self._collect_metrics,

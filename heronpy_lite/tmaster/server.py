@@ -29,6 +29,7 @@ from heronpy_lite.errors import (
     RemoteProtocolError,
     StateManagerError,
 )
+from heronpy_lite.network import advertised_host
 from heronpy_lite.process import safe_write
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS
@@ -252,7 +253,8 @@ async def _run(args: Any, statemgr: StateManager) -> int:
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
     engine = EngineConfig.from_config(record["config"])
     sock = socket.create_server((engine.bind_host, args.port))
-    host, port = sock.getsockname()[:2]
+    port = sock.getsockname()[1]
+    host = advertised_host(engine.bind_host, engine.advertised_host)
     location = {"host": host, "port": port, "pid": os.getpid(), "hostname": socket.gethostname()}
     leadership = Leadership(statemgr, args.topology)
     waited = time.monotonic()

@@ -526,6 +526,7 @@ class Tracker:
         from heronpy_lite.cli import kill, restart
         from heronpy_lite.cli.common import control, require_topology
         from heronpy_lite.errors import ControlError
+        from heronpy_lite.scheduler.base import scheduler_for
 
         require_topology(self.statemgr, name)
         if command in ("activate", "deactivate"):
@@ -534,9 +535,9 @@ class Tracker:
                 raise ControlError(f"{command} {name}: {response.message}")
             return response.message
         if command == "restart":
-            targets = restart.restart_containers(self.statemgr, name, container)
-            return f"Restarting container(s) {', '.join(targets)} of {name!r}."
-        kill.kill_topology(self.statemgr, name, self.engine)
+            targets = restart.restart_containers(self.statemgr, name, container, self.engine)
+            return f"Restarting container(s) {', '.join(map(str, targets))} of {name!r}."
+        kill.kill_topology(self.statemgr, name, scheduler_for(self.statemgr, name, self.engine))
         return f"Topology {name!r} killed."
 
 

@@ -164,6 +164,16 @@ def test_initialize_raising_fails_the_start_with_its_error() -> None:
     )
 
 
+def test_tuples_that_come_with_the_plan_of_a_failed_start_are_not_looked_at() -> None:
+    core = make_core(2, Clock(), **{"test.raise": "true"})
+    core.connected()
+    queued = FrameDecoder().feed(SAMPLES[DataFrame])  # waited in the outlet for the plan
+    core.receive(plan_frame() + queued, 0.0)
+    assert core.phase is Phase.FAILED
+    (status,) = control_messages(core.output())
+    assert status.state == "failed" and "ValueError: no" in status.error  # type: ignore[attr-defined]
+
+
 def test_a_lost_link_keeps_the_component_and_registers_again() -> None:
     clock = Clock()
     core = started(2, clock)

@@ -374,3 +374,15 @@ def test_an_instance_that_goes_away_is_reported_down() -> None:
     actions = core.closed(link, 1.0)
     assert Detach("task 3", link) in actions
     assert messages(actions)[-1] == m.InstanceStatus(3, "bolt", "down", 10, 0)
+
+
+def test_an_instance_registering_again_keeps_its_last_error_until_it_reaches_the_tmaster() -> None:
+    core = make_core()
+    link, _ = register(core, 3, pid=10)
+    failed = m.InstanceStatus(3, "bolt", "failed", 10, 0, "initialize() raised X: y")
+    core.received(link, control(failed), 0.0)  # no tmaster yet: kept, not sent
+    core.closed(link, 0.1)
+    _, actions = register(core, 3, pid=11)
+    _tmaster, actions = core.tmaster_connected()
+    statuses = [msg for msg in messages(actions) if isinstance(msg, m.InstanceStatus)]
+    assert statuses == [m.InstanceStatus(3, "bolt", "starting", 11, 0, "initialize() raised X: y")]
