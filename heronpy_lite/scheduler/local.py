@@ -108,16 +108,22 @@ def _take_lock(topology: str, wait: float) -> int | None:
         return fd
 
 
+#: the schedulers this process started: they outlive it, and a Popen collected
+#: while its process runs would warn
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def start_scheduler_process(topology: str, engine: EngineConfig) -> subprocess.Popen[bytes]:
     """Start a scheduler process of ``topology``, in its own session (it outlives
     whoever started it). It exits at once if another one runs."""
+    _STARTED[:] = [p for p in _STARTED if p.poll() is None]
     from heronpy_lite.process import common_argv
 
     workdir = working_dir(topology)
     log_file = workdir / "log" / "scheduler.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(workdir / "log" / "scheduler.out", "ab") as out:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", SCHEDULER_MODULE, *common_argv(topology, engine, log_file)],
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -126,6 +132,8 @@ def start_scheduler_process(topology: str, engine: EngineConfig) -> subprocess.P
             cwd=workdir,
             env={**os.environ, "HERONPY_LITE_HOME": str(config.home())},
         )
+    _STARTED.append(proc)
+    return proc
 
 
 # -- the verbs, for the CLI --

@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from cli_harness import TOPOLOGIES, Cli, count_lines
 from support import pid_alive, wait_for
 from test_reliability import AT_LEAST, acked, instance, props, sink_seqs
+
+from heronpy_lite.config import EngineConfig
+from heronpy_lite.scheduler.base import scheduler_for
+from heronpy_lite.scheduler.packing import pack_round_robin
+from heronpy_lite.statemgr import open_state_manager
 
 RELIABLE = TOPOLOGIES / "reliable.py"
 
@@ -113,3 +119,30 @@ def test_a_container_whose_topology_is_gone_ends_itself(cli: Cli, tmp_path: Path
 
         # a scheduler an executor started as it went finds no topology and exits too
         wait_for(lambda: not strays(), 10, "no process of the topology anywhere")
+
+
+def test_update_runs_the_topology_with_a_new_packing_plan(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = props(test_tuples=10**9, test_rate=200)
+    with cli.submitted(RELIABLE, "Chain", *extra, name="Update", output=tmp_path) as name:
+        wait_for(lambda: count_lines(tmp_path, "sink-") >= 10, 30, "tuples flowing")
+        monkeypatch.setenv("HERONPY_LITE_HOME", str(cli.home))
+        sm = open_state_manager("localfs")
+        try:
+            engine = EngineConfig.from_config(sm.get_topology(name)["config"])
+            packing = pack_round_robin(name, [("spout", 1), ("relay", 2), ("sink", 1)], 3)
+            scheduler_for(sm, name, engine).update(packing)
+        finally:
+            sm.close()
+
+        def on_three_containers() -> Any:
+            info = cli.status(name)
+            return len(info["containers"]) == 4 and all(
+                c["stmgr"] and all(i["state"] == "running" for i in c["instances"])
+                for c in info["containers"][1:]
+            )
+
+        wait_for(on_three_containers, 60, "the topology on 3 containers")
+        seen = count_lines(tmp_path, "sink-")
+        wait_for(lambda: count_lines(tmp_path, "sink-") > seen + 20, 20, "tuples flowing again")
