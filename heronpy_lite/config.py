@@ -110,6 +110,13 @@ KEYS: dict[str, Key] = {
     "heron.scheduler.class": _one_of("local"),
     "heron.network.bind.host": Key(str),
     "heron.network.advertised.host": Key(str),
+    "heron.network.authentication": Key(bool),
+    "heron.network.tls.certfile": Key(str),
+    "heron.network.tls.keyfile": Key(str),
+    "heron.network.tls.cafile": Key(str),
+    "heron.network.handshake.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.network.unauthenticated.max.frame.bytes": Key(int, lambda v: v >= 256, "an int >= 256"),
+    "heron.network.max.connections": Key(int, _positive, "an int >= 1"),
     "heron.wire.max.frame.bytes": Key(int, lambda v: v >= 1024, "an int >= 1024"),
     "heron.instance.flush.interval.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.batch.max.tuples": Key(int, _positive, "an int >= 1"),
@@ -283,6 +290,13 @@ class EngineConfig:
     scheduler_class: str
     bind_host: str
     advertised_host: str
+    authentication: bool
+    tls_certfile: str
+    tls_keyfile: str
+    tls_cafile: str
+    handshake_timeout_secs: float
+    unauthenticated_max_frame_bytes: int
+    max_connections: int
     max_frame_bytes: int
     flush_interval_ms: float
     batch_max_tuples: int
@@ -319,6 +333,13 @@ class EngineConfig:
         "scheduler_class": "heron.scheduler.class",
         "bind_host": "heron.network.bind.host",
         "advertised_host": "heron.network.advertised.host",
+        "authentication": "heron.network.authentication",
+        "tls_certfile": "heron.network.tls.certfile",
+        "tls_keyfile": "heron.network.tls.keyfile",
+        "tls_cafile": "heron.network.tls.cafile",
+        "handshake_timeout_secs": "heron.network.handshake.timeout.secs",
+        "unauthenticated_max_frame_bytes": "heron.network.unauthenticated.max.frame.bytes",
+        "max_connections": "heron.network.max.connections",
         "max_frame_bytes": "heron.wire.max.frame.bytes",
         "flush_interval_ms": "heron.instance.flush.interval.ms",
         "batch_max_tuples": "heron.instance.batch.max.tuples",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from heronpy_lite import security
 from heronpy_lite.cli.common import (
     add_cluster_args,
-    engine_from_args,
     require_topology,
     state_manager,
+    topology_engine,
 )
 from heronpy_lite.scheduler.base import Scheduler, scheduler_for
 from heronpy_lite.scheduler.local import scrape_targets_file
@@ -28,19 +29,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = engine_from_args(args)
     with state_manager(args) as sm:
-        require_topology(sm, args.name)
-        kill_topology(sm, args.name, scheduler_for(sm, args.name, engine))
+        engine = topology_engine(require_topology(sm, args.name))
+        kill_topology(sm, args.name, scheduler_for(sm, args.name, engine), args.cluster)
     print(f"Topology {args.name!r} killed.")
     return 0
 
 
-def kill_topology(sm: StateManager, name: str, scheduler: Scheduler) -> None:
+def kill_topology(sm: StateManager, name: str, scheduler: Scheduler, cluster: str) -> None:
     """Stop every process of ``name`` (the scheduler's verb), then delete every node
-    of the topology: a container that outlived the kill ends itself when it finds
-    its record gone."""
+    of the topology (a container that outlived the kill ends itself when it finds
+    its record gone) and the CLI's copy of its secret."""
     scheduler.kill()
     sm.delete_topology(name)
+    security.forget_secret(scheduler.engine, cluster, name)
     # Prometheus stops scraping endpoints that are gone (file_sd drops a missing file)
     scrape_targets_file(name).unlink(missing_ok=True)

@@ -7,9 +7,10 @@ from typing import Any
 
 from heronpy_lite.cli.common import (
     add_cluster_args,
-    engine_from_args,
     require_topology,
+    secret_of,
     state_manager,
+    topology_engine,
 )
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.scheduler.base import scheduler_for
@@ -30,17 +31,22 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = engine_from_args(args)
     with state_manager(args) as sm:
-        require_topology(sm, args.name)
-        targets = restart_containers(sm, args.name, args.container, engine)
+        engine = topology_engine(require_topology(sm, args.name))
+        secret = secret_of(args, engine, required=False)
+        targets = restart_containers(sm, args.name, args.container, engine, secret)
     print(f"Restarting container(s) {', '.join(map(str, targets))} of {args.name!r}.")
     return 0
 
 
 def restart_containers(
-    sm: StateManager, name: str, container: int | None, engine: EngineConfig
+    sm: StateManager,
+    name: str,
+    container: int | None,
+    engine: EngineConfig,
+    secret: bytes | None = None,
 ) -> list[int]:
-    """Restart ``container`` (all of them if None) through the topology's scheduler;
-    the containers asked for. ControlError if there is no such container."""
-    return scheduler_for(sm, name, engine).restart(container)
+    """Restart ``container`` (all of them if None) through the topology's scheduler
+    (``secret``: to hand to a scheduler it may have to start again); the containers
+    asked for. ControlError if there is no such container."""
+    return scheduler_for(sm, name, engine, secret).restart(container)

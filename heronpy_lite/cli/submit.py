@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from heronpy_lite import config
+from heronpy_lite import config, security
 from heronpy_lite.api._loader import load_topology
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
@@ -60,13 +60,16 @@ def run(args: argparse.Namespace) -> int:
             config.component_config(resolved, component.config)
         except ConfigError as exc:
             raise ConfigError(f"component {component.name!r}: {exc}") from None
+    running = EngineConfig.from_config(resolved)  # with what the topology itself sets
+    security.check_bind(running)
+    security.check_tls(running)
     stmgrs = int(resolved["topology.stmgrs"])
     packing = pack_round_robin(
         name, [(c.name, c.par) for c in definition.components.values()], stmgrs
     )
     sm = state_manager_for(engine)
     try:
-        return _launch(sm, engine, args, name, path, definition.components, resolved, packing)
+        return _launch(sm, running, args, name, path, definition.components, resolved, packing)
     finally:
         sm.close()
 
@@ -104,7 +107,8 @@ def _launch(
         raise TopologyExistsError(
             f"a topology named {name!r} already exists (heronpy-lite kill {args.cluster} {name})"
         )
-    scheduler = scheduler_for(sm, name, engine)
+    secret = security.new_secret() if engine.authentication else None
+    scheduler = scheduler_for(sm, name, engine, secret)
     try:
         if workdir.exists():
             shutil.rmtree(workdir)  # leftovers of an earlier run of this name
@@ -120,6 +124,10 @@ def _launch(
                 "submitted_at": record["submitted_at"],
             },
         )
+        if secret is not None:
+            # where the CLI finds it for control requests; the containers get it from
+            # the scheduler; the state manager never sees it
+            security.store_secret(security.secret_file(engine, args.cluster, name), secret)
         scheduler.schedule(packing)
         progress = launching.Progress(name)
         try:
@@ -127,7 +135,7 @@ def _launch(
         finally:
             progress.clear()
     except BaseException:
-        launching.stop_started(sm, name, scheduler)
+        launching.stop_started(sm, name, scheduler, args.cluster)
         raise
     print(
         launching.launched_message(

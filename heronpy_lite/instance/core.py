@@ -7,7 +7,9 @@ Theory of operation
 connects, reads, feeds it, writes what it gives and waits. Its inputs:
 
 - `connected()` / `disconnected(now)`: the link to the stream manager;
-  `connected` returns the registration to send first.
+  `connected` returns what to send first: the handshake's hello with a
+  topology secret (the registration follows once the stream manager has
+  proved it knows the secret), the registration otherwise.
 - `receive(frames, now)`: decoded frames, checked against the lifecycle's
   table (`lifecycle.ALLOWED`). The first physical plan builds the task: the
   component is made as ``cls(delegate=task)``, ``initialize(config,
@@ -52,6 +54,7 @@ from heronpy_lite.instance.time_account import TimeAccount
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.frames import AckFrame, ControlFrame, DataFrame, Frame
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class InstanceCore:
         clock: Callable[[], float],
         path: tuplepath.TuplePath | None = None,
         pid: int | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.topology = topology
         self.task_id = task_id
@@ -88,7 +92,9 @@ class InstanceCore:
         self.component_name = placement.component
         self.component_index = placement.component_index
         self.is_spout = definition.components[self.component_name].is_spout
-        self.lifecycle = Lifecycle(self.is_spout)
+        self.secret = secret
+        self._handshake: Handshake | None = None
+        self.lifecycle = Lifecycle(self.is_spout, authenticated=secret is not None)
         self.task: SpoutInstance | BoltInstance | None = None
         self.plan: PhysicalPlan | None = None
         self.error = ""
@@ -109,8 +115,18 @@ class InstanceCore:
     # -- the link --
 
     def connected(self) -> list[bytes]:
-        """The link is up: what to send first (registration, and our state)."""
+        """The link is up: what to send first (the handshake's hello, or the
+        registration and our state)."""
         self.lifecycle.advance(Event.CONNECTED)
+        if isinstance(self.task, SpoutInstance):
+            # a new stream manager says so again if it still wants it
+            self.task.set_throttled(False, self.clock())
+        if self.secret is not None:
+            self._handshake = Handshake(self.secret, accepting=False)
+            return [self._handshake.hello()]
+        return self._registration()
+
+    def _registration(self) -> list[bytes]:
         frames = [
             m.encode(
                 m.RegisterInstance(
@@ -120,13 +136,16 @@ class InstanceCore:
         ]
         if self.lifecycle.built:
             frames.append(m.encode(self._status("running")))
-        if isinstance(self.task, SpoutInstance):
-            # a new stream manager says so again if it still wants it
-            self.task.set_throttled(False, self.clock())
         return frames
 
     def disconnected(self, now: float) -> None:
-        if self.lifecycle.phase in (Phase.AWAITING_PLAN, Phase.RUNNING):
+        self._handshake = None
+        if self.lifecycle.phase in (
+            Phase.AWAITING_PLAN,
+            Phase.RUNNING,
+            Phase.AUTHENTICATING,
+            Phase.REAUTHENTICATING,
+        ):
             self.lifecycle.advance(Event.LOST)
         if isinstance(self.task, SpoutInstance):
             self.task.set_throttled(False, now)
@@ -164,7 +183,14 @@ class InstanceCore:
                 task = self.task
 
     def _on_control(self, msg: m.Message, now: float) -> None:
-        if isinstance(msg, m.PhysicalPlanUpdate):
+        if isinstance(msg, (m.AuthHello, m.AuthProof)):
+            assert self._handshake is not None
+            self._control += self._handshake.receive(msg)  # AuthenticationFailed: close
+            if self._handshake.done:
+                self._handshake = None
+                self.lifecycle.advance(Event.AUTHENTICATED)
+                self._control += self._registration()
+        elif isinstance(msg, m.PhysicalPlanUpdate):
             self.plan = PhysicalPlan.from_dict(msg.plan)
             if self.lifecycle.phase == Phase.AWAITING_PLAN:
                 self._start(now)

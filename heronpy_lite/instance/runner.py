@@ -34,6 +34,7 @@ from heronpy_lite.instance.lifecycle import Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
 from heronpy_lite.instance.time_account import Doing
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
+from heronpy_lite.security import client_tls, process_secret
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire.frames import FrameDecoder
@@ -94,7 +95,9 @@ class InstanceRunner:
             topology_config=record["config"],
             engine=engine,
             clock=time.monotonic,
+            secret=process_secret(engine),
         )
+        self._tls = client_tls(engine)
         log.info(
             "task %d (%s[%d]) of %s starting, restarts=%d, tuple path %s",
             self.task_id,
@@ -124,6 +127,9 @@ class InstanceRunner:
                     self._collect,
                     engine.metrics_interval_secs,
                     exceptions=core.exceptions,
+                    secret=core.secret,
+                    tls=self._tls,
+                    handshake_timeout=engine.handshake_timeout_secs,
                 )
                 tg.create_task(reporter.run())
             self._arm_timer()
@@ -144,7 +150,9 @@ class InstanceRunner:
         assert core is not None
         while True:
             try:
-                reader, writer = await asyncio.open_connection(self.stmgr_host, self.stmgr_port)
+                reader, writer = await asyncio.open_connection(
+                    self.stmgr_host, self.stmgr_port, ssl=self._tls
+                )
             except OSError:
                 await asyncio.sleep(engine.reconnect_interval_secs)
                 continue

@@ -25,10 +25,19 @@ from heronpy_lite.wire.plan import PackingPlan
 class Scheduler(ABC):
     """Where the containers of one topology run, and the verbs that change it."""
 
-    def __init__(self, statemgr: StateManager, topology: str, engine: EngineConfig) -> None:
+    def __init__(
+        self,
+        statemgr: StateManager,
+        topology: str,
+        engine: EngineConfig,
+        secret: bytes | None = None,
+    ) -> None:
         self.statemgr = statemgr
         self.topology = topology
         self.engine = engine
+        #: handed to every container it starts (None: authentication is off, or this
+        #: machine does not have it and starts nothing)
+        self.secret = secret
 
     @abstractmethod
     def schedule(self, packing: PackingPlan) -> None:
@@ -55,10 +64,12 @@ class Scheduler(ABC):
         return None
 
 
-def scheduler_for(statemgr: StateManager, topology: str, engine: EngineConfig) -> Scheduler:
+def scheduler_for(
+    statemgr: StateManager, topology: str, engine: EngineConfig, secret: bytes | None = None
+) -> Scheduler:
     """The scheduler of ``heron.scheduler.class``."""
     if engine.scheduler_class == "local":
         from heronpy_lite.scheduler.local import LocalScheduler
 
-        return LocalScheduler(statemgr, topology, engine)
+        return LocalScheduler(statemgr, topology, engine, secret)
     raise ConfigError(f"scheduler {engine.scheduler_class!r} is not available")

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from heronpy_lite import config
+from heronpy_lite import config, security
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import (
     ControlError,
@@ -113,9 +113,12 @@ def _take_lock(topology: str, wait: float) -> int | None:
 _STARTED: list[subprocess.Popen[bytes]] = []
 
 
-def start_scheduler_process(topology: str, engine: EngineConfig) -> subprocess.Popen[bytes]:
+def start_scheduler_process(
+    topology: str, engine: EngineConfig, secret: bytes | None = None
+) -> subprocess.Popen[bytes]:
     """Start a scheduler process of ``topology``, in its own session (it outlives
-    whoever started it). It exits at once if another one runs."""
+    whoever started it), handing it ``secret`` (None: the one this process was
+    given, if any). It exits at once if another one runs."""
     _STARTED[:] = [p for p in _STARTED if p.poll() is None]
     from heronpy_lite.process import common_argv
 
@@ -130,7 +133,11 @@ def start_scheduler_process(topology: str, engine: EngineConfig) -> subprocess.P
             stderr=out,
             start_new_session=True,
             cwd=workdir,
-            env={**os.environ, "HERONPY_LITE_HOME": str(config.home())},
+            env={
+                **os.environ,
+                "HERONPY_LITE_HOME": str(config.home()),
+                **security.secret_env(secret),
+            },
         )
     _STARTED.append(proc)
     return proc
@@ -142,12 +149,18 @@ def start_scheduler_process(topology: str, engine: EngineConfig) -> subprocess.P
 class LocalScheduler(Scheduler):
     """`Scheduler` on this machine (see the module's docstring)."""
 
-    def __init__(self, statemgr: StateManager, topology: str, engine: EngineConfig) -> None:
-        super().__init__(statemgr, topology, engine)
+    def __init__(
+        self,
+        statemgr: StateManager,
+        topology: str,
+        engine: EngineConfig,
+        secret: bytes | None = None,
+    ) -> None:
+        super().__init__(statemgr, topology, engine, secret)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def schedule(self, packing: PackingPlan) -> None:
-        self.proc = start_scheduler_process(self.topology, self.engine)
+        self.proc = start_scheduler_process(self.topology, self.engine, self.secret)
 
     def problem(self) -> str | None:
         proc = self.proc
@@ -162,8 +175,10 @@ class LocalScheduler(Scheduler):
         """Start a scheduler if none runs (the previous one died); True if started."""
         if scheduler_running(self.topology):
             return False
+        if self.engine.authentication and self.secret is None:
+            return False  # it cannot hand the secret on; the executors start one
         log.info("no scheduler of %s runs; starting one", self.topology)
-        start_scheduler_process(self.topology, self.engine)
+        start_scheduler_process(self.topology, self.engine, self.secret)
         return True
 
     def _record(self) -> dict[str, Any]:
