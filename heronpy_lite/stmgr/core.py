@@ -124,6 +124,7 @@ class Link:
     handshake: Handshake | None = None  # UNAUTHENTICATED, AUTHENTICATING
     then: Role | None = None  # AUTHENTICATING: PEER_OUT or TMASTER
     inbound: bool = False
+    over_limit: bool = False  # accepted while heron.network.max.connections were open
 
     def __repr__(self) -> str:
         who = f" task {self.task}" if self.task is not None else ""
@@ -303,15 +304,22 @@ class StreamManagerCore:
         """A new inbound connection; it must authenticate (with a secret) and say who
         it is first. Send it `greeting` before reading it."""
         self.inbound += 1
+        over = self.inbound > self.max_connections
         if self.secret is None:
-            return Link(next(self._ids), Role.PENDING, inbound=True)
+            return Link(next(self._ids), Role.PENDING, inbound=True, over_limit=over)
         handshake = Handshake(self.secret, accepting=True)
-        return Link(next(self._ids), Role.UNAUTHENTICATED, handshake=handshake, inbound=True)
+        return Link(
+            next(self._ids),
+            Role.UNAUTHENTICATED,
+            handshake=handshake,
+            inbound=True,
+            over_limit=over,
+        )
 
     def greeting(self, link: Link) -> list[Action]:
         """What to do first on an accepted link: refuse it if too many are open, send
         the handshake's hello if there is one."""
-        if self.inbound > self.max_connections:
+        if link.over_limit:
             self.refused_connections += 1
             if self.refused_connections <= 5 or self.refused_connections % 1000 == 0:
                 log.warning(

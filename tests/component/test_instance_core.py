@@ -12,7 +12,7 @@ from heronpy_lite import config
 from heronpy_lite.api import Bolt, Spout, TopologyBuilder
 from heronpy_lite.api.topology import definition_of
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import RegistrationRejected, RemoteProtocolError
+from heronpy_lite.errors import AuthenticationFailed, RegistrationRejected, RemoteProtocolError
 from heronpy_lite.instance.core import InstanceCore
 from heronpy_lite.instance.lifecycle import ALLOWED, Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
@@ -27,6 +27,7 @@ from heronpy_lite.wire.frames import (
     encode_ack,
     encode_data,
 )
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
 
 pytestmark = pytest.mark.usefixtures("tuple_path")
@@ -97,7 +98,12 @@ def topology() -> TopologyBuilder:
     return b
 
 
-def make_core(task: int, clock: Clock, **properties: Any) -> InstanceCore:
+SECRET = b"q" * 32
+
+
+def make_core(
+    task: int, clock: Clock, secret: bytes | None = None, **properties: Any
+) -> InstanceCore:
     builder = topology()
     definition = definition_of(builder)
     packing = pack_round_robin("T", [(c.name, c.par) for c in definition.components.values()], 1)
@@ -112,6 +118,7 @@ def make_core(task: int, clock: Clock, **properties: Any) -> InstanceCore:
         engine=EngineConfig.from_config(resolved),
         clock=clock,
         pid=500 + task,
+        secret=secret,
     )
 
 
@@ -174,6 +181,38 @@ def test_tuples_that_come_with_the_plan_of_a_failed_start_are_not_looked_at() ->
     assert status.state == "failed" and "ValueError: no" in status.error  # type: ignore[attr-defined]
 
 
+def test_with_a_secret_the_registration_waits_for_the_stream_manager_s_proof() -> None:
+    clock = Clock()
+    core = make_core(2, clock, SECRET)
+    hello = core.connected()
+    assert [type(msg) for msg in control_messages(hello)] == [m.AuthHello]
+    assert core.phase is Phase.AUTHENTICATING
+    after = authenticate(core, hello)
+    assert control_messages(after)[-1] == m.RegisterInstance("T", 2, "count", 502, 0)
+    assert core.phase is Phase.AWAITING_PLAN
+    core.receive(plan_frame(), 0.0)
+    core.output()
+    core.disconnected(1.0)
+    again = authenticate(core, core.connected())  # a new stream manager: again, first
+    assert [type(msg) for msg in control_messages(again)][-2:] == [
+        m.RegisterInstance,
+        m.InstanceStatus,
+    ]
+    assert core.phase is Phase.RUNNING
+
+
+def test_a_stream_manager_without_the_secret_is_refused() -> None:
+    core = make_core(2, Clock(), SECRET)
+    (hello,) = control_messages(core.connected())
+    impostor = Handshake(b"x" * 32, accepting=True)
+    core.receive(FrameDecoder().feed(impostor.hello()), 0.0)
+    core.output()
+    (proof,) = impostor.receive(hello)
+    with pytest.raises(AuthenticationFailed, match="wrong secret"):
+        core.receive(FrameDecoder().feed(proof), 0.0)
+    assert core.task is None and core.phase is Phase.AUTHENTICATING
+
+
 def test_a_lost_link_keeps_the_component_and_registers_again() -> None:
     clock = Clock()
     core = started(2, clock)
@@ -207,20 +246,43 @@ SAMPLES: dict[type, bytes] = {
     m.RegisterInstance: m.encode(m.RegisterInstance("T", 2, "count", 1, 0)),
     m.Heartbeat: m.encode(m.Heartbeat(1)),
     m.InstanceStatus: m.encode(m.InstanceStatus(2, "count", "running", 1, 0)),
+    m.AuthHello: m.encode(m.AuthHello(b"h" * 16)),
 }
 
 
-@pytest.mark.parametrize("phase", [Phase.AWAITING_PLAN, Phase.RUNNING], ids=lambda p: p.name)
+def authenticate(core: InstanceCore, hello: list[bytes]) -> list[bytes]:
+    """Play the stream manager's end of the handshake; what the core sends after."""
+    stmgr = Handshake(SECRET, accepting=True)
+    core.receive(FrameDecoder().feed(stmgr.hello()), 0.0)
+    (proof,) = control_messages(core.output())
+    for msg in control_messages(hello):
+        for reply in stmgr.receive(msg):
+            core.receive(FrameDecoder().feed(reply), 0.0)
+    stmgr.receive(proof)
+    return core.output()
+
+
+PHASES = [Phase.AUTHENTICATING, Phase.AWAITING_PLAN, Phase.RUNNING, Phase.REAUTHENTICATING]
+
+
+@pytest.mark.parametrize("phase", PHASES, ids=lambda p: p.name)
 @pytest.mark.parametrize("task", [1, 2], ids=["spout", "bolt"])
 @pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda k: k.__name__)
 def test_the_stream_manager_may_send_exactly_what_the_table_allows(
     phase: Phase, task: int, kind: type
 ) -> None:
     clock = Clock()
-    core = make_core(task, clock)
-    core.connected()
+    authenticated = phase in (Phase.AUTHENTICATING, Phase.REAUTHENTICATING)
+    core = make_core(task, clock, SECRET if authenticated else None)
+    hello = core.connected()
+    if phase is Phase.REAUTHENTICATING:
+        authenticate(core, hello)
+        core.receive(plan_frame(), 0.0)
+        core.disconnected(1.0)
+        core.connected()
     if phase is Phase.RUNNING:
         core.receive(plan_frame(), 0.0)
+    assert core.phase is phase
     frames = FrameDecoder().feed(SAMPLES[kind])
     if kind in ALLOWED[(phase, task == 1)]:
         try:
