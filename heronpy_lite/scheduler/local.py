@@ -160,6 +160,8 @@ class LocalScheduler(Scheduler):
         self.proc: subprocess.Popen[bytes] | None = None
 
     def schedule(self, packing: PackingPlan) -> None:
+        if self.engine.authentication and self.secret is None:
+            raise ControlError(f"starting {self.topology!r} needs its secret, and there is none")
         self.proc = start_scheduler_process(self.topology, self.engine, self.secret)
 
     def problem(self) -> str | None:
@@ -250,6 +252,8 @@ class LocalScheduler(Scheduler):
 
     def update(self, packing: PackingPlan) -> None:
         """Stop every container, record ``packing``, start them again."""
+        if self.engine.authentication and self.secret is None:
+            raise ControlError(f"updating {self.topology!r} needs its secret, and there is none")
         self.kill()
         self.statemgr.set(PACKING_PLANS, self.topology, packing.to_dict())
         self.statemgr.set(SCHEDULERS, self.topology, {})

@@ -132,7 +132,7 @@ def test_update_runs_the_topology_with_a_new_packing_plan(
         try:
             engine = EngineConfig.from_config(sm.get_topology(name)["config"])
             packing = pack_round_robin(name, [("spout", 1), ("relay", 2), ("sink", 1)], 3)
-            scheduler_for(sm, name, engine).update(packing)
+            scheduler_for(sm, name, engine, cli.secret(name)).update(packing)
         finally:
             sm.close()
 
