@@ -107,7 +107,9 @@ KEYS: dict[str, Key] = {
     "heron.statemgr.zookeeper.timeout.secs": Key(_NUM, _positive, "a number > 0"),
     "heron.tmaster.standby": Key(bool),
     "heron.tmaster.stmgr.heartbeat.timeout.secs": Key(_NUM, _positive, "a number > 0"),
-    "heron.scheduler.class": _one_of("local"),
+    "heron.scheduler.class": _one_of("local", "slurm"),
+    "heron.scheduler.slurm.cpus.per.container": Key(int, _positive, "an int >= 1"),
+    "heron.scheduler.slurm.sbatch.options": Key(str),
     "heron.network.bind.host": Key(str),
     "heron.network.advertised.host": Key(str),
     "heron.network.authentication": Key(bool),
@@ -288,6 +290,8 @@ class EngineConfig:
     tmaster_standby: bool
     stmgr_heartbeat_timeout_secs: float
     scheduler_class: str
+    slurm_cpus_per_container: int
+    slurm_sbatch_options: str
     bind_host: str
     advertised_host: str
     authentication: bool
@@ -331,6 +335,8 @@ class EngineConfig:
         "tmaster_standby": "heron.tmaster.standby",
         "stmgr_heartbeat_timeout_secs": "heron.tmaster.stmgr.heartbeat.timeout.secs",
         "scheduler_class": "heron.scheduler.class",
+        "slurm_cpus_per_container": "heron.scheduler.slurm.cpus.per.container",
+        "slurm_sbatch_options": "heron.scheduler.slurm.sbatch.options",
         "bind_host": "heron.network.bind.host",
         "advertised_host": "heron.network.advertised.host",
         "authentication": "heron.network.authentication",

@@ -20,6 +20,7 @@ The tree::
     ├── InvalidTransition         a topology state change that is not allowed (KILLED ->)
     ├── RegistrationConflict      a registration for a container whose stream manager is alive
     ├── SubmitError               the topology did not come up (launch failed, timeout)
+    ├── SchedulerError            the cluster engine (Slurm, Ray) refused or failed a request
     ├── TopologyGone              a running process finds its topology killed or resubmitted
     └── ControlError              a control request to the topology master failed
 
@@ -108,3 +109,7 @@ class TopologyGone(HeronpyLiteError):
 class RegistrationConflict(HeronpyLiteError):
     """A stream manager registration for a container whose registered stream manager
     is connected and heartbeating: it is refused, never replaces the live one."""
+
+
+class SchedulerError(HeronpyLiteError):
+    """The cluster engine behind a scheduler (Slurm, Ray) refused or failed a request."""

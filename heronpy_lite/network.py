@@ -5,12 +5,13 @@ publishes in the state manager (the tmaster's address, a stream manager's in
 its registration, a metrics manager's URL) is its *advertised* host:
 ``heron.network.advertised.host`` if set, else the bind host, unless that is
 a wildcard (``0.0.0.0``, ``::``), which nobody can connect to: then this
-host's own address. Processes of one container reach each other through
-`connect_host`.
+host's own address, the one it reaches the state manager from. Processes
+of one container reach each other through `connect_host`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 
@@ -38,9 +39,20 @@ def connect_host(bind_host: str) -> str:
     return "127.0.0.1" if bind_host in WILDCARDS else bind_host
 
 
-def own_address() -> str:
-    """This host's address as others see it: the first non-loopback IPv4 address its
-    name resolves to, or the address of the interface with the default route."""
+def own_address(toward: str = "") -> str:
+    """This host's address as others see it: the address it reaches ``toward``
+    (``host:port[,...]``, the state manager's servers) from, if that is not loopback;
+    else the first non-loopback IPv4 address its name resolves to."""
+    first = toward.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if host and not is_loopback(host):
+        # a UDP connect sends nothing: it only picks the route, and so our address on it
+        with (
+            contextlib.suppress(OSError, ValueError),
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe,
+        ):
+            probe.connect((host, int(port or 2181)))
+            return str(probe.getsockname()[0])
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
             address = str(info[4][0])
@@ -51,10 +63,11 @@ def own_address() -> str:
     return socket.gethostname()
 
 
-def advertised_host(bind_host: str, advertised: str) -> str:
-    """What a process bound to ``bind_host`` publishes (see the module's docstring)."""
+def advertised_host(bind_host: str, advertised: str, toward: str = "") -> str:
+    """What a process bound to ``bind_host`` publishes (see the module's docstring);
+    ``toward``: the state manager's servers, whose route names our address."""
     if advertised:
         return advertised
     if bind_host in WILDCARDS:
-        return own_address()
+        return own_address(toward)
     return bind_host

@@ -17,7 +17,7 @@ from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
-from heronpy_lite.scheduler.base import Scheduler, scheduler_for
+from heronpy_lite.scheduler.base import Scheduler, check_placement, scheduler_for
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     running = EngineConfig.from_config(resolved)  # with what the topology itself sets
     security.check_bind(running)
     security.check_tls(running)
+    check_placement(running)
     stmgrs = int(resolved["topology.stmgrs"])
     packing = pack_round_robin(
         name, [(c.name, c.par) for c in definition.components.values()], stmgrs

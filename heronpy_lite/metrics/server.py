@@ -85,7 +85,9 @@ class MetricsManager:
         http = await asyncio.start_server(self._on_http, host, self.engine.metricsmgr_port)
         snapshot_port = snapshots.sockets[0].getsockname()[1]
         http_port = http.sockets[0].getsockname()[1]
-        published = advertised_host(host, self.engine.advertised_host)
+        published = advertised_host(
+            host, self.engine.advertised_host, self.engine.statemgr_connection_string
+        )
         url = f"http://{published}:{http_port}/metrics"
         await asyncio.to_thread(
             self.statemgr.set_metricsmgr,

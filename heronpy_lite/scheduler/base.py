@@ -6,6 +6,8 @@ CLI verbs call it and nothing else about where containers run:
 
 - ``local`` (`scheduler.local.LocalScheduler`): a scheduler process on this
   machine runs one executor per container.
+- ``slurm`` (`scheduler.slurm.SlurmScheduler`): one batch job per container,
+  requeued by Slurm when its node dies.
 
 `scheduler_for` picks the implementation named by ``heron.scheduler.class``.
 Every implementation hands each container the topology's secret
@@ -68,8 +70,23 @@ def scheduler_for(
     statemgr: StateManager, topology: str, engine: EngineConfig, secret: bytes | None = None
 ) -> Scheduler:
     """The scheduler of ``heron.scheduler.class``."""
+    check_placement(engine)
+    if engine.scheduler_class == "slurm":
+        from heronpy_lite.scheduler.slurm import SlurmScheduler
+
+        return SlurmScheduler(statemgr, topology, engine, secret)
     if engine.scheduler_class == "local":
         from heronpy_lite.scheduler.local import LocalScheduler
 
         return LocalScheduler(statemgr, topology, engine, secret)
     raise ConfigError(f"scheduler {engine.scheduler_class!r} is not available")
+
+
+def check_placement(engine: EngineConfig) -> None:
+    """ConfigError if a scheduler that places containers on several hosts is configured
+    with a state manager that lives on one machine."""
+    if engine.scheduler_class != "local" and engine.statemgr_class == "localfs":
+        raise ConfigError(
+            f"the {engine.scheduler_class} scheduler runs containers on several hosts, and the "
+            "localfs state manager is on this machine only: use heron.statemgr.class zookeeper"
+        )

@@ -32,6 +32,7 @@ from heronpy_lite.config import EngineConfig, home
 from heronpy_lite.errors import StateManagerError, TopologyGone, TopologyNotFoundError
 from heronpy_lite.network import connect_host
 from heronpy_lite.scheduler.supervisor import Child
+from heronpy_lite.scheduler.targets import write_scrape_targets
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS, StateManager
 from heronpy_lite.wire.plan import PackingPlan
 
@@ -136,6 +137,8 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
         tg.create_task(watch_topology(statemgr, args.topology, record.get("submitted_at")))
         if engine.scheduler_class == "local":
             tg.create_task(_watch_local_scheduler(args.topology, engine))
+        elif engine.scheduler_class == "slurm":
+            tg.create_task(_start_requeued(args.topology, packing.num_containers))
         metrics_task = tg.create_task(metricsmgr.supervise())
         metrics["port"] = await _wait_port(metrics_port_file)
         await _run_children(args, statemgr, packing, engine, container, workdir, child)
@@ -156,6 +159,26 @@ async def watch_topology(statemgr: StateManager, topology: str, submitted_at: An
             continue
         if record.get("submitted_at") != submitted_at:
             raise TopologyGone(f"{topology!r} was submitted again")
+
+
+async def _start_requeued(topology: str, containers: int) -> None:
+    """Under Slurm: let the topology's requeued jobs start now (see scheduler/slurm.py)."""
+    from heronpy_lite.errors import SchedulerError
+    from heronpy_lite.scheduler import slurm
+
+    failing = False
+    while True:
+        await asyncio.sleep(2.0)
+        try:
+            moved = await asyncio.to_thread(slurm.start_pending, topology, containers)
+        except SchedulerError as exc:
+            if not failing:
+                log.warning("cannot look at the topology's Slurm jobs: %s", exc)
+            failing = True
+            continue
+        failing = False
+        if moved:
+            log.info("let requeued Slurm jobs %s start now", ", ".join(moved))
 
 
 async def _watch_local_scheduler(topology: str, engine: EngineConfig) -> None:
@@ -199,6 +222,7 @@ async def _run_children(
         else:
             names = ["tmaster"]
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(write_scrape_targets(statemgr, args.topology))
             for name in names:
                 tmaster = child(name, "heronpy_lite.tmaster", lambda r: [], name)
                 if statemgr.supports_standby:

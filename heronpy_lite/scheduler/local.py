@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -50,16 +49,18 @@ from heronpy_lite.errors import (
     TopologyNotFoundError,
 )
 from heronpy_lite.liveness import pid_alive, runs
-from heronpy_lite.process import write_atomically
 from heronpy_lite.scheduler.base import Scheduler
 from heronpy_lite.scheduler.executor import EXECUTOR_MODULE, watch_topology, working_dir
 from heronpy_lite.scheduler.supervisor import Child
+from heronpy_lite.scheduler.targets import scrape_targets_file
 from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS, StateManager
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_MODULE = "heronpy_lite.scheduler.local"
+
+__all__ = ["LocalScheduler", "scrape_targets_file", "start_scheduler_process"]
 #: how long a new scheduler waits for the lock (an executor's probe holds it for
 #: an instant) before concluding that another scheduler runs
 LOCK_WAIT_SECS = 3.0
@@ -380,40 +381,10 @@ async def _schedule(args: Any, statemgr: StateManager) -> int:
         executors[container] = child
     async with asyncio.TaskGroup() as tg:
         tg.create_task(publish())
-        tg.create_task(_write_scrape_targets(statemgr, args.topology))
         tg.create_task(watch_topology(statemgr, args.topology, record.get("submitted_at")))
         for child in executors.values():
             tg.create_task(child.supervise())
     return 0
-
-
-def scrape_targets_file(topology: str) -> Path:
-    """The Prometheus file_sd targets file of ``topology``."""
-    return working_dir(topology) / "prometheus_targets.json"
-
-
-async def _write_scrape_targets(statemgr: StateManager, topology: str) -> None:
-    """Keep a Prometheus ``file_sd`` file listing every container's /metrics, so
-    one scrape config (``file_sd_configs``) finds them all, wherever they move."""
-    path = scrape_targets_file(topology)
-    written = None
-    while True:
-        try:
-            managers = await asyncio.to_thread(statemgr.get_metricsmgrs, topology)
-        except StateManagerError:
-            managers = None
-        if managers is not None:
-            targets = [
-                {
-                    "targets": [f"{m['host']}:{m['port']}"],
-                    "labels": {"heron_topology": topology, "heron_container": str(c)},
-                }
-                for c, m in sorted(managers.items())
-            ]
-            if targets != written:
-                write_atomically(path, json.dumps(targets, indent=2) + "\n")
-                written = targets
-        await asyncio.sleep(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,7 +98,9 @@ class StreamManager:
             strategy=strategy,
             message_timeout_secs=message_timeout_secs,
             heartbeat_interval_secs=engine.heartbeat_interval_secs,
-            host=advertised_host(engine.bind_host, engine.advertised_host),
+            host=advertised_host(
+                engine.bind_host, engine.advertised_host, engine.statemgr_connection_string
+            ),
             pid=os.getpid(),
             restarts=restarts,
             now=time.monotonic(),

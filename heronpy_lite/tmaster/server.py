@@ -333,7 +333,9 @@ async def _run(args: Any, statemgr: StateManager) -> int:
     secret = process_secret(engine)
     sock = socket.create_server((engine.bind_host, args.port))
     port = sock.getsockname()[1]
-    host = advertised_host(engine.bind_host, engine.advertised_host)
+    host = advertised_host(
+        engine.bind_host, engine.advertised_host, engine.statemgr_connection_string
+    )
     location = {"host": host, "port": port, "pid": os.getpid(), "hostname": socket.gethostname()}
     leadership = Leadership(statemgr, args.topology)
     waited = time.monotonic()
