@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -49,9 +50,23 @@ def namespaces_available() -> str:
     return ""
 
 
+def free_subnet() -> str:
+    """A ``10.118.X`` /24 no interface of this machine is on (several suites, each with
+    its own bridge, may run at once on one machine): picked at random among the free."""
+    used = _ip("-4", "-o", "addr", "show").stdout
+    free = [x for x in range(16, 250) if f" 10.118.{x}." not in used]
+    if not free:
+        raise RuntimeError("no free 10.118.X/24 subnet for simulated hosts")
+    return f"10.118.{random.choice(free)}"
+
+
 class Hosts:
-    def __init__(self, names: list[str], subnet: str = "10.118.18") -> None:
+    """Simulated hosts ``names`` on one bridge (see the module's docstring); ``subnet``
+    (``A.B.C``) is picked among the free ones unless given."""
+
+    def __init__(self, names: list[str], subnet: str | None = None) -> None:
         tag = secrets.token_hex(2)
+        subnet = subnet or free_subnet()
         self.subnet = subnet
         self.bridge = f"hlbr{tag}"
         self.bridge_address = f"{subnet}.1"
@@ -61,6 +76,14 @@ class Hosts:
         self._veths = {name: f"hv{tag}{i}" for i, name in enumerate(names)}
 
     def start(self) -> None:
+        """Make the bridge and the namespaces (whatever was made is deleted if it fails)."""
+        try:
+            self._make()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _make(self) -> None:
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
