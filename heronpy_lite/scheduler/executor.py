@@ -14,7 +14,9 @@ Every executor ends itself (stopping its children) once its topology's record
 is gone or belongs to a newer submit of the name, so a container never
 outlives its topology, whatever happened to the scheduler. Under the local
 scheduler, it also watches the scheduler's lock and starts a new scheduler
-when the old one died (docs/decisions/0031-local-scheduler-failover.md).
+when the old one died (docs/decisions/0031-local-scheduler-failover.md);
+under Slurm, it looks after the topology's jobs (scheduler/slurm.py,
+`watch_jobs`).
 """
 
 from __future__ import annotations
@@ -138,7 +140,19 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
         if engine.scheduler_class == "local":
             tg.create_task(_watch_local_scheduler(args.topology, engine))
         elif engine.scheduler_class == "slurm":
-            tg.create_task(_start_requeued(args.topology, packing.num_containers))
+            from heronpy_lite.scheduler import slurm
+            from heronpy_lite.security import process_secret
+
+            tg.create_task(
+                slurm.watch_jobs(
+                    statemgr,
+                    args.topology,
+                    engine,
+                    container,
+                    packing.num_containers,
+                    process_secret(engine),
+                )
+            )
         metrics_task = tg.create_task(metricsmgr.supervise())
         metrics["port"] = await _wait_port(metrics_port_file)
         await _run_children(args, statemgr, packing, engine, container, workdir, child)
@@ -159,26 +173,6 @@ async def watch_topology(statemgr: StateManager, topology: str, submitted_at: An
             continue
         if record.get("submitted_at") != submitted_at:
             raise TopologyGone(f"{topology!r} was submitted again")
-
-
-async def _start_requeued(topology: str, containers: int) -> None:
-    """Under Slurm: let the topology's requeued jobs start now (see scheduler/slurm.py)."""
-    from heronpy_lite.errors import SchedulerError
-    from heronpy_lite.scheduler import slurm
-
-    failing = False
-    while True:
-        await asyncio.sleep(2.0)
-        try:
-            moved = await asyncio.to_thread(slurm.start_pending, topology, containers)
-        except SchedulerError as exc:
-            if not failing:
-                log.warning("cannot look at the topology's Slurm jobs: %s", exc)
-            failing = True
-            continue
-        failing = False
-        if moved:
-            log.info("let requeued Slurm jobs %s start now", ", ".join(moved))
 
 
 async def _watch_local_scheduler(topology: str, engine: EngineConfig) -> None:

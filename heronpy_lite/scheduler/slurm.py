@@ -11,16 +11,23 @@ executor exits 0 (its topology is gone: killed or resubmitted). So:
   included) is requeued by slurmctld once the node is marked DOWN
   (``SlurmdTimeout``), onto another node: Slurm's own mechanism (``JobRequeue``
   and ``--requeue``), nothing of ours to fail;
+- a container whose job ended some other way (``scancel`` of that one job by
+  an admin, a time limit, its script killed) is submitted again by the
+  topology's running executors (`watch_jobs`);
 - ``kill`` cancels every job of the topology; ``restart k`` cancels job k
   and submits container k again.
 
 Slurm holds a requeued job back for about two minutes (its begin time is
 set ahead, so that it does not start again on a node that has not yet
-forgotten its old credential). Every running executor of the topology
-therefore checks every two seconds for its topology's pending jobs and
-lets them start now (`start_pending`): a container requeued because its
-host died is back as soon as Slurm has marked the host down, on another
-host.
+forgotten its old credential). The topology's running executors therefore
+look at its jobs every two seconds (`watch_jobs`; one of them acts, the one
+of the lowest container whose job runs): they let its pending jobs start
+now, so a container requeued because its host died is back as soon as
+Slurm has marked the host down, on another host; they submit again a
+container that has no job at all in two looks in a row; and they cancel a
+second job of one container (two executors that both thought they acted).
+`kill` marks the record ``stopping`` first, so nobody submits again what
+it cancels.
 
 Slurm's client commands find the cluster the usual way (``SLURM_CONF``, or
 ``/etc/slurm/slurm.conf``). The job ids are recorded under
@@ -35,6 +42,7 @@ on a command line).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -73,15 +81,118 @@ def _slurm(*argv: str, env: dict[str, str] | None = None, timeout: float = 30.0)
     return proc.stdout
 
 
-def start_pending(topology: str, containers: int) -> list[str]:
-    """Let every pending job of ``topology`` start now (a requeued job waits about two
+#: how often the executors look at their topology's jobs (`watch_jobs`)
+WATCH_JOBS_SECS = 2.0
+
+
+def topology_jobs(topology: str, containers: int) -> list[tuple[str, int, str]]:
+    """(job id, container, state) of every job of ``topology`` Slurm lists (pending,
+    running, completing, ...), for containers 0..``containers``."""
+    names = {job_name(topology, k): k for k in range(containers + 1)}
+    out = _slurm("squeue", "--noheader", "--format=%i %j %T", f"--name={','.join(names)}")
+    found = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] in names:
+            found.append((fields[0], names[fields[1]], fields[2]))
+    return found
+
+
+def start_pending(jobs: list[tuple[str, int, str]]) -> list[str]:
+    """Let every pending job of ``jobs`` start now (a requeued job waits about two
     minutes otherwise); the job ids it moved."""
-    names = ",".join(job_name(topology, k) for k in range(containers + 1))
-    out = _slurm("squeue", "--noheader", "--states=PENDING", "--format=%i", f"--name={names}")
-    moved = out.split()
+    moved = [job for job, _, state in jobs if state == "PENDING"]
     for job in moved:
         _slurm("scontrol", "update", f"jobid={job}", "StartTime=now")
     return moved
+
+
+class JobWatch:
+    """What one executor decides from two looks in a row at its topology's jobs
+    (sans-IO: `look` takes squeue's answer and the record, and says what to do)."""
+
+    def __init__(self, container: int, containers: int) -> None:
+        self.container = container
+        self.containers = containers
+        self._missing: set[int] = set()
+        self._doubled: set[int] = set()
+
+    def look(
+        self, jobs: list[tuple[str, int, str]], recorded: dict[str, str]
+    ) -> tuple[bool, list[int], list[str]]:
+        """(whether this executor acts, the containers to submit again, the job ids
+        to cancel)."""
+        running = sorted(k for _, k, state in jobs if state == "RUNNING")
+        acts = bool(running) and running[0] == self.container
+        listed = {k for _, k, _ in jobs}
+        missing = set(range(self.containers + 1)) - listed
+        doubled: dict[int, list[str]] = {}
+        for job, k, state in jobs:
+            if state != "COMPLETING":
+                doubled.setdefault(k, []).append(job)
+        doubled = {k: ids for k, ids in doubled.items() if len(ids) > 1}
+        # only what two looks in a row agree on: restart cancels and submits within
+        # an instant, and a requeued job keeps its id
+        resubmit = sorted(missing & self._missing)
+        cancel = []
+        for k in sorted(set(doubled) & self._doubled):
+            keep = recorded.get(str(k))
+            if keep not in doubled[k]:
+                keep = min(doubled[k], key=int)
+            cancel += [job for job in doubled[k] if job != keep]
+        self._missing, self._doubled = missing, set(doubled)
+        if not acts:
+            return False, [], []
+        return True, resubmit, cancel
+
+
+async def watch_jobs(
+    statemgr: StateManager,
+    topology: str,
+    engine: EngineConfig,
+    container: int,
+    containers: int,
+    secret: bytes | None,
+) -> None:
+    """Run by every executor of a Slurm topology (see the module's docstring)."""
+    import asyncio
+
+    scheduler = SlurmScheduler(statemgr, topology, engine, secret)
+    watch = JobWatch(container, containers)
+    failing = False
+    while True:
+        await asyncio.sleep(WATCH_JOBS_SECS)
+        try:
+            await asyncio.to_thread(_watch_once, scheduler, watch, containers)
+        except (SchedulerError, StateManagerError) as exc:
+            if not failing:
+                log.warning("cannot look after the topology's Slurm jobs: %s", exc)
+            failing = True
+            continue
+        failing = False
+
+
+def _watch_once(scheduler: SlurmScheduler, watch: JobWatch, containers: int) -> None:
+    jobs = topology_jobs(scheduler.topology, containers)
+    record = scheduler.record()
+    acts, resubmit, cancel = watch.look(jobs, record.get("jobs", {}))
+    if not acts or record.get("stopping") or not record:
+        return
+    moved = start_pending(jobs)
+    if moved:
+        log.info("let requeued Slurm jobs %s start now", ", ".join(moved))
+    if cancel:
+        log.warning("cancelling second Slurm jobs %s of one container", ", ".join(cancel))
+        _slurm("scancel", *cancel)
+    for k in resubmit:
+        # the topology may be gone or killed since the look: ask again just before
+        fresh = scheduler.record()
+        if not fresh or fresh.get("stopping"):
+            return
+        job = scheduler._submit(k)
+        fresh.setdefault("jobs", {})[str(k)] = job
+        scheduler.statemgr.set(SCHEDULERS, scheduler.topology, fresh)
+        log.warning("the Slurm job of container %d ended; submitted it again as job %s", k, job)
 
 
 class SlurmScheduler(Scheduler):
@@ -150,9 +261,13 @@ class SlurmScheduler(Scheduler):
         self.statemgr.set(SCHEDULERS, self.topology, {"engine": "slurm", "jobs": jobs})
         log.info("submitted %s as Slurm jobs %s", self.topology, jobs)
 
+    def record(self) -> dict[str, Any]:
+        """The topology's ``schedulers`` record ({} if there is none)."""
+        return self.statemgr.get(SCHEDULERS, self.topology) or {}
+
     def _jobs(self) -> dict[str, str]:
         try:
-            record = self.statemgr.get(SCHEDULERS, self.topology) or {}
+            record = self.record()
         except StateManagerError:
             record = {}
         return {str(k): str(v) for k, v in record.get("jobs", {}).items()}
@@ -179,18 +294,32 @@ class SlurmScheduler(Scheduler):
 
     def kill(self) -> None:
         names = self._names()
-        ids = _slurm("squeue", "--noheader", "--format=%i", f"--name={names}").split()
-        if ids:
-            _slurm("scancel", *ids)
+        # first say so, so that no executor submits again what is cancelled
+        with contextlib.suppress(StateManagerError):
+            record = self.record()
+            if record:
+                self.statemgr.set(SCHEDULERS, self.topology, {**record, "stopping": True})
         deadline = time.monotonic() + _CANCEL_WAIT_SECS
-        while time.monotonic() < deadline:
-            left = _slurm("squeue", "--noheader", "--format=%i", f"--name={names}").split()
-            if not left:
+        cancelled: set[str] = set()
+        while True:
+            left = _slurm("squeue", "--noheader", "--format=%i %T", f"--name={names}")
+            states = dict(line.split() for line in left.splitlines() if line.strip())
+            if not states:
                 return
+            # a job submitted by an executor before it saw the mark is cancelled too
+            fresh = [job for job, state in states.items() if job not in cancelled]
+            if fresh:
+                _slurm("scancel", *fresh)
+                cancelled.update(fresh)
+            if time.monotonic() > deadline:
+                raise SchedulerError(
+                    f"Slurm jobs {' '.join(states)} of {self.topology!r} are still there"
+                )
             time.sleep(0.2)
-        raise SchedulerError(f"Slurm jobs {' '.join(left)} of {self.topology!r} are still there")
 
     def restart(self, container: int | None) -> list[int]:
+        if self.engine.authentication and self.secret is None:
+            raise ControlError(f"restarting {self.topology!r} needs its secret, and there is none")
         jobs = self._jobs()
         if not jobs:
             raise ControlError(f"no Slurm jobs are recorded for {self.topology!r}")
@@ -200,10 +329,12 @@ class SlurmScheduler(Scheduler):
                 raise ControlError(f"{self.topology!r} has no container {c}")
         # a new job per container, not a requeue: Slurm cannot start a requeued job again
         # on the same node before its old credential expires (about two minutes)
+        listed = {job for job, _, _ in topology_jobs(self.topology, max(map(int, jobs)))}
         for c in targets:
-            _slurm("scancel", jobs[c])
+            if jobs[c] in listed:  # a job that ended is only submitted again
+                _slurm("scancel", jobs[c])
             jobs[c] = self._submit(int(c))
-        self.statemgr.set(SCHEDULERS, self.topology, {"engine": "slurm", "jobs": jobs})
+        self.statemgr.set(SCHEDULERS, self.topology, {**self.record(), "jobs": jobs})
         return [int(c) for c in targets]
 
     def update(self, packing: PackingPlan) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -85,6 +84,41 @@ def jobs(slurm: SlurmCluster, name: str) -> dict[int, tuple[str, str]]:
     return found
 
 
+def jobs_of(slurm: SlurmCluster, name: str) -> dict[int, str]:
+    """container -> job id of every job of ``name`` Slurm lists (each once)."""
+    out = slurm.run("squeue", "--noheader", "--format=%j %i")
+    found: dict[int, str] = {}
+    for line in out.splitlines():
+        job, job_id = line.split()
+        if job.startswith(f"heronpy_lite-{name}-"):
+            container = int(job.rsplit("-", 1)[1])
+            assert container not in found, f"two jobs of container {container}: {out}"
+            found[container] = job_id
+    return found
+
+
+def holds(container: dict[str, Any], component: str) -> bool:
+    return any(i["component"] == component for i in container["instances"])
+
+
+def stmgr_pids(info: dict[str, Any]) -> list[int]:
+    return [c["stmgr"]["pid"] for c in info["containers"][1:]]
+
+
+def ports(cli: SlurmCli, name: str, info: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """Every port the topology listens on, at its host's address: tmaster, stream
+    managers, metrics managers' snapshots (their ports are in the shared folder)."""
+    tmaster = info["containers"][0]["tmaster"]
+    found = {"tmaster": (tmaster["host"], tmaster["port"])}
+    for c in info["containers"]:
+        host = c["stmgr"]["host"] if c["container"] else tmaster["host"]
+        if c["container"]:
+            found[f"stmgr {c['container']}"] = (host, c["stmgr"]["port"])
+        port_file = cli.home / "topologies" / name / f"metricsmgr-{c['container']}.port"
+        found[f"metrics {c['container']}"] = (host, int(port_file.read_text()))
+    return found
+
+
 def stmgr_hosts(info: dict[str, Any]) -> dict[int, str]:
     return {c["container"]: (c["stmgr"] or {}).get("host") for c in info["containers"][1:]}
 
@@ -117,6 +151,10 @@ def test_a_topology_over_three_hosts_exchanges_tuples_and_is_controlled_from_the
             if container:
                 assert addresses[container] == hosts.addresses[node]
         assert info["containers"][0]["tmaster"]["host"] == hosts.addresses[placed[0][1]]
+        # the spout (container 1) and the sink (container 2) are on different hosts:
+        # every tuple at the sink crossed from one host to another, through the relays
+        assert [holds(c, "spout") for c in info["containers"][1:]] == [True, False]
+        assert [holds(c, "sink") for c in info["containers"][1:]] == [False, True]
         # Prometheus' targets name every host's metrics manager
         targets = json.loads(
             (cli.home / "topologies" / name / "prometheus_targets.json").read_text()
@@ -126,20 +164,29 @@ def test_a_topology_over_three_hosts_exchanges_tuples_and_is_controlled_from_the
         assert acked(tmp_path) == Counter(range(n))
         assert sink_seqs(tmp_path, "sink") == Counter(range(n))  # across hosts, exactly
 
-        # every port, on every host, refuses strangers
-        ports = [(c["stmgr"]["host"], c["stmgr"]["port"]) for c in info["containers"][1:]]
-        ports.append(
-            (info["containers"][0]["tmaster"]["host"], info["containers"][0]["tmaster"]["port"])
-        )
-        for address in ports:
+        # every port, on every host, refuses strangers: one log line each, nothing restarted
+        listening = ports(cli, name, info)
+        assert len(listening) == 6  # tmaster, 2 stream managers, 3 metrics managers
+        assert {host for host, _ in listening.values()} == set(hosts.addresses.values())
+        for what, address in listening.items():
             with socket.create_connection(address, timeout=5) as sock:
                 sock.sendall(m.encode(m.ControlRequest("deactivate")))
-                assert closed_by_peer(sock)
+                sock.sendall(m.encode(m.MetricsSnapshot("task-1", [])))
+                assert closed_by_peer(sock), what
             with socket.create_connection(address, timeout=5) as sock:
                 sock.settimeout(5)
                 with pytest.raises((AuthenticationFailed, ConnectionError)):
                     authenticate_socket(sock, b"w" * 32)
-        assert cli.status(name)["state"] == "RUNNING"
+                assert closed_by_peer(sock), what
+        assert cli.status(name)["state"] == "RUNNING"  # the deactivate was not obeyed
+
+        def refusals() -> int:
+            logs = [p.read_text() for p in cli.log_dir(name).glob("*.log")]
+            return sum(text.count("authentication failed: wrong secret") for text in logs)
+
+        wait_for(lambda: refusals() >= len(listening), 10, "every refusal logged")
+        assert refusals() == len(listening)
+        assert stmgr_pids(cli.status(name)) == stmgr_pids(info)
 
         # restart one container: Slurm runs its job again, it registers again
         old = info["containers"][1]["stmgr"]["pid"]
@@ -150,6 +197,22 @@ def test_a_topology_over_three_hosts_exchanges_tuples_and_is_controlled_from_the
             return now and now["containers"][1]["stmgr"]["pid"] != old
 
         wait_for(back, 60, "container 1 restarted")
+
+        # a job that ends while its host lives (an admin's scancel, a time limit) is
+        # submitted again by the topology's executors, and its container registers again
+        ended = jobs_of(slurm, name)[2]
+        slurm.run("scancel", ended)
+        restarted = cli.status(name)["containers"][2]["stmgr"]["pid"]
+
+        def resubmitted() -> Any:
+            now = everyone_running(cli, name)
+            job = jobs_of(slurm, name).get(2)
+            return (
+                now and job and job != ended and now["containers"][2]["stmgr"]["pid"] != restarted
+            )
+
+        wait_for(resubmitted, 60, "container 2 submitted again")
+        assert sorted(jobs_of(slurm, name)) == [0, 1, 2]  # one job each, no second one
         assert "deactivated" in cli.run("deactivate", name).stdout
         assert cli.status(name)["state"] == "PAUSED"
     # kill (by cli.submitted): no job left, nothing but slurmd in any host, no node left
@@ -235,4 +298,25 @@ def test_the_slurm_cluster_refuses_localfs_in_one_line(cli: SlurmCli) -> None:
         "error: the slurm scheduler runs containers on several hosts, and the localfs state "
         "manager is on this machine only: use heron.statemgr.class zookeeper"
     ]
-    assert subprocess.run(["true"]).returncode == 0
+    assert "Chain" not in cli.run("list").stdout
+
+
+def test_the_slurm_cluster_refuses_to_bind_beyond_loopback_without_authentication(
+    cli: SlurmCli,
+) -> None:
+    proc = cli.run(
+        "submit",
+        str(RELIABLE),
+        "Chain",
+        "--name",
+        "Open",
+        "--config-property",
+        "heron.network.authentication=false",
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: refusing to listen on 0.0.0.0 with heron.network.authentication false: "
+        "anyone who can reach it could inject tuples; turn authentication on or bind 127.0.0.1"
+    ]
+    assert "Open" not in cli.run("list").stdout
