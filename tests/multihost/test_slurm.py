@@ -253,27 +253,31 @@ def test_kill_9_of_a_whole_host_loses_nothing_at_least_once(
             if any(i["component"] == "sink" for i in c["instances"])
         )
         victim = jobs(slurm, name)[sink_container][1]
-        killed = hosts.kill_host(victim)  # slurmd, the job, the executor, everything there
-        assert killed
-        wait_for(lambda: not any(pid_alive(p) for p in killed), 10, f"everything on {victim} dead")
-
-        def moved() -> Any:
-            placed = jobs(slurm, name).get(sink_container)
-            now = everyone_running(cli, name)
-            return (
-                placed
-                and placed[0] == "RUNNING"
-                and placed[1] != victim
-                and now
-                and stmgr_hosts(now)[sink_container] == hosts.addresses[placed[1]]
+        try:
+            killed = hosts.kill_host(victim)  # slurmd, the job, the executor, everything there
+            assert killed
+            wait_for(
+                lambda: not any(pid_alive(p) for p in killed), 10, f"everything on {victim} dead"
             )
 
-        wait_for(moved, 90, "the container requeued on another host")
-        wait_for(lambda: len(acked(tmp_path)) == n, 120, f"all {n} trees acked")
-        assert set(sink_seqs(tmp_path, "sink")) == set(range(n))  # zero lost
-        assert acked(tmp_path) == Counter(range(n))
-    # the host comes back for whatever runs next
-    slurm.start_slurmd(victim)
+            def moved() -> Any:
+                placed = jobs(slurm, name).get(sink_container)
+                now = everyone_running(cli, name)
+                return (
+                    placed
+                    and placed[0] == "RUNNING"
+                    and placed[1] != victim
+                    and now
+                    and stmgr_hosts(now)[sink_container] == hosts.addresses[placed[1]]
+                )
+
+            wait_for(moved, 90, "the container requeued on another host")
+            wait_for(lambda: len(acked(tmp_path)) == n, 120, f"all {n} trees acked")
+            assert set(sink_seqs(tmp_path, "sink")) == set(range(n))  # zero lost
+            assert acked(tmp_path) == Counter(range(n))
+        finally:
+            # the host comes back for whatever runs next, whatever happened here
+            slurm.start_slurmd(victim)
     wait_for(lambda: slurm.node_states().get(victim) == "idle", 60, f"{victim} back")
 
 
