@@ -19,9 +19,16 @@ from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
 from heronpy_lite.scheduler.base import Scheduler, check_placement, scheduler_for
 from heronpy_lite.scheduler.executor import working_dir
+from heronpy_lite.scheduler.package import copy_package
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for
-from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS, StateManager
+from heronpy_lite.statemgr.base import (
+    EXECUTION_STATE,
+    PACKING_PLANS,
+    PPLANS,
+    TOPOLOGIES,
+    StateManager,
+)
 from heronpy_lite.wire.plan import PackingPlan
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -115,6 +122,11 @@ def _launch(
             shutil.rmtree(workdir)  # leftovers of an earlier run of this name
         (workdir / "log").mkdir(parents=True)
         shutil.copy2(path, workdir / path.name)
+        if engine.scheduler_class != "local":
+            # containers on other hosts import the copy, which reaches them with the
+            # working directory (scheduler/package.py)
+            file, search_dir = copy_package(path, workdir)
+            sm.set(TOPOLOGIES, name, {**record, "file": str(file), "search_dir": str(search_dir)})
         sm.set(PACKING_PLANS, name, packing.to_dict())
         sm.set(
             EXECUTION_STATE,

@@ -155,6 +155,12 @@ def test_a_topology_over_three_hosts_exchanges_tuples_and_is_controlled_from_the
         # every tuple at the sink crossed from one host to another, through the relays
         assert [holds(c, "spout") for c in info["containers"][1:]] == [True, False]
         assert [holds(c, "sink") for c in info["containers"][1:]] == [False, True]
+        # the hosts import the topology from its copy in the shared working directory
+        record = cli.tree()[f"topologies/{name}"]["data"]
+        package = cli.home / "topologies" / name / "package"
+        assert record["file"] == str(package / RELIABLE.name)
+        assert record["search_dir"] == str(package)
+        assert (package / "harness.py").is_file()  # the package root, not the file alone
         # Prometheus' targets name every host's metrics manager
         targets = json.loads(
             (cli.home / "topologies" / name / "prometheus_targets.json").read_text()
