@@ -120,7 +120,18 @@ KEYS: dict[str, Key] = {
     "heron.statemgr.zookeeper.auth.file": Key(str),
     "heron.tmaster.standby": Key(bool),
     "heron.tmaster.stmgr.heartbeat.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.scheduler.class": _one_of("local", "slurm"),
+    "heron.scheduler.slurm.cpus.per.container": Key(int, _positive, "an int >= 1"),
+    "heron.scheduler.slurm.sbatch.options": Key(str),
     "heron.network.bind.host": Key(str),
+    "heron.network.advertised.host": Key(str),
+    "heron.network.authentication": Key(bool),
+    "heron.network.tls.certfile": Key(str),
+    "heron.network.tls.keyfile": Key(str),
+    "heron.network.tls.cafile": Key(str),
+    "heron.network.handshake.timeout.secs": Key(_NUM, _positive, "a number > 0"),
+    "heron.network.unauthenticated.max.frame.bytes": Key(int, lambda v: v >= 256, "an int >= 256"),
+    "heron.network.max.connections": Key(int, _positive, "an int >= 1"),
     "heron.wire.max.frame.bytes": Key(int, lambda v: v >= 1024, "an int >= 1024"),
     "heron.instance.flush.interval.ms": Key(_NUM, _positive, "a number > 0"),
     "heron.instance.batch.max.tuples": Key(int, _positive, "an int >= 1"),
@@ -304,7 +315,18 @@ class EngineConfig:
     zk_auth_file: str
     tmaster_standby: bool
     stmgr_heartbeat_timeout_secs: float
+    scheduler_class: str
+    slurm_cpus_per_container: int
+    slurm_sbatch_options: str
     bind_host: str
+    advertised_host: str
+    authentication: bool
+    tls_certfile: str
+    tls_keyfile: str
+    tls_cafile: str
+    handshake_timeout_secs: float
+    unauthenticated_max_frame_bytes: int
+    max_connections: int
     max_frame_bytes: int
     flush_interval_ms: float
     batch_max_tuples: int
@@ -351,7 +373,18 @@ class EngineConfig:
         "zk_auth_file": "heron.statemgr.zookeeper.auth.file",
         "tmaster_standby": "heron.tmaster.standby",
         "stmgr_heartbeat_timeout_secs": "heron.tmaster.stmgr.heartbeat.timeout.secs",
+        "scheduler_class": "heron.scheduler.class",
+        "slurm_cpus_per_container": "heron.scheduler.slurm.cpus.per.container",
+        "slurm_sbatch_options": "heron.scheduler.slurm.sbatch.options",
         "bind_host": "heron.network.bind.host",
+        "advertised_host": "heron.network.advertised.host",
+        "authentication": "heron.network.authentication",
+        "tls_certfile": "heron.network.tls.certfile",
+        "tls_keyfile": "heron.network.tls.keyfile",
+        "tls_cafile": "heron.network.tls.cafile",
+        "handshake_timeout_secs": "heron.network.handshake.timeout.secs",
+        "unauthenticated_max_frame_bytes": "heron.network.unauthenticated.max.frame.bytes",
+        "max_connections": "heron.network.max.connections",
         "max_frame_bytes": "heron.wire.max.frame.bytes",
         "flush_interval_ms": "heron.instance.flush.interval.ms",
         "batch_max_tuples": "heron.instance.batch.max.tuples",

@@ -16,13 +16,17 @@ The tree::
     ├── LeadershipLost            another tmaster holds tmasters/<name> now
     ├── ProtocolError             bytes on a connection that break the wire protocol
     │   ├── RemoteProtocolError   ... sent by the peer: close that connection, log
-    │   │   └── RegistrationRejected  the peer refused this process's registration
+    │   │   ├── RegistrationRejected  the peer refused this process's registration
+    │   │   └── AuthenticationFailed  the peer does not know the topology's secret
     │   └── LocalProtocolError    ... that we were about to send: a bug of ours
     ├── InvalidTransition         a topology state change that is not allowed (KILLED ->)
     ├── CheckpointError           a checkpoint cannot be taken or read (EFFECTIVELY_ONCE)
     │   ├── StateError            a state key or value is not a msgpack type (names the key)
     │   └── CorruptCheckpoint     a stored state file is missing or damaged
+    ├── RegistrationConflict      a registration for a container whose stream manager is alive
     ├── SubmitError               the topology did not come up (launch failed, timeout)
+    ├── SchedulerError            the cluster engine (Slurm, Ray) refused or failed a request
+    ├── TopologyGone              a running process finds its topology killed or resubmitted
     └── ControlError              a control request to the topology master failed
 
 `cli` turns any of these into one line on stderr and a non-zero exit code.
@@ -84,6 +88,11 @@ class RegistrationRejected(RemoteProtocolError):
     """The stream manager (or tmaster) refused this process's registration."""
 
 
+class AuthenticationFailed(RemoteProtocolError):
+    """The peer failed the handshake: it does not know the topology's secret, or
+    broke the handshake's order."""
+
+
 class LocalProtocolError(ProtocolError):
     """We were about to send something that violates the wire protocol."""
 
@@ -114,3 +123,17 @@ class SubmitError(HeronpyLiteError):
 
 class ControlError(HeronpyLiteError):
     """A control request (activate, deactivate, ...) failed."""
+
+
+class TopologyGone(HeronpyLiteError):
+    """A scheduler or executor finds its topology's record gone (killed) or a newer
+    submit's: it stops what it runs and exits, so nothing is orphaned."""
+
+
+class RegistrationConflict(HeronpyLiteError):
+    """A stream manager registration for a container whose registered stream manager
+    is connected and heartbeating: it is refused, never replaces the live one."""
+
+
+class SchedulerError(HeronpyLiteError):
+    """The cluster engine behind a scheduler (Slurm, Ray) refused or failed a request."""

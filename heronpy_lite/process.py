@@ -19,6 +19,7 @@ import logging.handlers
 import os
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -335,7 +336,14 @@ class MetricsReporter:
         collect: Callable[[], list[Any]],
         interval: float,
         exceptions: Callable[[], list[Any]] | None = None,
+        *,
+        secret: bytes | None = None,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float = 10.0,
     ) -> None:
+        self.secret = secret
+        self.tls = tls
+        self.handshake_timeout = handshake_timeout
         self.host = host
         self.port = port
         self.source = source
@@ -344,15 +352,25 @@ class MetricsReporter:
         self.exceptions = exceptions
 
     async def run(self) -> None:
+        from heronpy_lite.errors import RemoteProtocolError
+        from heronpy_lite.security import authenticate
         from heronpy_lite.wire import messages as m
 
         log = logging.getLogger(__name__)
         while True:
             try:
-                _, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
             except OSError:
                 await asyncio.sleep(self.interval)
                 continue
+            if self.secret is not None:
+                try:
+                    await authenticate(reader, writer, self.secret, timeout=self.handshake_timeout)
+                except (OSError, TimeoutError, RemoteProtocolError) as exc:
+                    log.warning("metrics manager handshake failed: %s", exc)
+                    writer.close()
+                    await asyncio.sleep(self.interval)
+                    continue
             try:
                 while True:
                     taken = time.time()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -102,6 +103,11 @@ class Cli:
             if proc.returncode != 0 and "no topology named" not in proc.stderr:
                 raise AssertionError(f"kill of {name} failed: {proc.stderr}")
 
+    def secret(self, name: str) -> bytes:
+        """The secret submit kept for ``name`` (what a user's CLI has)."""
+        (path,) = self.home.glob(f"secrets/*/{name}")
+        return bytes.fromhex(path.read_text().strip())
+
     def log_dir(self, name: str) -> Path:
         return self.home / "topologies" / name / "log"
 
@@ -122,3 +128,14 @@ def count_lines(folder: Path, prefix: str = "") -> int:
         with open(path, "rb") as f:
             total += sum(1 for _ in f)
     return total
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Read whatever comes (a handshake's hello) until the other end closes."""
+    sock.settimeout(5)
+    while True:
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True

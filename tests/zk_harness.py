@@ -41,8 +41,9 @@ CLASSPATH_JARS = ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j
 class ZooKeeperServer:
     """One standalone ZooKeeper, started and stopped by the tests."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, host: str = "127.0.0.1") -> None:
         self.folder = folder
+        self.host = host  # the multi-host suite's: the bridge address
         self.port = free_port()
         self.data = folder / "data"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,7 @@ class ZooKeeperServer:
             "tickTime=500\n"
             f"dataDir={self.data}\n"
             f"clientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\n"
+            f"clientPortAddress={host}\n"
             "maxClientCnxns=0\n"
             "admin.enableServer=false\n"
             "4lw.commands.whitelist=ruok,srvr\n"
@@ -62,11 +63,11 @@ class ZooKeeperServer:
 
     @property
     def connection(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def ruok(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            with socket.create_connection((self.host, self.port), timeout=1) as s:
                 s.sendall(b"ruok")
                 return s.recv(16) == b"imok"
         except OSError:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from heronpy_lite.cli.common import add_cluster_args, control, require_topology, state_manager
+from heronpy_lite.cli.common import (
+    add_cluster_args,
+    control,
+    require_topology,
+    secret_of,
+    state_manager,
+    topology_engine,
+)
 from heronpy_lite.errors import ControlError
 
 
@@ -22,8 +29,9 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with state_manager(args) as sm:
-        require_topology(sm, args.name)
-        response = control(sm, args.name, args.command)
+        engine = topology_engine(require_topology(sm, args.name))
+        secret = secret_of(args, engine)
+        response = control(sm, args.name, args.command, engine=engine, secret=secret)
     if not response.ok:
         raise ControlError(f"{args.command} {args.name}: {response.message}")
     print(response.message)

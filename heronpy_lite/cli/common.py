@@ -10,7 +10,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from heronpy_lite import config
+from heronpy_lite import config, security
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ControlError, ProtocolError, TopologyNotFoundError
 from heronpy_lite.statemgr import StateManager, state_manager_for
@@ -65,13 +65,38 @@ def require_topology(sm: StateManager, name: str) -> dict[str, Any]:
         raise TopologyNotFoundError(f"no topology named {name!r} is running") from None
 
 
-def control(sm: StateManager, name: str, command: str, timeout: float = 10.0) -> m.ControlResponse:
-    """Send one control request to the topology's tmaster and return its answer."""
+def topology_engine(record: dict[str, Any]) -> EngineConfig:
+    """The engine config a topology runs with (its record's: what submit resolved)."""
+    return EngineConfig.from_config(record["config"])
+
+
+def secret_of(
+    args: argparse.Namespace, engine: EngineConfig, *, required: bool = True
+) -> bytes | None:
+    """The CLI's copy of topology ``args.name``'s secret (None with authentication off)."""
+    return security.load_secret(engine, args.cluster, args.name, required=required)
+
+
+def control(
+    sm: StateManager,
+    name: str,
+    command: str,
+    timeout: float = 10.0,
+    *,
+    engine: EngineConfig | None = None,
+    secret: bytes | None = None,
+) -> m.ControlResponse:
+    """Send one control request to the topology's tmaster and return its answer,
+    after the handshake when there is a ``secret`` (and over TLS if ``engine``
+    configures it)."""
     location = sm.get(TMASTERS, name)
     if location is None:
         raise ControlError(f"the topology master of {name!r} is not running")
     try:
-        with socket.create_connection((location["host"], location["port"]), timeout) as sock:
+        with socket.create_connection((location["host"], location["port"]), timeout) as raw:
+            sock = security.wrap_client_socket(raw, engine) if engine is not None else raw
+            if secret is not None:
+                security.authenticate_socket(sock, secret)
             sock.sendall(m.encode(m.ControlRequest(command)))
             decoder = FrameDecoder()
             while True:

@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TextIO
 
 from heronpy_lite.cli import kill as kill_cmd
-from heronpy_lite.config import EngineConfig
+from heronpy_lite.scheduler.base import Scheduler
 from heronpy_lite.statemgr.base import StateManager
 
 
@@ -62,9 +62,7 @@ def launched_message(
     return f"Topology {name!r} is running: {sizes}. Logs: {logs}"
 
 
-def stop_started(
-    sm: StateManager, name: str, engine: EngineConfig, scheduler_pid: int | None
-) -> None:
+def stop_started(sm: StateManager, name: str, scheduler: Scheduler, cluster: str) -> None:
     """Kill what a failed submit started and remove its nodes. Ctrl-C meanwhile is
     answered, not obeyed: stopping takes a second or two, and an interrupted stop
     would leave the name taken by a topology with no process."""
@@ -79,7 +77,7 @@ def stop_started(
         previous = None
     print(f"stopping what was started of {name!r}", file=sys.stderr, flush=True)
     try:
-        kill_cmd.kill_topology(sm, name, engine, scheduler_pid)
+        kill_cmd.kill_topology(sm, name, scheduler, cluster)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 from typing import Any
 
 from heronpy_lite.cli.common import (
     add_cluster_args,
-    engine_from_args,
     require_topology,
+    secret_of,
     state_manager,
+    topology_engine,
 )
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import ControlError
-from heronpy_lite.scheduler import identity
-from heronpy_lite.statemgr.base import SCHEDULERS, StateManager
+from heronpy_lite.scheduler.base import scheduler_for
+from heronpy_lite.statemgr.base import StateManager
 
 
 def add_parser(sub: Any) -> None:
@@ -35,39 +32,21 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with state_manager(args) as sm:
-        require_topology(sm, args.name)
-        targets = restart_containers(sm, args.name, args.container, engine_from_args(args))
-    print(f"Restarting container(s) {', '.join(targets)} of {args.name!r}.")
+        engine = topology_engine(require_topology(sm, args.name))
+        secret = secret_of(args, engine, required=False)
+        targets = restart_containers(sm, args.name, args.container, engine, secret)
+    print(f"Restarting container(s) {', '.join(map(str, targets))} of {args.name!r}.")
     return 0
 
 
 def restart_containers(
-    sm: StateManager, name: str, container: int | None, engine: EngineConfig | None = None
-) -> list[str]:
-    """SIGTERM the executor of ``container`` (all of them if None); the scheduler
-    starts it again. The containers asked for; ControlError if there is none, or
-    if a recorded executor is not that topology's process any more (its start
-    time, command line or environment differ: scheduler/identity.py)."""
-    scheduler = sm.get(SCHEDULERS, name)
-    if scheduler is None:
-        raise ControlError(f"the scheduler of {name!r} is not running")
-    if engine is None:
-        engine = EngineConfig.from_config(sm.get_topology(name)["config"])
-    expected = identity.markers(name, engine)
-    executors = scheduler.get("executors", {})
-    targets = [str(container)] if container is not None else sorted(executors)
-    for c in targets:
-        if c not in executors:
-            raise ControlError(f"{name!r} has no container {c}")
-    for c in targets:
-        pid = executors[c].get("pid")
-        if not pid:
-            continue
-        if not identity.is_ours(executors[c], expected):
-            raise ControlError(
-                f"pid {pid}, recorded as the executor of container {c}, is not a process of "
-                f"{name!r}: not signalled"
-            )
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGTERM)
-    return targets
+    sm: StateManager,
+    name: str,
+    container: int | None,
+    engine: EngineConfig,
+    secret: bytes | None = None,
+) -> list[int]:
+    """Restart ``container`` (all of them if None) through the topology's scheduler
+    (``secret``: to hand to a scheduler it may have to start again); the containers
+    asked for. ControlError if there is no such container."""
+    return scheduler_for(sm, name, engine, secret).restart(container)

@@ -12,30 +12,32 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from heronpy_lite import config
+from heronpy_lite import config, security
 from heronpy_lite.api._loader import RUN_AS_MAIN, load_topology
 from heronpy_lite.api.topology import check_cycles, check_effectively_once
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
-from heronpy_lite.liveness import pid_alive
-from heronpy_lite.process import common_argv
-from heronpy_lite.scheduler import identity
+from heronpy_lite.scheduler.base import Scheduler, check_placement, scheduler_for
 from heronpy_lite.scheduler.executor import working_dir
+from heronpy_lite.scheduler.package import copy_package
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr import state_manager_for
-from heronpy_lite.statemgr.base import EXECUTION_STATE, PACKING_PLANS, PPLANS, StateManager
+from heronpy_lite.statemgr.base import (
+    EXECUTION_STATE,
+    PACKING_PLANS,
+    PPLANS,
+    TOPOLOGIES,
+    StateManager,
+)
 from heronpy_lite.wire.plan import PackingPlan
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -160,13 +162,17 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"component {component.name!r}: {exc}") from None
     if resolved.get("topology.reliability.mode") == "EFFECTIVELY_ONCE":
         check_effectively_once(definition)
+    running = EngineConfig.from_config(resolved)  # with what the topology itself sets
+    security.check_bind(running)
+    security.check_tls(running)
+    check_placement(running)
     stmgrs = int(resolved["topology.stmgrs"])
     packing = pack_round_robin(
         name, [(c.name, c.par) for c in definition.components.values()], stmgrs
     )
     sm = state_manager_for(engine)
     try:
-        return _launch(sm, engine, args, name, path, definition.components, resolved, packing)
+        return _launch(sm, running, args, name, path, definition.components, resolved, packing)
     finally:
         sm.close()
 
@@ -207,7 +213,8 @@ def _launch(
         raise TopologyExistsError(
             f"a topology named {name!r} already exists (heronpy-lite kill {args.cluster} {name})"
         )
-    proc: subprocess.Popen[bytes] | None = None
+    secret = security.new_secret() if engine.authentication else None
+    scheduler = scheduler_for(sm, name, engine, secret)
     try:
         try:
             if workdir.exists():
@@ -218,6 +225,11 @@ def _launch(
             raise SubmitError(
                 f"cannot prepare the working directory {workdir}: {exc.strerror or exc}"
             ) from exc
+        if engine.scheduler_class != "local":
+            # containers on other hosts import the copy, which reaches them with the
+            # working directory (scheduler/package.py)
+            file, search_dir = copy_package(path, workdir)
+            sm.set(TOPOLOGIES, name, {**record, "file": str(file), "search_dir": str(search_dir)})
         sm.set(PACKING_PLANS, name, packing.to_dict())
         sm.set(
             EXECUTION_STATE,
@@ -228,30 +240,18 @@ def _launch(
                 "submitted_at": record["submitted_at"],
             },
         )
-        log_file = workdir / "log" / "scheduler.log"
-        with _opened(workdir / "log" / "scheduler.out") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "heronpy_lite.scheduler.local",
-                    *common_argv(name, engine, log_file),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-                cwd=workdir,
-                # the markers kill checks before it signals anything (scheduler/identity.py)
-                env={**os.environ, **identity.markers(name, engine)},
-            )
+        if secret is not None:
+            # where the CLI finds it for control requests; the containers get it from
+            # the scheduler; the state manager never sees it
+            security.store_secret(security.secret_file(engine, args.cluster, name), secret)
+        scheduler.schedule(packing)
         progress = launching.Progress(name)
         try:
-            _wait_running(sm, name, packing, proc, engine.submit_timeout_secs, progress.update)
+            _wait_running(sm, name, packing, scheduler, engine.submit_timeout_secs, progress.update)
         finally:
             progress.clear()
     except BaseException:
-        launching.stop_started(sm, name, engine, proc.pid if proc is not None else None)
+        launching.stop_started(sm, name, scheduler, args.cluster)
         raise
     print(
         launching.launched_message(
@@ -280,18 +280,16 @@ def _wait_running(
     sm: StateManager,
     name: str,
     packing: PackingPlan,
-    proc: subprocess.Popen[bytes],
+    scheduler: Scheduler,
     timeout: float,
     progress: Callable[[int, int, int, int], None] = lambda *counts: None,
 ) -> None:
     deadline = time.monotonic() + timeout
     tasks = {t.task_id: t for t in packing.tasks}
     while True:
-        if proc.poll() is not None or not pid_alive(proc.pid):
-            raise SubmitError(
-                f"the scheduler of {name!r} exited with code {proc.returncode}; "
-                f"see {working_dir(name) / 'log'}"
-            )
+        problem = scheduler.problem()
+        if problem is not None:
+            raise SubmitError(problem)
         plan = sm.get(PPLANS, name) or {}
         instances = {int(k): v for k, v in plan.get("instances", [])}
         for task_id, status in instances.items():

@@ -7,7 +7,9 @@ Theory of operation
 connects, reads, feeds it, writes what it gives and waits. Its inputs:
 
 - `connected()` / `disconnected(now)`: the link to the stream manager;
-  `connected` returns the registration to send first.
+  `connected` returns what to send first: the handshake's hello with a
+  topology secret (the registration follows once the stream manager has
+  proved it knows the secret), the registration otherwise.
 - `receive(frames, now)`: decoded frames, checked against the lifecycle's
   table (`lifecycle.ALLOWED`). The first physical plan builds the task: the
   component is made as ``cls(delegate=task)``, ``initialize(config,
@@ -77,6 +79,7 @@ from heronpy_lite.wire.frames import (
     MarkerFrame,
     encode_marker,
 )
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import RUNNING, PackingPlan, PhysicalPlan
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,7 @@ class InstanceCore:
         pid: int | None = None,
         topology_file: str = "",
         store: CheckpointStore | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.topology = topology
         self.task_id = task_id
@@ -122,7 +126,9 @@ class InstanceCore:
         self.component_name = placement.component
         self.component_index = placement.component_index
         self.is_spout = definition.components[self.component_name].is_spout
-        self.lifecycle = Lifecycle(self.is_spout)
+        self.secret = secret
+        self._handshake: Handshake | None = None
+        self.lifecycle = Lifecycle(self.is_spout, authenticated=secret is not None)
         self.task: SpoutInstance | BoltInstance | None = None
         self.plan: PhysicalPlan | None = None
         self.error = ""
@@ -167,8 +173,18 @@ class InstanceCore:
     # -- the link --
 
     def connected(self) -> list[bytes]:
-        """The link is up: what to send first (registration, and our state)."""
+        """The link is up: what to send first (the handshake's hello, or the
+        registration and our state)."""
         self.lifecycle.advance(Event.CONNECTED)
+        if isinstance(self.task, SpoutInstance):
+            # a new stream manager says so again if it still wants it
+            self.task.set_throttled(False, self.clock())
+        if self.secret is not None:
+            self._handshake = Handshake(self.secret, accepting=False)
+            return [self._handshake.hello()]
+        return self._registration()
+
+    def _registration(self) -> list[bytes]:
         frames = [
             m.encode(
                 m.RegisterInstance(
@@ -180,13 +196,16 @@ class InstanceCore:
             frames.append(m.encode(self._status("running")))
             if self.stateful:
                 frames.append(m.encode(m.Restored(self.epoch, self.task_id)))
-        if isinstance(self.task, SpoutInstance):
-            # a new stream manager says so again if it still wants it
-            self.task.set_throttled(False, self.clock())
         return frames
 
     def disconnected(self, now: float) -> None:
-        if self.lifecycle.phase in (Phase.AWAITING_PLAN, Phase.RUNNING):
+        self._handshake = None
+        if self.lifecycle.phase in (
+            Phase.AWAITING_PLAN,
+            Phase.RUNNING,
+            Phase.AUTHENTICATING,
+            Phase.REAUTHENTICATING,
+        ):
             self.lifecycle.advance(Event.LOST)
         if isinstance(self.task, SpoutInstance):
             self.task.set_throttled(False, now)
@@ -199,6 +218,10 @@ class InstanceCore:
         lifecycle = self.lifecycle
         task = self.task
         for frame in frames:
+            if lifecycle.phase is Phase.FAILED:
+                # initialize raised: tuples that came with the plan are not looked at,
+                # so the failed status (and its error) still reaches the stream manager
+                return
             if type(frame) is DataFrame:
                 lifecycle.check(DataFrame)
                 assert isinstance(task, BoltInstance)
@@ -221,12 +244,17 @@ class InstanceCore:
                 msg = m.decode(frame.payload)
                 lifecycle.check(type(msg))
                 self._on_control(msg, now)
-                if lifecycle.phase is Phase.FAILED:
-                    return  # initialize failed: what came with the plan is not for us
                 task = self.task
 
     def _on_control(self, msg: m.Message, now: float) -> None:
-        if isinstance(msg, m.PhysicalPlanUpdate):
+        if isinstance(msg, (m.AuthHello, m.AuthProof)):
+            assert self._handshake is not None
+            self._control += self._handshake.receive(msg)  # AuthenticationFailed: close
+            if self._handshake.done:
+                self._handshake = None
+                self.lifecycle.advance(Event.AUTHENTICATED)
+                self._control += self._registration()
+        elif isinstance(msg, m.PhysicalPlanUpdate):
             self.plan = PhysicalPlan.from_dict(msg.plan)
             if self.lifecycle.phase == Phase.AWAITING_PLAN:
                 self._start(now)

@@ -11,6 +11,14 @@ phase combines the link (up or down) with the task (built or not)::
                                           v               v    |
                                         FAILED          RECONNECTING
 
+With authentication on, every connection first runs the handshake
+(`wire/handshake.py`): CONNECTING --connected--> AUTHENTICATING
+--authenticated--> AWAITING_PLAN, and RECONNECTING --connected-->
+REAUTHENTICATING --authenticated--> RUNNING; in those two phases the stream
+manager may send nothing but the handshake's messages, and the
+registration goes out only once the stream manager has proved it knows
+the topology's secret.
+
 The task is built, and its component's ``initialize`` runs, when the first
 physical plan arrives; after that the component lives as long as the
 process: a lost link is re-established and registered again, nothing is
@@ -37,14 +45,17 @@ from heronpy_lite.wire.frames import AckFrame, DataFrame, MarkerFrame
 
 class Phase(enum.Enum):
     CONNECTING = "connecting"
+    AUTHENTICATING = "authenticating"
     AWAITING_PLAN = "awaiting the physical plan"
     RUNNING = "running"
     RECONNECTING = "reconnecting"
+    REAUTHENTICATING = "authenticating again"
     FAILED = "failed"
 
 
 class Event(enum.Enum):
     CONNECTED = "connected"
+    AUTHENTICATED = "authenticated"
     LOST = "lost"
     STARTED = "started"
     START_FAILED = "start failed"
@@ -59,13 +70,29 @@ _TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (Phase.RECONNECTING, Event.CONNECTED): Phase.RUNNING,
 }
 
+#: with authentication: the handshake comes between connecting and registering
+_AUTHENTICATED_TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
+    **_TRANSITIONS,
+    (Phase.CONNECTING, Event.CONNECTED): Phase.AUTHENTICATING,
+    (Phase.AUTHENTICATING, Event.AUTHENTICATED): Phase.AWAITING_PLAN,
+    (Phase.AUTHENTICATING, Event.LOST): Phase.CONNECTING,
+    (Phase.RECONNECTING, Event.CONNECTED): Phase.REAUTHENTICATING,
+    (Phase.REAUTHENTICATING, Event.AUTHENTICATED): Phase.RUNNING,
+    (Phase.REAUTHENTICATING, Event.LOST): Phase.RECONNECTING,
+}
+
 _CONTROL = frozenset({m.PhysicalPlanUpdate, m.Rejected})
 #: EFFECTIVELY_ONCE, to every task (ignored elsewhere)
 _STATEFUL = frozenset({m.Restore, m.CheckpointComplete})
+_HANDSHAKE = frozenset({m.AuthHello, m.AuthProof})
 
 #: (phase, is a spout) -> what the stream manager may send: frame classes, and
 #: the control message classes inside CONTROL frames
 ALLOWED: dict[tuple[Phase, bool], frozenset[type]] = {
+    (Phase.AUTHENTICATING, True): _HANDSHAKE,
+    (Phase.AUTHENTICATING, False): _HANDSHAKE,
+    (Phase.REAUTHENTICATING, True): _HANDSHAKE,
+    (Phase.REAUTHENTICATING, False): _HANDSHAKE,
     (Phase.AWAITING_PLAN, True): _CONTROL | {m.SpoutThrottle},
     (Phase.AWAITING_PLAN, False): _CONTROL,
     (Phase.RUNNING, True): _CONTROL
@@ -78,12 +105,13 @@ ALLOWED: dict[tuple[Phase, bool], frozenset[type]] = {
 class Lifecycle:
     """The phase of one instance; `check` applies `ALLOWED`."""
 
-    def __init__(self, is_spout: bool) -> None:
+    def __init__(self, is_spout: bool, authenticated: bool = False) -> None:
         self.phase = Phase.CONNECTING
         self.is_spout = is_spout
+        self._transitions = _AUTHENTICATED_TRANSITIONS if authenticated else _TRANSITIONS
 
     def advance(self, event: Event) -> Phase:
-        target = _TRANSITIONS.get((self.phase, event))
+        target = self._transitions.get((self.phase, event))
         if target is None:
             raise LocalProtocolError(f"instance cannot go from {self.phase.value} on {event.value}")
         self.phase = target
@@ -92,7 +120,11 @@ class Lifecycle:
     @property
     def built(self) -> bool:
         """Whether the task (and its component) exists."""
-        return self.phase in (Phase.RUNNING, Phase.RECONNECTING)
+        return self.phase in (Phase.RUNNING, Phase.RECONNECTING, Phase.REAUTHENTICATING)
+
+    @property
+    def authenticating(self) -> bool:
+        return self.phase in (Phase.AUTHENTICATING, Phase.REAUTHENTICATING)
 
     def check(self, kind: type) -> None:
         """`RemoteProtocolError` unless the stream manager may send ``kind`` now."""

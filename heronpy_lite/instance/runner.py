@@ -41,6 +41,7 @@ from heronpy_lite.instance.time_account import Doing
 from heronpy_lite.instance.watch import TaskRestart
 from heronpy_lite.instance.watchdog import HungReporter, Watchdog
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
+from heronpy_lite.security import client_tls, process_secret
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
@@ -115,7 +116,9 @@ class InstanceRunner:
             clock=time.monotonic,
             topology_file=record["file"],
             store=CheckpointStore(store_root(engine), self.topology),
+            secret=process_secret(engine),
         )
+        self._tls = client_tls(engine)
         log.info(
             "task %d (%s[%d]) of %s starting, restarts=%d, tuple path %s",
             self.task_id,
@@ -162,6 +165,9 @@ class InstanceRunner:
                     self._collect,
                     engine.metrics_interval_secs,
                     exceptions=core.exceptions,
+                    secret=core.secret,
+                    tls=self._tls,
+                    handshake_timeout=engine.handshake_timeout_secs,
                 )
                 tg.create_task(reporter.run())
             self._arm_timer()
@@ -205,7 +211,9 @@ class InstanceRunner:
         assert core is not None
         while True:
             try:
-                reader, writer = await asyncio.open_connection(self.stmgr_host, self.stmgr_port)
+                reader, writer = await asyncio.open_connection(
+                    self.stmgr_host, self.stmgr_port, ssl=self._tls
+                )
             except OSError:
                 await asyncio.sleep(engine.reconnect_interval_secs)
                 continue

@@ -42,15 +42,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.errors import AuthenticationFailed, RemoteProtocolError, StateManagerError
 from heronpy_lite.metrics.gate import BadSnapshot, SnapshotGate, known_sources
 from heronpy_lite.metrics.history import SnapshotHistory
 from heronpy_lite.metrics.store import SnapshotStore
+from heronpy_lite.network import advertised_host
 from heronpy_lite.process import connection_handler, write_until_done
+from heronpy_lite.security import check_bind, process_secret, server_options
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
@@ -67,8 +70,12 @@ class MetricsManager:
         engine: EngineConfig,
         statemgr: StateManager,
         packing: PackingPlan,
+        secret: bytes | None = None,
     ) -> None:
         self.topology = topology
+        self.secret = secret
+        self.producers = 0
+        self.refused_connections = 0
         self.container = container
         self.engine = engine
         self.statemgr = statemgr
@@ -85,16 +92,23 @@ class MetricsManager:
     async def serve(self, port_file: str, port: int = 0) -> None:
         host = self.engine.bind_host
         snapshots = await asyncio.start_server(
-            connection_handler(self._on_producer), host, port, reuse_address=True
+            connection_handler(self._on_producer),
+            host,
+            port,
+            reuse_address=True,
+            **server_options(self.engine),
         )
         http = await asyncio.start_server(
             connection_handler(self._on_http), host, self.engine.metricsmgr_port
         )
         snapshot_port = snapshots.sockets[0].getsockname()[1]
         http_port = http.sockets[0].getsockname()[1]
-        url = f"http://{host}:{http_port}/metrics"
+        published = advertised_host(
+            host, self.engine.advertised_host, self.engine.statemgr_connection_string
+        )
+        url = f"http://{published}:{http_port}/metrics"
         location = {
-            "host": host,
+            "host": published,
             "port": http_port,
             "url": url,
             "pid": os.getpid(),
@@ -146,21 +160,59 @@ class MetricsManager:
     async def _on_producer(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        """One producer's snapshots: after the handshake (with a secret), snapshots only;
+        it must have authenticated and sent its first one within the handshake timeout."""
+        engine = self.engine
+        if self.producers >= engine.max_connections:
+            self.refused_connections += 1
+            if self.refused_connections <= 5 or self.refused_connections % 1000 == 0:
+                log.warning("refusing a producer connection: %d open", self.producers)
+            writer.close()
+            return
+        self.producers += 1
+        decoder = FrameDecoder(engine.unauthenticated_max_frame_bytes)
+        handshake = Handshake(self.secret, accepting=True) if self.secret else None
+        if handshake is not None:
+            writer.write(handshake.hello())
+        deadline: float | None = asyncio.get_running_loop().time() + engine.handshake_timeout_secs
         try:
-            while data := await reader.read(1 << 16):
-                for frame in decoder.feed(data):
-                    if not isinstance(frame, ControlFrame):
-                        raise RemoteProtocolError("metrics manager accepts control frames only")
-                    msg = m.decode(frame.payload)
-                    if not isinstance(msg, m.MetricsSnapshot):
-                        raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
-                    self._on_snapshot(msg, writer)
+            while True:
+                async with asyncio.timeout_at(deadline):
+                    data = await reader.read(1 << 16)
+                if not data:
+                    return
+                frames = decoder.feed(data)
+                while True:
+                    for frame in frames:
+                        if not isinstance(frame, ControlFrame):
+                            raise RemoteProtocolError("metrics manager accepts control frames only")
+                        msg = m.decode(frame.payload)
+                        if handshake is not None and not handshake.done:
+                            if not isinstance(msg, (m.AuthHello, m.AuthProof)):
+                                raise AuthenticationFailed(
+                                    f"authentication failed: {msg.TYPE} before the handshake"
+                                )
+                            writer.writelines(handshake.receive(msg))
+                            continue
+                        if not isinstance(msg, m.MetricsSnapshot):
+                            raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
+                        deadline = None
+                        self._on_snapshot(msg, writer)
+                    if handshake is None or handshake.done:
+                        decoder.max_frame_bytes = engine.max_frame_bytes
+                    if not decoder.held:
+                        break
+                    frames = decoder.feed(b"")
+        except AuthenticationFailed as exc:
+            log.warning("closing a producer connection: %s", exc)
         except RemoteProtocolError as exc:
             log.error("closing a producer connection: %s", exc)
+        except TimeoutError:
+            log.warning("closing a producer connection: it sent no snapshot in time")
         except ConnectionError:
             pass
         finally:
+            self.producers -= 1
             writer.close()
 
     def _on_snapshot(self, msg: m.MetricsSnapshot, writer: asyncio.StreamWriter) -> None:
@@ -234,14 +286,17 @@ async def main_async(args: Any) -> int:
     try:
         record = await asyncio.to_thread(statemgr.get_topology, args.topology)
         packing = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
+        engine = EngineConfig.from_config(record["config"])
+        check_bind(engine)
         manager = MetricsManager(
             topology=args.topology,
             container=args.container,
-            engine=EngineConfig.from_config(record["config"]),
+            engine=engine,
             statemgr=statemgr,
             packing=PackingPlan.from_dict(
                 packing or {"topology": args.topology, "tasks": [], "num_containers": 0}
             ),
+            secret=process_secret(engine),
         )
         await manager.serve(args.port_file, args.port)
     except StateManagerError as exc:

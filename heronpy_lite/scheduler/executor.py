@@ -9,6 +9,14 @@ manager, then one instance process per task packed into it. The stream
 manager keeps its port across restarts (the executor passes back the port it
 first bound), so restarted instances and peers find it where it was; so does
 each container's metrics manager, for the processes that report to it.
+
+Every executor ends itself (stopping its children) once its topology's record
+is gone or belongs to a newer submit of the name, so a container never
+outlives its topology, whatever happened to the scheduler. Under the local
+scheduler, it also watches the scheduler's lock and starts a new scheduler
+when the old one died (docs/decisions/0031-local-scheduler-failover.md);
+under Slurm, it looks after the topology's jobs (scheduler/slurm.py,
+`watch_jobs`).
 """
 
 from __future__ import annotations
@@ -23,12 +31,22 @@ from pathlib import Path
 from typing import Any
 
 from heronpy_lite.config import EngineConfig, home
-from heronpy_lite.errors import StateManagerError
+from heronpy_lite.errors import StateManagerError, TopologyGone, TopologyNotFoundError
+from heronpy_lite.network import connect_host
 from heronpy_lite.scheduler.supervisor import Child
+from heronpy_lite.scheduler.targets import write_scrape_targets
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS, StateManager
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
+
+EXECUTOR_MODULE = "heronpy_lite.scheduler.executor"
+#: how often an executor checks that its topology still exists, and that its
+#: (local) scheduler still runs
+WATCH_SECS = 1.0
+SCHEDULER_PROBE_SECS = 0.5
+
+__all__ = ["EXECUTOR_MODULE", "TopologyGone", "run_executor", "watch_topology", "working_dir"]
 
 
 def working_dir(topology: str) -> Path:
@@ -41,6 +59,12 @@ async def run_executor(args: Any) -> int:
     statemgr = await asyncio.to_thread(state_manager_from_args, args)
     try:
         return await _run_container(args, statemgr)
+    except ExceptionGroup as group:
+        gone, rest = group.split(TopologyGone)
+        if gone is None or rest is not None:
+            raise
+        log.info("%s; container %d stopped", gone.exceptions[0], args.container)
+        return 0
     finally:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(statemgr.close)
@@ -111,14 +135,63 @@ async def _run_container(args: Any, statemgr: StateManager) -> int:
         ],
         f"metricsmgr-{container}",
     )
-    metrics_task = asyncio.ensure_future(metricsmgr.supervise())
-    try:
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(watch_topology(statemgr, args.topology, record.get("submitted_at")))
+        if engine.scheduler_class == "local":
+            tg.create_task(_watch_local_scheduler(args.topology, engine))
+        elif engine.scheduler_class == "slurm":
+            from heronpy_lite.scheduler import slurm
+            from heronpy_lite.security import process_secret
+
+            tg.create_task(
+                slurm.watch_jobs(
+                    statemgr,
+                    args.topology,
+                    engine,
+                    container,
+                    packing.num_containers,
+                    process_secret(engine),
+                )
+            )
+        metrics_task = tg.create_task(metricsmgr.supervise())
         metrics["port"] = await _wait_port(metrics_port_file)
-        return await _run_children(args, statemgr, packing, engine, container, workdir, child)
-    finally:
+        await _run_children(args, statemgr, packing, engine, container, workdir, child)
         metrics_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await metrics_task
+    return 0
+
+
+async def watch_topology(statemgr: StateManager, topology: str, submitted_at: Any) -> None:
+    """Raise TopologyGone once the topology's record is gone or is a newer submit's
+    (an unreachable state manager is not that: keep running)."""
+    while True:
+        await asyncio.sleep(WATCH_SECS)
+        try:
+            record = await asyncio.to_thread(statemgr.get_topology, topology)
+        except TopologyNotFoundError:
+            raise TopologyGone(f"the topology {topology!r} is gone") from None
+        except StateManagerError:
+            continue
+        if record.get("submitted_at") != submitted_at:
+            raise TopologyGone(f"{topology!r} was submitted again")
+
+
+async def _watch_local_scheduler(topology: str, engine: EngineConfig) -> None:
+    """Start a new scheduler when the lock of the local one is free (it died)."""
+    from heronpy_lite.scheduler import local
+
+    started: list[Any] = []
+    while True:
+        await asyncio.sleep(SCHEDULER_PROBE_SECS)
+        started = [p for p in started if p.poll() is None]  # reap the ones that exited
+        if local.scheduler_running(topology):
+            continue
+        log.warning("the scheduler of %s is gone; starting a new one", topology)
+        try:
+            started.append(local.start_scheduler_process(topology, engine))
+        except OSError as exc:
+            log.error("cannot start a scheduler: %s", exc)
+        # it takes the lock within a moment; the others that tried at once exit
+        await asyncio.sleep(local.LOCK_WAIT_SECS)
 
 
 async def _wait_port(port_file: Path) -> int:
@@ -143,6 +216,7 @@ async def _run_children(
         else:
             names = ["tmaster"]
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(write_scrape_targets(statemgr, args.topology))
             for name in names:
                 tmaster = child(name, "heronpy_lite.tmaster", lambda r: [], name)
                 if statemgr.supports_standby:
@@ -151,8 +225,6 @@ async def _run_children(
                     )
                 tg.create_task(tmaster.supervise())
         return 0
-    # data containers need the state manager no more: free the session
-    await asyncio.to_thread(statemgr.close)
     async with asyncio.TaskGroup() as tg:
         port_file = workdir / f"stmgr-{container}.port"
         port_file.unlink(missing_ok=True)
@@ -181,7 +253,7 @@ async def _run_children(
                     "--task-id",
                     str(task_id),
                     "--stmgr-host",
-                    engine.bind_host,
+                    connect_host(engine.bind_host),
                     "--stmgr-port",
                     str(bound["port"]),
                     "--restarts",
@@ -204,7 +276,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from heronpy_lite import process
 
-    return process.start("heronpy_lite.scheduler.executor", run_executor, argv, _arguments)
+    return process.start(EXECUTOR_MODULE, run_executor, argv, _arguments)
 
 
 if __name__ == "__main__":

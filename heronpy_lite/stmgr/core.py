@@ -18,13 +18,31 @@ and waits. Its inputs are events on *links* (connections) and on the
     tick(now) ──────────────┘            ├─► ConnectPeer(c, host, port)
                                          └─► Close(link, reason)
 
-A link has a `Role`. An accepted connection is PENDING until its first
-message says who it is (`RegisterInstance`: an INSTANCE; `HelloStmgr`: a
-PEER sending to us). The stream manager's own connections are PEER_OUT (to
-a peer: only we write on it) and TMASTER. `ALLOWED` is the protocol as data:
-what a link in each role may send. Anything else, or a frame that claims to
-come from a task the link is not (an instance is its own task only), closes
-that link with one log line; nothing else is disturbed.
+A link has a `Role`. With authentication on (a topology secret), every
+link starts with the handshake (`wire/handshake.py`): an accepted
+connection is UNAUTHENTICATED, ours are AUTHENTICATING, and both may send
+nothing but the handshake's two messages until it succeeds; a failed
+handshake closes that connection with one log line. An authenticated (or,
+with authentication off, a new) accepted connection is PENDING until its
+first message says who it is (`RegisterInstance`: an INSTANCE;
+`HelloStmgr`: a PEER sending to us). The stream manager's own connections
+are PEER_OUT (to a peer: only we write on it) and TMASTER once
+authenticated. `ALLOWED` is the protocol as data: what a link in each role
+may send. Anything else, or a frame that claims to come from a task the
+link is not (an instance is its own task only; a peer, the tasks of its
+container only), closes that link with one log line; nothing else is
+disturbed. Until a link has said who it is, frames above
+``heron.network.unauthenticated.max.frame.bytes`` are refused
+(`frame_limit`), and at most ``heron.network.max.connections`` accepted
+connections are open at once.
+
+Nobody takes over a live link: a registration for a task whose instance
+is connected is refused (as the tmaster refuses one for a container whose
+stream manager is alive), and an ACK frame is accepted only from a task
+that could have received a tuple of the spout's trees (the spout itself,
+or a task of a component downstream of it), on that task's own link. So a
+stranger can neither divert a task's tuples nor ack trees whose tuples it
+never saw: "acked but lost" cannot be forged.
 
 DATA frames are routed by destination task without decoding their bodies:
 a local task's outlet or its container's peer outlet. ACK frames for a
@@ -49,7 +67,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from heronpy_lite.errors import RemoteProtocolError
+from heronpy_lite.errors import AuthenticationFailed, RemoteProtocolError
 from heronpy_lite.stmgr.acking import make_tracker
 from heronpy_lite.stmgr.alignment import Alignment, Released
 from heronpy_lite.stmgr.backpressure import BackpressureController, Notice, Strategy
@@ -58,6 +76,7 @@ from heronpy_lite.stmgr.routing import RoutingTable
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.frames import (
+    DEFAULT_MAX_FRAME_BYTES,
     AckFrame,
     ControlFrame,
     DataFrame,
@@ -66,12 +85,15 @@ from heronpy_lite.wire.frames import (
     encode_ack,
     encode_marker,
 )
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan
 
 log = logging.getLogger(__name__)
 
 
 class Role(enum.Enum):
+    UNAUTHENTICATED = "unauthenticated"  # accepted; the handshake is not done
+    AUTHENTICATING = "authenticating"  # ours (to a peer, to the tmaster); the handshake is not done
     PENDING = "pending"  # accepted; has not said who it is
     INSTANCE = "instance"  # a local instance
     PEER = "peer"  # a peer stream manager's connection to us: it sends, we read
@@ -81,7 +103,11 @@ class Role(enum.Enum):
 
 #: what a link in each role may send: frame classes, and the control message
 #: classes inside CONTROL frames
+_HANDSHAKE = frozenset({m.AuthHello, m.AuthProof})
+
 ALLOWED: dict[Role, frozenset[type]] = {
+    Role.UNAUTHENTICATED: _HANDSHAKE,
+    Role.AUTHENTICATING: _HANDSHAKE,
     Role.PENDING: frozenset({m.RegisterInstance, m.HelloStmgr}),
     Role.INSTANCE: frozenset(
         {
@@ -128,6 +154,10 @@ class Link:
     epoch: int = -1
     #: ... and the oldest epoch it may enter (a replaced instance: the next one)
     min_epoch: int = -1
+    handshake: Handshake | None = None  # UNAUTHENTICATED, AUTHENTICATING
+    then: Role | None = None  # AUTHENTICATING: PEER_OUT or TMASTER
+    inbound: bool = False
+    over_limit: bool = False  # accepted while heron.network.max.connections were open
 
     def __repr__(self) -> str:
         who = f" task {self.task}" if self.task is not None else ""
@@ -270,8 +300,19 @@ class StreamManagerCore:
         now: float,
         stateful: bool = False,
         alignment_buffer_bytes: int = 16 << 20,
+        secret: bytes | None = None,
+        max_connections: int = 1024,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        unauthenticated_max_frame_bytes: int = 4096,
     ) -> None:
         self.topology = topology
+        self.secret = secret
+        self.max_connections = max_connections
+        self.max_frame_bytes = max_frame_bytes
+        self.unauthenticated_max_frame_bytes = unauthenticated_max_frame_bytes
+        self.inbound = 0
+        self.refused_connections = 0
+        self.failed_handshakes = 0
         self.container = container
         self.host = host
         self.pid = pid
@@ -330,6 +371,8 @@ class StreamManagerCore:
         #: the latest complete checkpoint the tmaster announced, and when it arrived
         self.completed: m.CheckpointComplete | None = None
         self.completed_at = 0.0
+        #: spout component -> the components that can receive a tuple of its trees
+        self._reaches = _downstream(components)
 
     # -- the outlets the runner must create --
 
@@ -341,22 +384,84 @@ class StreamManagerCore:
     # -- links --
 
     def accepted(self) -> Link:
-        """A new inbound connection; it must say who it is first."""
-        return Link(next(self._ids), Role.PENDING)
+        """A new inbound connection; it must authenticate (with a secret) and say who
+        it is first. Send it `greeting` before reading it."""
+        self.inbound += 1
+        over = self.inbound > self.max_connections
+        if self.secret is None:
+            return Link(next(self._ids), Role.PENDING, inbound=True, over_limit=over)
+        handshake = Handshake(self.secret, accepting=True)
+        return Link(
+            next(self._ids),
+            Role.UNAUTHENTICATED,
+            handshake=handshake,
+            inbound=True,
+            over_limit=over,
+        )
+
+    def greeting(self, link: Link) -> list[Action]:
+        """What to do first on an accepted link: refuse it if too many are open, send
+        the handshake's hello if there is one."""
+        if link.over_limit:
+            self.refused_connections += 1
+            if self.refused_connections <= 5 or self.refused_connections % 1000 == 0:
+                log.warning(
+                    "refusing a connection: %d open, at most %d (%d refused so far)",
+                    self.inbound - 1,
+                    self.max_connections,
+                    self.refused_connections,
+                )
+            return [Close(link, "too many connections")]
+        if link.handshake is not None:
+            return [Reply(link, link.handshake.hello())]
+        return []
+
+    def frame_limit(self, link: Link) -> int:
+        """The largest frame to read from ``link`` now: small until it has said who it is."""
+        if link.role in (Role.UNAUTHENTICATED, Role.AUTHENTICATING, Role.PENDING):
+            return self.unauthenticated_max_frame_bytes
+        return self.max_frame_bytes
+
+    def _outbound(self, then: Role, container: int | None) -> tuple[Link, list[Action]] | None:
+        """An authenticating link of ours, or None without a secret."""
+        if self.secret is None:
+            return None
+        handshake = Handshake(self.secret, accepting=False)
+        link = Link(
+            next(self._ids),
+            Role.AUTHENTICATING,
+            container=container,
+            handshake=handshake,
+            then=then,
+        )
+        return link, [Reply(link, handshake.hello())]
 
     def peer_connected(self, container: int) -> tuple[Link, list[Action]]:
         """Our connection to a peer is up."""
+        pending = self._outbound(Role.PEER_OUT, container)
+        if pending is not None:
+            return pending
         link = Link(next(self._ids), Role.PEER_OUT, container=container)
+        return link, self._peer_ready(link)
+
+    def _peer_ready(self, link: Link) -> list[Action]:
+        assert link.container is not None
         hello = m.HelloStmgr(self.topology, self.container, self.epoch)
         actions: list[Action] = [Reply(link, m.encode(hello))]
         for notice in self.backpressure.current_notices():
             actions.append(Reply(link, self._notice(notice)))
-        actions.append(Attach(peer_outlet(container), link))
-        return link, actions
+        actions.append(Attach(peer_outlet(link.container), link))
+        return actions
 
     def tmaster_connected(self) -> tuple[Link, list[Action]]:
         """Our connection to the topology master is up: register, report every status."""
+        pending = self._outbound(Role.TMASTER, None)
+        if pending is not None:
+            return pending
         link = Link(next(self._ids), Role.TMASTER)
+        return link, self._tmaster_ready(link)
+
+    def _tmaster_ready(self, link: Link) -> list[Action]:
         self.tmaster = link
         register = m.RegisterStmgr(
             self.topology,
@@ -372,11 +477,14 @@ class StreamManagerCore:
         for instance in self._instances.values():
             if instance.status is not None:
                 actions.append(Reply(link, m.encode(instance.status)))
-        return link, actions
+        return actions
 
     def closed(self, link: Link, now: float) -> list[Action]:
         """A connection ended (either side closed it)."""
         actions: list[Action] = []
+        if link.inbound:
+            link.inbound = False
+            self.inbound -= 1
         if link.role is Role.INSTANCE and link.task is not None:
             instance = self._instances[link.task]
             if instance.link is link:
@@ -421,7 +529,8 @@ class StreamManagerCore:
             elif type(frame) is AckFrame:
                 if not self._may_send(link, AckFrame, frame.src_task, actions):
                     return actions
-                self._route_ack(frame, now, actions)
+                if not self._route_ack(link, frame, now, actions):
+                    return actions
             elif type(frame) is MarkerFrame:
                 if not self._may_send(link, MarkerFrame, frame.src_task, actions):
                     return actions  # not an EFFECTIVELY_ONCE topology: ignored
@@ -448,7 +557,8 @@ class StreamManagerCore:
                     continue
                 dst = frame.dst_task  # type: ignore[union-attr]
                 if kind is AckFrame:
-                    self._route_ack(frame, now, actions)  # type: ignore[arg-type]
+                    if not self._route_ack(link, frame, now, actions):  # type: ignore[arg-type]
+                        return actions
                     continue
                 if dst not in local:
                     outlet = outlet_of.get(dst)
@@ -512,6 +622,9 @@ class StreamManagerCore:
         if link.role is Role.INSTANCE and src_task != link.task:
             actions.append(self._violation(link, f"a frame from task {src_task}"))
             return False
+        if link.role is Role.PEER and self.routing.task_container.get(src_task) != link.container:
+            actions.append(self._violation(link, f"a frame from task {src_task}"))
+            return False
         return True
 
     def _violation(self, link: Link, what: str) -> Close:
@@ -525,21 +638,35 @@ class StreamManagerCore:
                 "dropping frame for unknown task %d (%d so far)", task, self.unroutable_frames
             )
 
-    def _route_ack(self, frame: AckFrame, now: float, actions: list[Action]) -> None:
+    def _route_ack(self, link: Link, frame: AckFrame, now: float, actions: list[Action]) -> bool:
+        """Feed or route an ACK frame; False if it closed the link."""
         spout_task = frame.dst_task
+        spout = self.routing.task_component.get(spout_task)
+        sender = self.routing.task_component.get(frame.src_task)
+        if spout is not None and not (
+            frame.src_task == spout_task or sender in self._reaches.get(spout, ())
+        ):
+            # that task never receives a tuple of this spout's trees: it cannot ack one
+            actions.append(
+                self._violation(link, f"an ack from task {frame.src_task} for task {spout_task}")
+            )
+            return False
         if spout_task in self._instances:
             verdict = self.tracker.apply_body(spout_task, frame.body, now)
             if verdict is not None:
                 actions.append(Send(task_outlet(spout_task), encode_ack(spout_task, 0, verdict)))
-            return
+            return True
         outlet = self._outlet_of.get(spout_task)
         if outlet is None:
             self._unroutable(spout_task)
         else:
             actions.append(Forward(outlet, frame.frame))
+        return True
 
     def _on_control(self, link: Link, msg: m.Message, now: float, actions: list[Action]) -> bool:
         """Handle one allowed control message; False if it closed the link."""
+        if isinstance(msg, (m.AuthHello, m.AuthProof)):
+            return self._authenticate(link, msg, actions)
         if isinstance(msg, m.RegisterInstance):
             return self._register_instance(link, msg, actions)
         if isinstance(msg, m.HelloStmgr):
@@ -712,6 +839,28 @@ class StreamManagerCore:
         log.info("every local task restored: epoch %d", self.epoch)
         return self._to_tmaster(done)
 
+    def _authenticate(self, link: Link, msg: m.Message, actions: list[Action]) -> bool:
+        assert link.handshake is not None
+        try:
+            replies = link.handshake.receive(msg)
+        except AuthenticationFailed as exc:
+            self.failed_handshakes += 1
+            actions.append(Close(link, str(exc)))
+            return False
+        actions += [Reply(link, frame) for frame in replies]
+        if link.handshake.done:
+            link.handshake = None
+            if link.role is Role.UNAUTHENTICATED:
+                link.role = Role.PENDING
+            else:
+                assert link.then is not None
+                link.role = link.then
+                if link.role is Role.PEER_OUT:
+                    actions += self._peer_ready(link)
+                else:
+                    actions += self._tmaster_ready(link)
+        return True
+
     def _register_instance(
         self, link: Link, msg: m.RegisterInstance, actions: list[Action]
     ) -> bool:
@@ -725,8 +874,11 @@ class StreamManagerCore:
             actions += [Reply(link, m.encode(m.Rejected(reason))), Close(link, reason)]
             return False
         if instance.link is not None:
-            log.warning("task %d registered again; replacing its old connection", msg.task_id)
-            actions.append(Close(instance.link, "replaced by a new registration"))
+            # never take over a live link: whoever registers second is refused
+            reason = f"task {msg.task_id} is connected already"
+            log.warning("refusing a second registration of task %d: it is connected", msg.task_id)
+            actions += [Reply(link, m.encode(m.Rejected(reason))), Close(link, reason)]
+            return False
         log.info("instance task %d (%s) registered, pid %d", msg.task_id, msg.component, msg.pid)
         link.role = Role.INSTANCE
         link.task = msg.task_id
@@ -745,8 +897,10 @@ class StreamManagerCore:
         component = self.routing.task_component[msg.task_id]
         if component in self._paused:
             actions.append(Pause(link))
+        # the last error stays with the task: it may not have reached the tmaster yet
+        error = old.error if old is not None else ""
         actions += self._report(
-            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts)
+            m.InstanceStatus(msg.task_id, msg.component, "starting", msg.pid, msg.restarts, error)
         )
         return True
 
@@ -943,3 +1097,23 @@ class StreamManagerCore:
                     [names.CHECKPOINTS_FAILED, "counter", {}, done.failed],
                 ]
         return out
+
+
+def _downstream(components: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Per component, every component a tuple of its trees can reach (through
+    ``inputs``, transitively)."""
+    consumers: dict[str, set[str]] = {name: set() for name in components}
+    for name, spec in components.items():
+        for source in spec.get("inputs", []):
+            consumers.setdefault(source, set()).add(name)
+    reaches: dict[str, frozenset[str]] = {}
+    for start in components:
+        seen: set[str] = set()
+        todo = list(consumers.get(start, ()))
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo += consumers.get(name, ())
+        reaches[start] = frozenset(seen)
+    return reaches

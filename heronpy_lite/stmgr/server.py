@@ -29,6 +29,7 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import RemoteProtocolError, StateManagerError
+from heronpy_lite.network import advertised_host, connect_host
 from heronpy_lite.process import (
     MetricsReporter,
     connection_handler,
@@ -36,6 +37,7 @@ from heronpy_lite.process import (
     tune_socket,
     write_until_done,
 )
+from heronpy_lite.security import check_bind, client_tls, process_secret, server_options
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS, TMASTERS
 from heronpy_lite.stmgr.backpressure import Strategy
@@ -63,8 +65,9 @@ from heronpy_lite.wire.plan import PackingPlan
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
-#: an accepted connection that has not said who it is within this closes
-IDENTIFY_TIMEOUT_SECS = 30.0
+#: roles of a link that has not yet authenticated and said who it is: it must
+#: within heron.network.handshake.timeout.secs of its start
+_UNIDENTIFIED = frozenset({Role.UNAUTHENTICATED, Role.AUTHENTICATING, Role.PENDING})
 
 
 @dataclass(eq=False, slots=True)
@@ -92,6 +95,7 @@ class StreamManager:
         components: dict[str, Any] | None = None,
         metrics_port: int = 0,
         stateful: bool = False,
+        secret: bytes | None = None,
     ) -> None:
         self.topology = topology
         self.engine = engine
@@ -105,13 +109,20 @@ class StreamManager:
             strategy=strategy,
             message_timeout_secs=message_timeout_secs,
             heartbeat_interval_secs=engine.heartbeat_interval_secs,
-            host=engine.bind_host,
+            host=advertised_host(
+                engine.bind_host, engine.advertised_host, engine.statemgr_connection_string
+            ),
             pid=os.getpid(),
             restarts=restarts,
             now=time.monotonic(),
             stateful=stateful,
             alignment_buffer_bytes=engine.alignment_buffer_bytes,
+            secret=secret,
+            max_connections=engine.max_connections,
+            max_frame_bytes=engine.max_frame_bytes,
+            unauthenticated_max_frame_bytes=engine.unauthenticated_max_frame_bytes,
         )
+        self._client_tls = client_tls(engine)
         self._high, self._low = engine.stmgr_buffer_high_bytes, engine.stmgr_buffer_low_bytes
         # tcp: readers block as soon as an outlet is congested; otherwise the strategy acts
         # at the high watermark and blocking readers is the backstop at the hard limit
@@ -128,7 +139,11 @@ class StreamManager:
 
     async def serve(self, port: int, port_file: str) -> None:
         server = await asyncio.start_server(
-            connection_handler(self._on_connection), self.engine.bind_host, port, reuse_address=True
+            connection_handler(self._on_connection),
+            self.engine.bind_host,
+            port,
+            reuse_address=True,
+            **server_options(self.engine),
         )
         self.core.port = server.sockets[0].getsockname()[1]
         log.info(
@@ -146,11 +161,14 @@ class StreamManager:
             tg.create_task(self._ticker())
             if self.metrics_port:
                 reporter = MetricsReporter(
-                    self.engine.bind_host,
+                    connect_host(self.engine.bind_host),
                     self.metrics_port,
                     "stmgr",
                     self._collect_metrics,
                     self.engine.metrics_interval_secs,
+                    secret=self.core.secret,
+                    tls=self._client_tls,
+                    handshake_timeout=self.engine.handshake_timeout_secs,
                 )
                 tg.create_task(reporter.run())
             await server.serve_forever()
@@ -184,11 +202,12 @@ class StreamManager:
         link = self.core.accepted()
         self._open(link, writer)
         try:
+            await self._perform(self.core.greeting(link))
             await self._pump(link, reader)
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: protocol error: %s", peer, exc)
         except TimeoutError:
-            log.info("connection from %s closed: it did not say who it is", peer)
+            log.warning("connection from %s closed: it did not say who it is in time", peer)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("connection from %s closed: %s", peer, exc)
         finally:
@@ -196,24 +215,34 @@ class StreamManager:
 
     async def _pump(self, link: Link, reader: asyncio.StreamReader) -> None:
         """Feed every frame from one connection to the core until it closes."""
-        connection = self._connections[link]
-        decoder = FrameDecoder(self.engine.max_frame_bytes)
-        received = self.core.received
+        connection = self._connections.get(link)
+        if connection is None:
+            return
+        core = self.core
+        decoder = FrameDecoder(core.frame_limit(link))
+        received = core.received
         readable = connection.readable
         monotonic = time.monotonic
+        deadline = asyncio.get_running_loop().time() + self.engine.handshake_timeout_secs
         while not connection.closed:
             if not readable.is_set():
                 await readable.wait()
-            if link.role is Role.PENDING:
-                async with asyncio.timeout(IDENTIFY_TIMEOUT_SECS):
+            if link.role in _UNIDENTIFIED:
+                async with asyncio.timeout_at(deadline):
                     data = await reader.read(READ_CHUNK)
             else:
                 data = await reader.read(READ_CHUNK)
             if not data:
                 return
-            actions = received(link, decoder.feed(data), monotonic())
-            if actions:
-                await self._perform(actions)
+            frames = decoder.feed(data)
+            while True:
+                actions = received(link, frames, monotonic())
+                if actions:
+                    await self._perform(actions)
+                decoder.max_frame_bytes = core.frame_limit(link)
+                if not decoder.held or connection.closed:
+                    break
+                frames = decoder.feed(b"")  # a frame the link may send now it said who it is
 
     # -- doing what the core says --
 
@@ -281,7 +310,12 @@ class StreamManager:
         elif type(action) is Close:
             connection = self._connections.get(action.link)
             if connection is not None and not connection.closed:
-                level = logging.ERROR if action.reason.startswith("protocol") else logging.INFO
+                if action.reason.startswith("protocol"):
+                    level = logging.ERROR
+                elif action.reason.startswith(("authentication", "too many")):
+                    level = logging.WARNING
+                else:
+                    level = logging.INFO
                 log.log(level, "closing %r: %s", action.link, action.reason)
                 connection.closed = True
                 connection.readable.set()  # a paused reader must see it
@@ -317,7 +351,9 @@ class StreamManager:
                 await asyncio.sleep(interval)
                 continue
             try:
-                reader, writer = await asyncio.open_connection(location["host"], location["port"])
+                reader, writer = await asyncio.open_connection(
+                    location["host"], location["port"], ssl=self._client_tls
+                )
             except OSError:
                 await asyncio.sleep(interval)
                 continue
@@ -348,7 +384,7 @@ class StreamManager:
     async def _peer_loop(self, container: int, address: tuple[str, int]) -> None:
         while True:
             try:
-                reader, writer = await asyncio.open_connection(*address)
+                reader, writer = await asyncio.open_connection(*address, ssl=self._client_tls)
             except OSError:
                 await asyncio.sleep(self.engine.reconnect_interval_secs)
                 continue
@@ -371,6 +407,8 @@ async def main_async(args: Any) -> int:
 
     statemgr = state_manager_from_args(args)
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
+    engine = EngineConfig.from_config(record["config"])
+    check_bind(engine)
     packing_raw = await asyncio.to_thread(statemgr.get, PACKING_PLANS, args.topology)
     if packing_raw is None:
         log.error("no packing plan for %s", args.topology)
@@ -378,7 +416,7 @@ async def main_async(args: Any) -> int:
     stmgr = StreamManager(
         topology=args.topology,
         container=args.container,
-        engine=EngineConfig.from_config(record["config"]),
+        engine=engine,
         packing=PackingPlan.from_dict(packing_raw),
         statemgr=statemgr,
         restarts=args.restarts,
@@ -387,6 +425,7 @@ async def main_async(args: Any) -> int:
         components=record.get("components", {}),
         metrics_port=args.metrics_port,
         stateful=record["config"].get(TOPOLOGY_RELIABILITY_MODE) == "EFFECTIVELY_ONCE",
+        secret=process_secret(engine),
     )
     try:
         await stmgr.serve(args.port, args.port_file)

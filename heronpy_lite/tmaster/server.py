@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import socket
@@ -28,12 +29,16 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import (
+    AuthenticationFailed,
     InvalidTransition,
     LeadershipLost,
+    RegistrationConflict,
     RemoteProtocolError,
     StateManagerError,
 )
+from heronpy_lite.network import advertised_host
 from heronpy_lite.process import connection_handler, safe_write
+from heronpy_lite.security import check_bind, process_secret, server_options
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import (
     EXECUTION_STATE,
@@ -46,15 +51,24 @@ from heronpy_lite.tmaster.leadership import Leadership
 from heronpy_lite.tmaster.state import TopologyMasterState, TopologyState
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import ControlFrame, FrameDecoder
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
 
-#: what a connection may send the tmaster, before and after it registered as the
-#: stream manager of a container (the CLI's control requests need no registration)
-ALLOWED: dict[bool, frozenset[type[m.Message]]] = {
-    False: frozenset({m.ControlRequest, m.RegisterStmgr}),
-    True: frozenset(
+
+class LinkState(enum.Enum):
+    UNAUTHENTICATED = "unauthenticated"  # the handshake is not done (with a secret)
+    OPEN = "open"  # authenticated, or authentication is off; not registered
+    REGISTERED = "registered"  # the stream manager of a container
+
+
+#: what a connection may send the tmaster in each state: the handshake first
+#: (with a secret); the CLI's control requests need no registration
+ALLOWED: dict[LinkState, frozenset[type[m.Message]]] = {
+    LinkState.UNAUTHENTICATED: frozenset({m.AuthHello, m.AuthProof}),
+    LinkState.OPEN: frozenset({m.ControlRequest, m.RegisterStmgr}),
+    LinkState.REGISTERED: frozenset(
         {
             m.ControlRequest,
             m.RegisterStmgr,
@@ -79,8 +93,17 @@ class TopologyMaster:
         statemgr: StateManager,
         execution: dict[str, Any],
         checkpoints: CheckpointCoordinator | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.topology = topology
+        self.secret = secret
+        self.connections = 0
+        self.refused_connections = 0
+        #: a registered stream manager that heartbeat within this is alive: nobody
+        #: else registers for its container meanwhile
+        self.live_within = min(
+            engine.stmgr_heartbeat_timeout_secs, 3 * engine.heartbeat_interval_secs
+        )
         self.engine = engine
         self.statemgr = statemgr
         self.execution = dict(execution)
@@ -99,7 +122,11 @@ class TopologyMaster:
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on ``sock`` (bound, listening, already published) until cancelled."""
-        server = await asyncio.start_server(connection_handler(self._on_connection), sock=sock)
+        server = await asyncio.start_server(
+            connection_handler(self._on_connection),
+            sock=sock,
+            **server_options(self.engine),
+        )
         host, port = sock.getsockname()[:2]
         log.info("tmaster of %s active on %s:%d", self.topology, host, port)
         async with server, asyncio.TaskGroup() as tg:
@@ -113,47 +140,91 @@ class TopologyMaster:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         peer = writer.get_extra_info("peername")
-        decoder = FrameDecoder(self.engine.max_frame_bytes)
+        engine = self.engine
+        if self.connections >= engine.max_connections:
+            self.refused_connections += 1
+            if self.refused_connections <= 5 or self.refused_connections % 1000 == 0:
+                log.warning(
+                    "refusing a connection from %s: %d open (%d refused so far)",
+                    peer,
+                    self.connections,
+                    self.refused_connections,
+                )
+            writer.close()
+            return
+        self.connections += 1
+        decoder = FrameDecoder(engine.unauthenticated_max_frame_bytes)
+        handshake = Handshake(self.secret, accepting=True) if self.secret else None
+        state = LinkState.UNAUTHENTICATED if handshake else LinkState.OPEN
+        if handshake is not None:
+            writer.write(handshake.hello())
+        # until it has authenticated and said who it is (a registration or a request)
+        deadline: float | None = asyncio.get_running_loop().time() + engine.handshake_timeout_secs
         container: int | None = None
         try:
             while True:
-                data = await reader.read(65536)
+                async with asyncio.timeout_at(deadline):
+                    data = await reader.read(65536)
                 if not data:
                     return
-                for frame in decoder.feed(data):
-                    if not isinstance(frame, ControlFrame):
-                        raise RemoteProtocolError("tmaster accepts control frames only")
-                    msg = m.decode(frame.payload)
-                    if type(msg) not in ALLOWED[container is not None]:
-                        raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
-                    if isinstance(msg, m.ControlRequest):
-                        writer.write(m.encode(await self._control(msg)))
-                        await writer.drain()
-                    elif isinstance(msg, m.RegisterStmgr):
-                        container = self._register(msg, writer)
-                    elif isinstance(msg, m.InstanceStatus):
-                        known = self.state.instances.get(msg.task_id, {}).get("pid")
-                        self.state.instance_status(
-                            msg.task_id, msg.state, msg.pid, msg.restarts, msg.error
-                        )
-                        if known and known != msg.pid:
-                            await self._replaced(f"task {msg.task_id} restarted (pid {msg.pid})")
-                        if msg.error:
-                            log.error("task %d (%s): %s", msg.task_id, msg.component, msg.error)
-                        self._persist_needed.set()
-                    elif isinstance(msg, m.Heartbeat) and container is not None:
-                        if self.stmgr_writers.get(container) is not writer:
-                            continue  # a replaced registration's late heartbeat
-                        self.state.heartbeat(container, time.monotonic())
-                        if self.state.update_stats(container, msg.stats):
+                frames = decoder.feed(data)
+                while True:
+                    for frame in frames:
+                        if not isinstance(frame, ControlFrame):
+                            raise RemoteProtocolError("tmaster accepts control frames only")
+                        msg = m.decode(frame.payload)
+                        if type(msg) not in ALLOWED[state]:
+                            raise RemoteProtocolError(f"unexpected {msg.TYPE} message")
+                        if isinstance(msg, (m.AuthHello, m.AuthProof)):
+                            assert handshake is not None
+                            writer.writelines(handshake.receive(msg))
+                            if handshake.done:
+                                state = LinkState.OPEN
+                        elif isinstance(msg, m.ControlRequest):
+                            deadline = None
+                            writer.write(m.encode(await self._control(msg)))
+                            await writer.drain()
+                        elif isinstance(msg, m.RegisterStmgr):
+                            container = self._register(msg, writer)
+                            if container is None:
+                                await writer.drain()  # the Rejected, then close
+                                return
+                            state, deadline = LinkState.REGISTERED, None
+                        elif isinstance(msg, m.InstanceStatus):
+                            known = self.state.instances.get(msg.task_id, {}).get("pid")
+                            self.state.instance_status(
+                                msg.task_id, msg.state, msg.pid, msg.restarts, msg.error
+                            )
+                            if known and known != msg.pid:
+                                await self._replaced(
+                                    f"task {msg.task_id} restarted (pid {msg.pid})"
+                                )
+                            if msg.error:
+                                log.error("task %d (%s): %s", msg.task_id, msg.component, msg.error)
                             self._persist_needed.set()
-                    elif self.checkpoints is not None:
-                        await self._checkpoint_message(msg)
+                        elif isinstance(msg, m.Heartbeat) and container is not None:
+                            if self.stmgr_writers.get(container) is not writer:
+                                continue  # a replaced registration's late heartbeat
+                            self.state.heartbeat(container, time.monotonic())
+                            if self.state.update_stats(container, msg.stats):
+                                self._persist_needed.set()
+                        elif self.checkpoints is not None:
+                            await self._checkpoint_message(msg)
+                    if state is not LinkState.UNAUTHENTICATED:
+                        decoder.max_frame_bytes = engine.max_frame_bytes
+                    if not decoder.held:
+                        break
+                    frames = decoder.feed(b"")
+        except AuthenticationFailed as exc:
+            log.warning("closing connection from %s: %s", peer, exc)
         except RemoteProtocolError as exc:
             log.error("closing connection from %s: %s", peer, exc)
+        except TimeoutError:
+            log.warning("closing connection from %s: it did not say who it is in time", peer)
         except ConnectionError as exc:
             log.info("connection from %s lost: %s", peer, exc)
         finally:
+            self.connections -= 1
             if container is not None and self.stmgr_writers.get(container) is writer:
                 del self.stmgr_writers[container]
                 log.warning("stmgr of container %d disconnected", container)
@@ -163,25 +234,35 @@ class TopologyMaster:
         if msg.topology != self.topology:
             writer.write(m.encode(m.Rejected(f"this tmaster runs {self.topology!r}")))
             return None
+        replacement = ""
         if self.checkpoints is not None:
             known = self.state.stmgrs.get(msg.container)
             if known is not None and known.pid != msg.pid:
-                self._replacement = f"stmgr {msg.container} restarted (pid {msg.pid})"
+                replacement = f"stmgr {msg.container} restarted (pid {msg.pid})"
             elif (
                 known is None
                 and self.checkpoints.started_before
                 and (msg.epoch < 0 or msg.epoch != self.checkpoints.epoch)
             ):
                 # this tmaster has not seen it: a new process (-1) or one of another epoch
-                self._replacement = f"stmgr {msg.container} is in epoch {msg.epoch}"
+                replacement = f"stmgr {msg.container} is in epoch {msg.epoch}"
+        old = self.stmgr_writers.get(msg.container)
         try:
             changed = self.state.register_stmgr(
-                msg.container, msg.host, msg.port, msg.pid, time.monotonic()
+                msg.container,
+                msg.host,
+                msg.port,
+                msg.pid,
+                time.monotonic(),
+                connected=old is not None and old is not writer and not old.is_closing(),
+                live_within=self.live_within,
             )
-        except ValueError as exc:
+        except (ValueError, RegistrationConflict) as exc:
+            log.warning("refusing a registration for container %d: %s", msg.container, exc)
             writer.write(m.encode(m.Rejected(str(exc))))
             return None
-        old = self.stmgr_writers.get(msg.container)
+        if replacement:
+            self._replacement = replacement  # every task goes back to the last checkpoint
         if old is not None and old is not writer:
             old.close()
         self.stmgr_writers[msg.container] = writer
@@ -367,8 +448,13 @@ async def main_async(args: Any) -> int:
 async def _run(args: Any, statemgr: StateManager) -> int:
     record = await asyncio.to_thread(statemgr.get_topology, args.topology)
     engine = EngineConfig.from_config(record["config"])
+    check_bind(engine)
+    secret = process_secret(engine)
     sock = socket.create_server((engine.bind_host, args.port))
-    host, port = sock.getsockname()[:2]
+    port = sock.getsockname()[1]
+    host = advertised_host(
+        engine.bind_host, engine.advertised_host, engine.statemgr_connection_string
+    )
     location = {"host": host, "port": port, "pid": os.getpid(), "hostname": socket.gethostname()}
     leadership = Leadership(statemgr, args.topology)
     waited = time.monotonic()
@@ -402,6 +488,7 @@ async def _run(args: Any, statemgr: StateManager) -> int:
         statemgr=statemgr,
         execution=execution,
         checkpoints=checkpoints,
+        secret=secret,
     )
     lost: BaseException | None = None
     try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from heronpy_lite.errors import InvalidTransition
+from heronpy_lite.errors import InvalidTransition, RegistrationConflict
 from heronpy_lite.wire.plan import PackingPlan, PhysicalPlan, StmgrLocation
 
 
@@ -62,12 +62,38 @@ class TopologyMasterState:
         return True
 
     def register_stmgr(
-        self, container: int, host: str, port: int, pid: int, now: float = 0.0
+        self,
+        container: int,
+        host: str,
+        port: int,
+        pid: int,
+        now: float = 0.0,
+        *,
+        connected: bool = False,
+        live_within: float = 0.0,
     ) -> bool:
-        """Record a stmgr; True if its entry in the plan (address or pid) changed."""
+        """Record a stmgr; True if its entry in the plan (address or pid) changed.
+
+        ``connected``: the container's registered stmgr still has its connection
+        open. Then, if it also showed a sign of life within ``live_within`` seconds,
+        a registration from anyone else (another address or pid) raises
+        `RegistrationConflict`: a live stream manager is never replaced, so nobody
+        can divert a container's tuples by registering in its name. A dead one
+        stops heartbeating and is replaced once ``live_within`` has passed."""
         if not 1 <= container <= self.packing.num_containers:
             raise ValueError(f"container {container} is not in the packing plan")
         location = StmgrLocation(container, host, port, pid)
+        current = self.stmgrs.get(container)
+        if (
+            connected
+            and current is not None
+            and current != location
+            and now - self.last_seen.get(container, float("-inf")) <= live_within
+        ):
+            raise RegistrationConflict(
+                f"container {container} has a live stream manager (pid {current.pid} at "
+                f"{current.host}:{current.port})"
+            )
         changed = self.stmgrs.get(container) != location
         self.stmgrs[container] = location
         self.last_seen[container] = now

@@ -526,17 +526,23 @@ class Tracker:
         from heronpy_lite.cli import kill, restart
         from heronpy_lite.cli.common import control, require_topology
         from heronpy_lite.errors import ControlError
+        from heronpy_lite.scheduler.base import scheduler_for
+        from heronpy_lite.security import load_secret
 
-        require_topology(self.statemgr, name)
-        if command in ("activate", "deactivate"):
-            response = control(self.statemgr, name, command)
+        control_verbs = ("activate", "deactivate")
+
+        engine = EngineConfig.from_config(require_topology(self.statemgr, name)["config"])
+        secret = load_secret(engine, self.cluster, name, required=command in control_verbs)
+        if command in control_verbs:
+            response = control(self.statemgr, name, command, engine=engine, secret=secret)
             if not response.ok:
                 raise ControlError(f"{command} {name}: {response.message}")
             return response.message
         if command == "restart":
-            targets = restart.restart_containers(self.statemgr, name, container)
-            return f"Restarting container(s) {', '.join(targets)} of {name!r}."
-        kill.kill_topology(self.statemgr, name, self.engine)
+            targets = restart.restart_containers(self.statemgr, name, container, engine, secret)
+            return f"Restarting container(s) {', '.join(map(str, targets))} of {name!r}."
+        scheduler = scheduler_for(self.statemgr, name, engine)
+        kill.kill_topology(self.statemgr, name, scheduler, self.cluster)
         return f"Topology {name!r} killed."
 
 

@@ -22,7 +22,11 @@ are: it never decodes the body.
 `FrameDecoder.feed` takes whatever the socket gave (half a frame, ten frames)
 and returns the complete frames in order. A frame whose length is zero or
 above the configured limit, an unknown kind, or a malformed header raises
-`RemoteProtocolError`: the runner closes that one connection. `encode_*`
+`RemoteProtocolError`: the runner closes that one connection. The limit
+can change between feeds (small until a link has authenticated): a frame
+above it that follows complete frames is *held* (``held``) rather than
+refused, so that the caller can handle the frames before it, raise the
+limit if they earned it, and ``feed(b"")`` again. `encode_*`
 raise `LocalProtocolError` when we would send something the peer must reject.
 """
 
@@ -160,12 +164,14 @@ class FrameDecoder:
     stream is out of sync and the connection must be closed.
     """
 
-    __slots__ = ("_buf", "_error", "max_frame_bytes")
+    __slots__ = ("_buf", "_error", "held", "max_frame_bytes")
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
         self._error: RemoteProtocolError | None = None
         self.max_frame_bytes = max_frame_bytes
+        #: the last feed stopped before a frame above the limit (see the module doc)
+        self.held = False
 
     @property
     def buffered(self) -> int:
@@ -180,9 +186,13 @@ class FrameDecoder:
         frames: list[Frame] = []
         pos = 0
         end = len(buf)
+        self.held = False
         try:
             while end - pos >= 4:
                 (length,) = _LENGTH.unpack_from(buf, pos)
+                if length > self.max_frame_bytes and frames:
+                    self.held = True
+                    break
                 if length == 0 or length > self.max_frame_bytes:
                     raise RemoteProtocolError(
                         f"frame length {length} outside 1..{self.max_frame_bytes}"

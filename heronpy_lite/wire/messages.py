@@ -34,6 +34,26 @@ def _message(cls: type[Message]) -> type[Message]:
 
 @_message
 @dataclass(frozen=True, slots=True)
+class AuthHello(Message):
+    """Either end, first on every link when authentication is on: a fresh nonce
+    (see `handshake.py`)."""
+
+    TYPE: ClassVar[str] = "auth_hello"
+    nonce: bytes
+
+
+@_message
+@dataclass(frozen=True, slots=True)
+class AuthProof(Message):
+    """Either end, after the other's `AuthHello`: an HMAC of both nonces under the
+    topology's secret, proving it knows the secret."""
+
+    TYPE: ClassVar[str] = "auth_proof"
+    mac: bytes
+
+
+@_message
+@dataclass(frozen=True, slots=True)
 class RegisterStmgr(Message):
     """stmgr -> tmaster: this container's stream manager is up at host:port."""
 
@@ -331,6 +351,7 @@ def decode(payload: bytes) -> Message:
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str),
+    "bytes": lambda v: isinstance(v, bytes),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

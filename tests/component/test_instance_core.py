@@ -14,7 +14,7 @@ from heronpy_lite.api.state.stateful_component import StatefulComponent
 from heronpy_lite.api.topology import definition_of
 from heronpy_lite.checkpoint.store import CheckpointStore
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.errors import RegistrationRejected, RemoteProtocolError
+from heronpy_lite.errors import AuthenticationFailed, RegistrationRejected, RemoteProtocolError
 from heronpy_lite.instance.core import InstanceCore
 from heronpy_lite.instance.lifecycle import ALLOWED, Phase
 from heronpy_lite.instance.spout import Blocked, SpoutInstance
@@ -33,6 +33,7 @@ from heronpy_lite.wire.frames import (
     encode_data,
     encode_marker,
 )
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
 
 pytestmark = pytest.mark.usefixtures("tuple_path")
@@ -103,11 +104,15 @@ def topology() -> TopologyBuilder:
     return b
 
 
+SECRET = b"q" * 32
+
+
 def make_core(
     task: int,
     clock: Clock,
     builder: TopologyBuilder | None = None,
     store: CheckpointStore | None = None,
+    secret: bytes | None = None,
     **properties: Any,
 ) -> InstanceCore:
     definition = definition_of(builder or topology())
@@ -124,6 +129,7 @@ def make_core(
         clock=clock,
         pid=500 + task,
         store=store,
+        secret=secret,
     )
 
 
@@ -182,14 +188,46 @@ def test_initialize_raising_fails_the_start_with_its_error() -> None:
     )
 
 
-def test_tuples_read_with_the_plan_do_not_hide_a_failed_start() -> None:
+def test_tuples_that_come_with_the_plan_of_a_failed_start_are_not_looked_at() -> None:
     core = make_core(2, Clock(), **{"test.raise": "true"})
     core.connected()
-    batch = FrameDecoder().feed(encode_data(2, 1, "default", msgpack.packb([["a"]])))
-    core.receive(plan_frame() + batch, 0.0)  # one read: the plan, then the first batch
+    queued = FrameDecoder().feed(SAMPLES[DataFrame])  # waited in the outlet for the plan
+    core.receive(plan_frame() + queued, 0.0)
     assert core.phase is Phase.FAILED
     (status,) = control_messages(core.output())
-    assert status.error == "initialize() raised ValueError: no"  # type: ignore[attr-defined]
+    assert status.state == "failed" and "ValueError: no" in status.error  # type: ignore[attr-defined]
+
+
+def test_with_a_secret_the_registration_waits_for_the_stream_manager_s_proof() -> None:
+    clock = Clock()
+    core = make_core(2, clock, secret=SECRET)
+    hello = core.connected()
+    assert [type(msg) for msg in control_messages(hello)] == [m.AuthHello]
+    assert core.phase is Phase.AUTHENTICATING
+    after = authenticate(core, hello)
+    assert control_messages(after)[-1] == m.RegisterInstance("T", 2, "count", 502, 0)
+    assert core.phase is Phase.AWAITING_PLAN
+    core.receive(plan_frame(), 0.0)
+    core.output()
+    core.disconnected(1.0)
+    again = authenticate(core, core.connected())  # a new stream manager: again, first
+    assert [type(msg) for msg in control_messages(again)][-2:] == [
+        m.RegisterInstance,
+        m.InstanceStatus,
+    ]
+    assert core.phase is Phase.RUNNING
+
+
+def test_a_stream_manager_without_the_secret_is_refused() -> None:
+    core = make_core(2, Clock(), secret=SECRET)
+    (hello,) = control_messages(core.connected())
+    impostor = Handshake(b"x" * 32, accepting=True)
+    core.receive(FrameDecoder().feed(impostor.hello()), 0.0)
+    core.output()
+    (proof,) = impostor.receive(hello)
+    with pytest.raises(AuthenticationFailed, match="wrong secret"):
+        core.receive(FrameDecoder().feed(proof), 0.0)
+    assert core.task is None and core.phase is Phase.AUTHENTICATING
 
 
 def test_a_lost_link_keeps_the_component_and_registers_again() -> None:
@@ -232,20 +270,43 @@ SAMPLES: dict[type, bytes] = {
     m.Restore: m.encode(m.Restore(-1, 1)),
     m.Resume: m.encode(m.Resume(1)),
     m.StateStored: m.encode(m.StateStored(1, 2, 1, "full", 0.0)),
+    m.AuthHello: m.encode(m.AuthHello(b"h" * 16)),
 }
 
 
-@pytest.mark.parametrize("phase", [Phase.AWAITING_PLAN, Phase.RUNNING], ids=lambda p: p.name)
+def authenticate(core: InstanceCore, hello: list[bytes]) -> list[bytes]:
+    """Play the stream manager's end of the handshake; what the core sends after."""
+    stmgr = Handshake(SECRET, accepting=True)
+    core.receive(FrameDecoder().feed(stmgr.hello()), 0.0)
+    (proof,) = control_messages(core.output())
+    for msg in control_messages(hello):
+        for reply in stmgr.receive(msg):
+            core.receive(FrameDecoder().feed(reply), 0.0)
+    stmgr.receive(proof)
+    return core.output()
+
+
+PHASES = [Phase.AUTHENTICATING, Phase.AWAITING_PLAN, Phase.RUNNING, Phase.REAUTHENTICATING]
+
+
+@pytest.mark.parametrize("phase", PHASES, ids=lambda p: p.name)
 @pytest.mark.parametrize("task", [1, 2], ids=["spout", "bolt"])
 @pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda k: k.__name__)
 def test_the_stream_manager_may_send_exactly_what_the_table_allows(
     phase: Phase, task: int, kind: type
 ) -> None:
     clock = Clock()
-    core = make_core(task, clock)
-    core.connected()
+    authenticated = phase in (Phase.AUTHENTICATING, Phase.REAUTHENTICATING)
+    core = make_core(task, clock, secret=SECRET if authenticated else None)
+    hello = core.connected()
+    if phase is Phase.REAUTHENTICATING:
+        authenticate(core, hello)
+        core.receive(plan_frame(), 0.0)
+        core.disconnected(1.0)
+        core.connected()
     if phase is Phase.RUNNING:
         core.receive(plan_frame(), 0.0)
+    assert core.phase is phase
     frames = FrameDecoder().feed(SAMPLES[kind])
     if kind in ALLOWED[(phase, task == 1)]:
         try:

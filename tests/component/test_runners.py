@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ import pytest_asyncio
 
 from heronpy_lite import config
 from heronpy_lite.config import EngineConfig
+from heronpy_lite.errors import AuthenticationFailed
 from heronpy_lite.scheduler.packing import pack_round_robin
+from heronpy_lite.security import authenticate
 from heronpy_lite.statemgr.base import TMASTERS
 from heronpy_lite.statemgr.localfs import LocalFileStateManager
-from heronpy_lite.stmgr import server as stmgr_server
 from heronpy_lite.stmgr.server import StreamManager
 from heronpy_lite.tmaster.server import TopologyMaster
 from heronpy_lite.wire import messages as m
@@ -84,15 +86,31 @@ class Client:
             await self.writer.wait_closed()
 
 
-@pytest_asyncio.fixture
-async def stmgr(tmp_path: Path) -> AsyncIterator[StreamManager]:
-    """A tmaster and the stream manager of container 1, serving on free ports."""
-    resolved = config.resolve("local", None, {"heron.stmgr.heartbeat.interval.secs": 0.2})
+SECRET = b"r" * 32
+
+
+async def serving(
+    tmp_path: Path, secret: bytes | None, **properties: Any
+) -> tuple[StreamManager, TopologyMaster, list[asyncio.Future[Any]], socket.socket]:
+    resolved = config.resolve(
+        "local",
+        None,
+        {
+            "heron.stmgr.heartbeat.interval.secs": 0.2,
+            "heron.network.handshake.timeout.secs": 1.0,
+            **properties,
+        },
+    )
     engine = EngineConfig.from_config(resolved)
     statemgr = LocalFileStateManager(tmp_path / "state")
     sock = socket.create_server(("127.0.0.1", 0))
     tmaster = TopologyMaster(
-        topology="T", engine=engine, packing=PACKING, statemgr=statemgr, execution={}
+        topology="T",
+        engine=engine,
+        packing=PACKING,
+        statemgr=statemgr,
+        execution={},
+        secret=secret,
     )
     statemgr.set(TMASTERS, "T", {"host": "127.0.0.1", "port": sock.getsockname()[1]})
     manager = StreamManager(
@@ -103,6 +121,7 @@ async def stmgr(tmp_path: Path) -> AsyncIterator[StreamManager]:
         statemgr=statemgr,
         restarts=0,
         components=COMPONENTS,
+        secret=secret,
     )
     tasks = [
         asyncio.ensure_future(tmaster.serve(sock)),
@@ -111,13 +130,33 @@ async def stmgr(tmp_path: Path) -> AsyncIterator[StreamManager]:
     async with asyncio.timeout(10):
         while not manager.core.port or manager.core.plan is None:
             await asyncio.sleep(0.01)  # a condition with a deadline: the plan arrived
-    yield manager
+    return manager, tmaster, tasks, sock
+
+
+async def stop(tasks: list[asyncio.Future[Any]], sock: socket.socket) -> None:
     for task in tasks:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     sock.close()
+
+
+@pytest_asyncio.fixture
+async def stmgr(tmp_path: Path) -> AsyncIterator[StreamManager]:
+    """A tmaster and the stream manager of container 1, serving on free ports
+    (authentication off: everything on loopback)."""
+    manager, _, tasks, sock = await serving(tmp_path, None)
+    yield manager
+    await stop(tasks, sock)
+
+
+@pytest_asyncio.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[tuple[StreamManager, TopologyMaster]]:
+    """The same with the topology's secret: every link authenticates."""
+    manager, tmaster, tasks, sock = await serving(tmp_path, SECRET)
+    yield manager, tmaster
+    await stop(tasks, sock)
 
 
 async def instance(port: int, task: int, component: str) -> Client:
@@ -185,11 +224,8 @@ async def test_an_instance_that_sends_as_another_task_is_cut_off(stmgr: StreamMa
 
 
 @pytest.mark.asyncio
-async def test_a_connection_that_never_says_who_it_is_is_closed(
-    stmgr: StreamManager, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(stmgr_server, "IDENTIFY_TIMEOUT_SECS", 0.2)
-    silent = await Client.connect(stmgr.core.port)
+async def test_a_connection_that_never_says_who_it_is_is_closed(stmgr: StreamManager) -> None:
+    silent = await Client.connect(stmgr.core.port)  # heron.network.handshake.timeout.secs: 1
     assert await silent.closed_by_peer()
     await silent.close()
 
@@ -225,4 +261,145 @@ async def test_the_tmaster_hears_the_stream_manager_s_heartbeats_and_statuses(
                 break
             await asyncio.sleep(0.05)
     for client in (bolt, cli):
+        await client.close()
+
+
+# ------------------------------------------- authentication and hostile clients
+
+
+async def authenticated(port: int, secret: bytes = SECRET) -> Client:
+    client = await Client.connect(port)
+    try:
+        await authenticate(client.reader, client.writer, secret, timeout=5)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def secured_instance(port: int, task: int, component: str) -> Client:
+    client = await authenticated(port)
+    client.send(m.encode(m.RegisterInstance("T", task, component, 1000 + task, 0)))
+    plan = await client.next_message()
+    assert isinstance(plan, m.PhysicalPlanUpdate)
+    return client
+
+
+def tmaster_port(manager: StreamManager) -> int:
+    location = manager.statemgr.get(TMASTERS, "T")
+    assert location is not None
+    return int(location["port"])
+
+
+@pytest.mark.asyncio
+async def test_with_a_secret_every_link_authenticates_and_strangers_are_refused(
+    secured: tuple[StreamManager, TopologyMaster], caplog: pytest.LogCaptureFixture
+) -> None:
+    manager, _ = secured
+    assert manager.core.tmaster is not None  # the stream manager authenticated to the tmaster
+    spout = await secured_instance(manager.core.port, 1, "spout")
+    bolt = await secured_instance(manager.core.port, 2, "bolt")
+    for port in (manager.core.port, tmaster_port(manager)):
+        # no handshake: the hello comes, then the connection closes at the first frame
+        stranger = await Client.connect(port)
+        assert isinstance(await stranger.next_message(), m.AuthHello)
+        stranger.send(m.encode(m.RegisterInstance("T", 2, "bolt", 1, 0)))
+        assert await stranger.closed_by_peer()
+        await stranger.close()
+        # the wrong secret
+        with (
+            caplog.at_level(logging.WARNING),
+            pytest.raises((AuthenticationFailed, ConnectionError)),
+        ):
+            await authenticated(port, b"w" * 32)
+        assert any("authentication failed" in r.getMessage() for r in caplog.records)
+    # the CLI's control path authenticates too
+    cli = await authenticated(tmaster_port(manager))
+    cli.send(m.encode(m.ControlRequest("status")))
+    assert isinstance(await cli.next_message(), m.ControlResponse)
+    # nothing else was disturbed
+    spout.send(encode_data(2, 1, "default", msgpack.packb([["after", 1]]), tuples=1))
+    assert msgpack.unpackb((await bolt.next_frame()).body) == [["after", 1]]
+    assert manager.core.failed_handshakes == 1
+    for client in (spout, bolt, cli):
+        await client.close()
+
+
+@pytest.mark.asyncio
+async def test_before_the_handshake_a_connection_may_buffer_a_small_frame_only(
+    secured: tuple[StreamManager, TopologyMaster],
+) -> None:
+    manager, _ = secured
+    for port in (manager.core.port, tmaster_port(manager)):
+        greedy = await Client.connect(port)
+        await greedy.next_message()  # the hello
+        greedy.send(struct.pack(">I", 1 << 20) + b"\x02")  # a 1 MiB frame begins
+        assert await greedy.closed_by_peer()  # refused from its length alone
+        await greedy.close()
+
+
+@pytest.mark.asyncio
+async def test_a_silent_connection_is_closed_on_every_port(
+    secured: tuple[StreamManager, TopologyMaster],
+) -> None:
+    manager, _ = secured
+    for port in (manager.core.port, tmaster_port(manager)):
+        silent = await Client.connect(port)  # heron.network.handshake.timeout.secs: 1
+        assert await silent.closed_by_peer()
+        await silent.close()
+
+
+@pytest.mark.asyncio
+async def test_connections_beyond_the_limit_are_closed_on_every_port(tmp_path: Path) -> None:
+    manager, tmaster, tasks, sock = await serving(
+        tmp_path, None, **{"heron.network.max.connections": 4}
+    )
+    try:
+        port = tmaster_port(manager)
+        # the tmaster holds one stream manager; the stream manager nothing yet
+        held = [await Client.connect(port) for _ in range(3)]
+        extra = await Client.connect(port)
+        assert await extra.closed_by_peer()
+        await extra.close()
+        held += [await Client.connect(manager.core.port) for _ in range(4)]
+        extra = await Client.connect(manager.core.port)
+        assert await extra.closed_by_peer()
+        await extra.close()
+        assert manager.core.refused_connections == 1 and tmaster.refused_connections == 1
+        for client in held:
+            await client.close()
+        # a place freed is a place taken
+        spout = await instance(manager.core.port, 1, "spout")
+        await spout.close()
+    finally:
+        await stop(tasks, sock)
+
+
+@pytest.mark.asyncio
+async def test_nobody_takes_over_a_live_container_or_task(stmgr: StreamManager) -> None:
+    """Issue 19's plan hijack, without a secret: the tmaster keeps the live stream
+    manager in the plan, the stream manager keeps the live instance's link."""
+    bolt = await instance(stmgr.core.port, 2, "bolt")
+    spout = await instance(stmgr.core.port, 1, "spout")
+    port = tmaster_port(stmgr)
+    hijacker = await Client.connect(port)
+    hijacker.send(m.encode(m.RegisterStmgr("T", 1, "127.0.0.1", 1, 4242, 0, [1, 2])))
+    rejected = await hijacker.next_message()
+    assert isinstance(rejected, m.Rejected) and "live stream manager" in rejected.reason
+    assert await hijacker.closed_by_peer()
+    thief = await Client.connect(stmgr.core.port)
+    thief.send(m.encode(m.RegisterInstance("T", 2, "bolt", 4243, 0)))
+    rejected = await thief.next_message()
+    assert isinstance(rejected, m.Rejected) and "connected already" in rejected.reason
+    assert await thief.closed_by_peer()
+    # the plan still names the real stream manager, and tuples still reach the bolt
+    cli = await Client.connect(port)
+    cli.send(m.encode(m.ControlRequest("status")))
+    response = await cli.next_message()
+    assert isinstance(response, m.ControlResponse)
+    (location,) = response.data["plan"]["stmgrs"]
+    assert location[1:3] == ["127.0.0.1", stmgr.core.port]
+    spout.send(encode_data(2, 1, "default", msgpack.packb([["mine"]]), tuples=1))
+    assert msgpack.unpackb((await bolt.next_frame()).body) == [["mine"]]
+    for client in (bolt, spout, hijacker, thief, cli):
         await client.close()

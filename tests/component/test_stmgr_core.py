@@ -38,6 +38,7 @@ from heronpy_lite.wire.frames import (
     encode_data,
     encode_marker,
 )
+from heronpy_lite.wire.handshake import Handshake
 from heronpy_lite.wire.plan import PhysicalPlan, StmgrLocation
 
 # spout (tasks 1, 2) -> bolt (tasks 3, 4) over two containers, round robin:
@@ -49,11 +50,16 @@ COMPONENTS = {
 }
 
 
+SECRET = b"k" * 32
+
+
 def make_core(
     strategy: Strategy = Strategy.SPOUT,
     timeout: float | None = 30.0,
     stateful: bool = False,
     alignment_bytes: int = 1 << 20,
+    secret: bytes | None = None,
+    max_connections: int = 1024,
 ) -> Any:
     return StreamManagerCore(
         topology="T",
@@ -69,6 +75,8 @@ def make_core(
         now=0.0,
         stateful=stateful,
         alignment_buffer_bytes=alignment_bytes,
+        secret=secret,
+        max_connections=max_connections,
     )
 
 
@@ -146,16 +154,20 @@ def test_a_registration_for_a_task_elsewhere_is_rejected_and_closed() -> None:
     assert isinstance(actions[-1], Close) and actions[-1].link is link
 
 
-def test_a_second_registration_replaces_the_first_connection() -> None:
+def test_a_second_registration_of_a_connected_task_is_refused() -> None:
     core = make_core()
     with_tmaster(core)
     first, _ = register(core, 3, pid=10)
-    second, actions = register(core, 3, pid=11)
-    assert Close(first, "replaced by a new registration") in actions
+    hijacker, actions = register(core, 3, pid=11)  # would divert task 3's tuples
+    assert isinstance(messages(actions)[0], m.Rejected)
+    assert Close(hijacker, "task 3 is connected already") in actions
+    assert not [a for a in actions if isinstance(a, (Attach, Detach))]
+    # the refused connection closing detaches nothing: it never was task 3's
+    assert core.closed(hijacker, 1.0) == []
+    # once the task's own connection is gone, its new process registers
+    assert Detach("task 3", first) in core.closed(first, 1.0)
+    second, actions = register(core, 3, pid=12)
     assert Attach("task 3", second) in actions
-    # the old connection closing later detaches nothing: it is not the current one
-    assert core.closed(first, 1.0) == []
-    assert Detach("task 3", second) in core.closed(second, 1.0)
 
 
 def test_a_peer_says_hello_before_anything_else() -> None:
@@ -179,6 +191,8 @@ def test_our_connection_to_a_peer_says_hello_then_attaches_its_outlet() -> None:
 # ------------------------------------------------------ the protocol as a table
 
 SAMPLES: dict[type, bytes] = {
+    m.AuthHello: m.encode(m.AuthHello(b"n" * 16)),
+    m.AuthProof: m.encode(m.AuthProof(b"p" * 32)),
     DataFrame: encode_data(4, 3, "default", b"\x90"),
     AckFrame: encode_ack(1, 3, AckBatch().encode()),
     m.RegisterInstance: m.encode(m.RegisterInstance("T", 3, "bolt", 10, 0)),
@@ -206,8 +220,20 @@ SAMPLES: dict[type, bytes] = {
 }
 
 
+#: what a peer (container 2: tasks 2 and 4) sends: its own tasks' frames
+PEER_SAMPLES: dict[type, bytes] = {
+    DataFrame: encode_data(3, 4, "default", b"\x90"),
+    AckFrame: encode_ack(1, 4, AckBatch().encode()),
+    MarkerFrame: encode_marker(3, 2, 1),  # from spout task 2, in container 2
+}
+
+
 def link_in(core: Any, role: Role) -> Link:
     """A link of ``role``, as the handshakes make it (task 3; container 2)."""
+    if role is Role.UNAUTHENTICATED:
+        return core.accepted()  # type: ignore[no-any-return]
+    if role is Role.AUTHENTICATING:
+        return core.peer_connected(2)[0]  # type: ignore[no-any-return]
     if role is Role.PENDING:
         return core.accepted()  # type: ignore[no-any-return]
     if role is Role.INSTANCE:
@@ -227,12 +253,18 @@ def link_in(core: Any, role: Role) -> Link:
 def test_every_link_role_may_send_exactly_what_the_table_allows(
     role: Role, kind: type, stateful: bool
 ) -> None:
-    core = make_core(stateful=stateful)
-    with_tmaster(core)
+    handshaking = role in (Role.UNAUTHENTICATED, Role.AUTHENTICATING)
+    core = make_core(stateful=stateful, secret=SECRET if handshaking else None)
+    if not handshaking:
+        with_tmaster(core)
     link = link_in(core, role)
-    actions = core.received(link, frames(SAMPLES[kind]), 1.0)
+    sample = PEER_SAMPLES.get(kind, SAMPLES[kind]) if role is Role.PEER else SAMPLES[kind]
+    actions = core.received(link, frames(sample), 1.0)
     closed = [a for a in actions if isinstance(a, Close) and a.link is link]
-    if kind in ALLOWED[role]:
+    if kind in ALLOWED[role] and kind is m.AuthProof:
+        # admitted by the table; the handshake refuses a proof before the hello
+        assert closed and closed[0].reason.startswith("authentication failed"), actions
+    elif kind in ALLOWED[role]:
         assert not closed, actions
     else:
         assert closed and closed[0].reason.startswith("protocol error"), actions
@@ -596,3 +628,118 @@ def test_checkpoint_metrics_count_declines_alignment_and_the_tmaster_figures() -
     assert after["heron_checkpoint_size_bytes"] == 900
     assert after["heron_checkpoints_failed_total"] == 1
     assert after["heron_stmgr_epoch"] == 0
+
+
+def test_an_instance_registering_again_keeps_its_last_error_until_it_reaches_the_tmaster() -> None:
+    core = make_core()
+    link, _ = register(core, 3, pid=10)
+    failed = m.InstanceStatus(3, "bolt", "failed", 10, 0, "initialize() raised X: y")
+    core.received(link, control(failed), 0.0)  # no tmaster yet: kept, not sent
+    core.closed(link, 0.1)
+    _, actions = register(core, 3, pid=11)
+    _tmaster, actions = core.tmaster_connected()
+    statuses = [msg for msg in messages(actions) if isinstance(msg, m.InstanceStatus)]
+    assert statuses == [m.InstanceStatus(3, "bolt", "starting", 11, 0, "initialize() raised X: y")]
+
+
+# ---------------------------------------------------------- authentication
+
+
+def handshake_with(core: Any, link: Link, first: list[Any], secret: bytes = SECRET) -> list[Any]:
+    """Play the other end of ``link``'s handshake (``first``: the core's actions that
+    opened it); the core's actions after the last proof."""
+    (hello,) = [a for a in first if isinstance(a, Reply) and a.link is link]
+    other = Handshake(secret, accepting=link.inbound is False)
+    actions = core.received(link, frames(other.hello()), 0.0)
+    (proof,) = [a for a in actions if isinstance(a, Reply)]
+    for msg in messages([hello]):
+        for reply in other.receive(msg):
+            actions = core.received(link, frames(reply), 0.0)
+    for msg in messages([proof]):
+        other.receive(msg)  # raises if the core's proof is wrong
+    return actions  # type: ignore[no-any-return]
+
+
+def test_an_accepted_link_authenticates_before_it_may_register() -> None:
+    core = make_core(secret=SECRET)
+    link = core.accepted()
+    assert link.role is Role.UNAUTHENTICATED
+    first = core.greeting(link)
+    assert [type(msg) for msg in messages(first)] == [m.AuthHello]
+    assert core.frame_limit(link) == 4096
+    handshake_with(core, link, first)
+    assert link.role is Role.PENDING and link.handshake is None
+    actions = core.received(link, control(m.RegisterInstance("T", 3, "bolt", 10, 0)), 0.0)
+    assert link.role is Role.INSTANCE and not [a for a in actions if isinstance(a, Close)]
+    assert core.frame_limit(link) == core.max_frame_bytes
+
+
+def test_a_wrong_secret_closes_that_link_only() -> None:
+    core = make_core(secret=SECRET)
+    good = core.accepted()
+    handshake_with(core, good, core.greeting(good))
+    core.received(good, control(m.RegisterInstance("T", 3, "bolt", 10, 0)), 0.0)
+    bad = core.accepted()
+    first = core.greeting(bad)
+    other = Handshake(b"w" * 32, accepting=False)
+    core.received(bad, frames(other.hello()), 0.0)
+    (hello,) = messages(first)
+    (proof,) = other.receive(hello)
+    (close,) = core.received(bad, frames(proof), 0.0)
+    assert close == Close(bad, "authentication failed: wrong secret")
+    assert core.failed_handshakes == 1 and good.role is Role.INSTANCE
+    # registering without the handshake is no way round it
+    sneaky = core.accepted()
+    core.greeting(sneaky)
+    (close,) = core.received(sneaky, control(m.RegisterInstance("T", 3, "bolt", 11, 0)), 0.0)
+    assert close.reason.startswith("protocol error") and sneaky.role is Role.UNAUTHENTICATED
+
+
+def test_our_links_say_who_we_are_only_once_the_other_end_proved_the_secret() -> None:
+    core = make_core(secret=SECRET)
+    peer, first = core.peer_connected(2)
+    assert peer.role is Role.AUTHENTICATING and not [a for a in first if isinstance(a, Attach)]
+    after = handshake_with(core, peer, first)
+    assert peer.role is Role.PEER_OUT and Attach("stmgr 2", peer) in after
+    assert m.HelloStmgr("T", 1, core.epoch) in messages(after)
+    tmaster, first = core.tmaster_connected()
+    assert core.tmaster is None  # no status, no heartbeat goes to it before
+    assert core.tick(100.0) == []
+    after = handshake_with(core, tmaster, first)
+    assert tmaster.role is Role.TMASTER and core.tmaster is tmaster
+    assert isinstance(messages(after)[0], m.RegisterStmgr)
+
+
+def test_connections_beyond_the_limit_are_closed_at_once_and_free_their_place() -> None:
+    core = make_core(max_connections=2)
+    a, b, c = core.accepted(), core.accepted(), core.accepted()
+    assert core.greeting(a) == [] and core.greeting(b) == []
+    assert core.greeting(c) == [Close(c, "too many connections")]
+    core.closed(c, 0.0)
+    core.closed(a, 0.0)
+    d = core.accepted()
+    assert core.greeting(d) == [] and core.inbound == 2
+
+
+def test_an_ack_is_taken_only_from_a_task_that_could_have_received_the_tuple() -> None:
+    core = make_core()
+    with_tmaster(core)
+    spout, _ = register(core, 1)
+    init = encode_ack(1, 1, AckBatch(init=[77, 5]).encode())
+    assert core.received(spout, frames(init), 0.0) == []
+    # spout task 2 (container 2) never receives spout 1's tuples: its acks are forged
+    peer = link_in(core, Role.PEER)
+    forged = encode_ack(1, 2, AckBatch(update=[77, 5]).encode())
+    (close,) = core.received(peer, frames(forged), 0.0)
+    assert isinstance(close, Close) and "an ack from task 2 for task 1" in close.reason
+    # a peer acks as the tasks of its own container only (task 3 is ours)
+    peer = link_in(core, Role.PEER)
+    spoofed = encode_ack(1, 3, AckBatch(update=[77, 5]).encode())
+    (close,) = core.received(peer, frames(spoofed), 0.0)
+    assert isinstance(close, Close) and "from task 3" in close.reason
+    assert len(core.tracker) == 1  # the tree is still pending: nothing acked it
+    # the bolt downstream, on its container's link, acks it
+    peer = link_in(core, Role.PEER)
+    honest = encode_ack(1, 4, AckBatch(update=[77, 5]).encode())
+    (verdict,) = core.received(peer, frames(honest), 0.0)
+    assert isinstance(verdict, Send) and verdict.outlet == "task 1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heronpy_lite.errors import InvalidTransition
+from heronpy_lite.errors import InvalidTransition, RegistrationConflict
 from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.tmaster.state import TopologyMasterState, TopologyState
 from heronpy_lite.wire.plan import PAUSED, RUNNING, PhysicalPlan, StmgrLocation
@@ -176,3 +176,21 @@ def test_plan_round_trips_through_its_dict_form():
     state.instance_status(4, "failed", 9, 3, "boom")
     plan = state.plan()
     assert PhysicalPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_a_live_stream_manager_is_never_replaced_by_another_registration():
+    state = make_state()
+    state.register_stmgr(1, "10.0.0.1", 7001, 101, now=0.0)
+    state.heartbeat(1, 5.0)
+    # someone else claims container 1 while its stream manager is connected and heartbeating
+    with pytest.raises(RegistrationConflict, match="live stream manager"):
+        state.register_stmgr(1, "10.6.6.6", 6666, 666, now=6.0, connected=True, live_within=6.0)
+    assert state.stmgrs[1] == StmgrLocation(1, "10.0.0.1", 7001, 101)
+    # the same stream manager registering again (its tmaster link came back) is fine
+    state.register_stmgr(1, "10.0.0.1", 7001, 101, now=6.5, connected=True, live_within=6.0)
+    # once it stopped heartbeating past the window, or its connection is gone, it is replaced
+    assert state.register_stmgr(1, "10.0.0.2", 7001, 201, now=13.0, connected=True, live_within=6.0)
+    assert state.register_stmgr(
+        1, "10.0.0.3", 7001, 301, now=13.1, connected=False, live_within=6.0
+    )
+    assert state.stmgrs[1].pid == 301

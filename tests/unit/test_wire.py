@@ -183,6 +183,21 @@ def test_oversized_frame_is_rejected_from_its_length_alone():
         decoder.feed(struct.pack(">I", 1025))  # only the length prefix has arrived
 
 
+def test_a_frame_above_the_limit_after_complete_ones_is_held_until_the_limit_rises():
+    decoder = FrameDecoder(max_frame_bytes=64)
+    small, large = encode_control(b"hello"), encode_control(b"x" * 500)
+    (frame,) = decoder.feed(small + large[:100])
+    assert isinstance(frame, ControlFrame) and frame.payload == b"hello" and decoder.held
+    decoder.max_frame_bytes = 1024  # the link said who it is
+    assert decoder.feed(b"") == [] and not decoder.held
+    (big,) = decoder.feed(large[100:])
+    assert big.payload == b"x" * 500
+    held = FrameDecoder(max_frame_bytes=64)
+    held.feed(small + large[:10])
+    with pytest.raises(RemoteProtocolError, match="outside"):
+        held.feed(b"")  # not raised: refused as any other
+
+
 def test_decoder_stays_poisoned_after_a_protocol_error():
     decoder = FrameDecoder(max_frame_bytes=1024)
     with pytest.raises(RemoteProtocolError) as first:
@@ -258,6 +273,8 @@ SAMPLE_PLAN = {
 }
 
 MESSAGES = [
+    m.AuthHello(b"n" * 16),
+    m.AuthProof(b"p" * 32),
     m.RegisterStmgr("wc", 2, "127.0.0.1", 6001, 1234, 3, [1, 3, 5]),
     m.PhysicalPlanUpdate(SAMPLE_PLAN),
     m.Rejected("wrong topology"),
