@@ -137,7 +137,9 @@ class InstanceRunner:
             core.watch,
             calling=lambda: self._calling,
             restart=self._restart,
-            reporter=HungReporter(self.stmgr_host, self.metrics_port, self._snapshot)
+            reporter=HungReporter(
+                self.stmgr_host, self.metrics_port, self._snapshot, core.secret, self._tls
+            )
             if self.metrics_port
             else None,
             report_interval=engine.metrics_interval_secs,

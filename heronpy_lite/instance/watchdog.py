@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ from types import FrameType
 from typing import Any
 
 from heronpy_lite.instance.watch import Hung, Restart, Returned, TaskRestart, TaskStopped, TaskWatch
+from heronpy_lite.security import authenticate_socket
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +71,29 @@ def main_thread_stack(limit: int = 12) -> str:
 class HungReporter:
     """Sends the task's metrics snapshot from the watchdog thread (blocking socket)."""
 
-    def __init__(self, host: str, port: int, encode: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        encode: Callable[[], bytes],
+        secret: bytes | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.address = (host, port)
         self.encode = encode
+        self.secret = secret
+        self.tls = tls
         self._sock: socket.socket | None = None
 
     def send(self) -> None:
         try:
             if self._sock is None:
-                self._sock = socket.create_connection(self.address, timeout=1.0)
+                sock = socket.create_connection(self.address, timeout=1.0)
+                if self.tls is not None:
+                    sock = self.tls.wrap_socket(sock, server_hostname=self.address[0])
+                self._sock = sock
+                if self.secret is not None:
+                    authenticate_socket(sock, self.secret)  # as every producer does
             self._sock.sendall(self.encode())
         except Exception:  # a lost report costs nothing; the next one may go
             log.debug("metrics from the watchdog not sent", exc_info=True)

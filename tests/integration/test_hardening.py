@@ -44,6 +44,7 @@ import pytest
 from cli_harness import TOPOLOGIES, Cli, read_sinks
 from support import pid_alive, wait_for
 
+from heronpy_lite.security import authenticate_socket
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire.frames import encode_data
 
@@ -152,6 +153,7 @@ def test_a_poisoned_snapshot_is_dropped_and_metrics_keep_working(
 ) -> None:
     url = steady["urls"][1]
     with socket.create_connection(("127.0.0.1", snapshot_port(steady["workdir"], 1))) as sock:
+        authenticate_socket(sock, cli.secret(steady["name"]))  # an insider
         # one sample whose name is a number used to break every scrape from then on
         sock.sendall(m.encode(m.MetricsSnapshot("stmgr", [[5, "counter", {}, 1]], time.time())))
         wait_for(
@@ -179,6 +181,7 @@ def test_fake_sources_are_counted_and_cost_no_memory(cli: Cli, steady: dict[str,
     )
     rss_before = manager.memory_info().rss
     with socket.create_connection(("127.0.0.1", snapshot_port(steady["workdir"], 1))) as sock:
+        authenticate_socket(sock, cli.secret(steady["name"]))  # an insider
         sock.sendall(attack)
         wait_for(
             lambda: (
@@ -232,6 +235,7 @@ def test_bad_snapshots_on_one_connection_are_not_logged_per_frame(
     text = "dropped a metrics snapshot"
     bad = m.encode(m.MetricsSnapshot("stmgr", [["heron_emitted_total", "gauge", {}, 1]], 0.0))
     with socket.create_connection(("127.0.0.1", snapshot_port(steady["workdir"], 2))) as sock:
+        authenticate_socket(sock, cli.secret(steady["name"]))  # an insider
         began = time.monotonic()
         sock.sendall(bad * 3000)
         url = steady["urls"][2]
@@ -259,6 +263,7 @@ def test_bad_batches_from_a_peer_are_not_logged_per_frame(cli: Cli, steady: dict
     # a "peer stream manager" (container 2) whose batches are not msgpack
     bad = encode_data(relay["task_id"], 2, "default", b"\xc1" * 16, tuples=1)
     with socket.create_connection((stmgr["host"], stmgr["port"])) as sock:
+        authenticate_socket(sock, cli.secret(steady["name"]))  # an insider
         sock.sendall(m.encode(m.HelloStmgr(steady["name"], 2)))
         began = time.monotonic()
         sock.sendall(bad * 3000)
