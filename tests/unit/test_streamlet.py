@@ -358,6 +358,7 @@ class Recorder:
         self.logger = logging.getLogger("test.streamlet")
         self.emitted: list[tuple[Any, ...]] = []
         self.acked: list[Any] = []
+        self.failed: list[Any] = []
 
     def emit(self, tup: Any, *args: Any, **kw: Any) -> None:
         """Spout.emit and Bolt.emit call their delegate as heronpy does, positionally:
@@ -373,7 +374,7 @@ class Recorder:
         self.acked.append(tup)
 
     def fail(self, tup: Any) -> None:
-        pass
+        self.failed.append(tup)
 
 
 def start(builder: Builder, name: str, mode: str = "ATMOST_ONCE") -> tuple[Any, Recorder]:
@@ -439,7 +440,7 @@ def test_a_source_replays_failed_elements_first_at_least_once() -> None:
     assert set(spout._pending) == {0, 2}
 
 
-def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_once() -> None:
+def test_reduce_by_key_folds_as_it_goes_and_keeps_only_the_tuples_at_least_once() -> None:
     builder = Builder()
     pairs = builder.new_source(lambda: 1).map(lambda x: x)
     pairs.reduce_by_key_and_window(TUMBLING, add).consume(print)
@@ -450,13 +451,16 @@ def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_o
         bolt._clock = lambda: 100.5
         for t in tuples:
             bolt.process(t)
-        assert bolt._folding is (mode == "ATMOST_ONCE")
+        assert bolt._folding and bolt._holding is (mode == "ATLEAST_ONCE")
         assert rec.acked == (tuples if mode == "ATMOST_ONCE" else [])  # acked at once
         assert bolt._windows.held == (2 if mode == "ATMOST_ONCE" else 3)
         bolt._clock = lambda: 101.0
         bolt.process_tick(None)
         assert rec.acked == tuples
         results[mode] = [values for values, *_ in rec.emitted]
+        anchors = [a for _, _, a, _ in rec.emitted]
+        at_least_once = [[tuples[0], tuples[2]], [tuples[1]]]  # each key's tuples
+        assert anchors == (at_least_once if mode == "ATLEAST_ONCE" else [None, None])
     window = Window(100, 101)
     assert (
         results["ATMOST_ONCE"]
@@ -466,3 +470,88 @@ def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_o
             [(KeyedWindow("b", window), 1)],
         ]
     )
+
+
+def sliding_reduce(fn: Any = add, by_key: bool = True) -> Builder:
+    builder = Builder()
+    pairs = builder.new_source(lambda: 1).map(lambda x: x)
+    window = WindowConfig.create_sliding_window(3, 1).with_max_tuples(10)
+    if by_key:
+        pairs.reduce_by_key_and_window(window, fn).consume(print)
+    else:
+        pairs.reduce_by_window(window, fn).consume(print)
+    return builder
+
+
+def feed_seconds(
+    bolt: Any, stream: str, per_second: list[list[Any]], first: int = 100
+) -> list[Any]:
+    """Each second's tuples, arriving at first + 0.5, first + 1.5, ...; a tick at
+    each second's end; returns the tuples, in order."""
+    sent = []
+    for i, values in enumerate(per_second, first):
+        bolt._clock = lambda i=i: i + 0.5
+        for v in values:
+            t = tup("map-1", stream, *v)
+            sent.append(t)
+            bolt.process(t)
+        bolt._clock = lambda i=i: i + 1.0
+        bolt.process_tick(None)
+    return sent
+
+
+def test_sliding_reduce_by_key_holds_a_value_per_key_and_second_at_most_once() -> None:
+    bolt, rec = start(sliding_reduce(), "reducebykeyandwindow-1")
+    per_second = [[("a", 1)] * 20 + [("b", 1)] * 5, [("a", 2)] * 30, [("b", 3)] * 10, []]
+    sent = feed_seconds(bolt, KEYED, per_second)  # 65 tuples, max_tuples is 10
+    assert bolt._folding and rec.acked == sent
+    assert bolt._windows.held == 1  # b in [102, 103), whose last window ends at 105
+    results = [(values[0][0].key, values[0][0].window, values[0][1]) for values, *_ in rec.emitted]
+    assert results == [  # windows [k, k + 3) of one-second panes
+        ("a", Window(98, 101), 20),
+        ("b", Window(98, 101), 5),
+        ("a", Window(99, 102), 80),
+        ("b", Window(99, 102), 5),
+        ("a", Window(100, 103), 80),
+        ("b", Window(100, 103), 35),
+        ("a", Window(101, 104), 60),
+        ("b", Window(101, 104), 30),
+    ]
+
+
+def test_sliding_reduce_acks_a_tuple_once_its_last_window_fired_at_least_once() -> None:
+    bolt, rec = start(sliding_reduce(by_key=False), "reducebywindow-1", "ATLEAST_ONCE")
+    per_second = [[[1], [2]], [[3]], [], [], [[4]]]
+    sent = feed_seconds(bolt, OUTPUT, per_second[:3])
+    t1, t2, t3 = sent
+    assert [(v[0][0], v[0][1], anchors) for v, _, anchors, _ in rec.emitted] == [
+        (Window(98, 101), 3, [t1, t2]),
+        (Window(99, 102), 6, [t1, t2, t3]),
+        (Window(100, 103), 6, [t1, t2, t3]),
+    ]
+    # [100, 101) is in [98, 101), [99, 102) and [100, 103): done once the last fired
+    assert rec.acked == [t1, t2] and bolt._windows.held == 1
+    feed_seconds(bolt, OUTPUT, per_second[3:], 103)  # [101, 104) fires
+    assert rec.acked == [t1, t2, t3]
+    assert bolt._windows.held == 1 and rec.failed == []
+
+
+def test_a_raising_sliding_reduce_drops_that_key_counts_it_and_fails_its_tuples(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def picky(a: int, b: int) -> int:
+        if b == 13:
+            raise ValueError("unlucky")
+        return a + b
+
+    for mode in ("ATMOST_ONCE", "ATLEAST_ONCE"):
+        bolt, rec = start(sliding_reduce(picky), "reducebykeyandwindow-1", mode)
+        with caplog.at_level(logging.ERROR):
+            sent = feed_seconds(bolt, KEYED, [[("a", 1), ("a", 13), ("b", 2)], [], [], []])
+        assert [(v[0][0].key, v[0][1]) for v, *_ in rec.emitted] == [("b", 2)] * 3
+        assert bolt._error_count.get_value_and_reset() == 3  # one per window holding it
+        assert "raised ValueError: unlucky for key 'a'" in caplog.text
+        if mode == "ATLEAST_ONCE":  # a's tuples are replayed, b's acked
+            assert rec.failed == sent[:2] and rec.acked == sent[2:]
+        else:
+            assert rec.failed == [] and rec.acked == sent
