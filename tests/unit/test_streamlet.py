@@ -632,7 +632,7 @@ def test_folding_per_pane_emits_and_acks_exactly_what_refolding_does(
         trace: dict[str, list[Any]] = {"folding": [], "refolding": []}
         sent: list[HeronTuple] = []
         position: dict[int, int] = {}  # id of a sent tuple -> its place in the input
-        for call, now, values in random_arrivals(rng, rng.randint(1, 120), by_key, kind):
+        for _call, now, values in random_arrivals(rng, rng.randint(1, 120), by_key, kind):
             t = tup("map-1", stream, *values) if values is not None else None
             if t is not None:
                 position[id(t)] = len(sent)

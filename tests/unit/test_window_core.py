@@ -434,7 +434,7 @@ def feed_both(
 
 def outcome(step: Step | None, from_tuples: bool, fn: Any, hold: bool) -> list[Any]:
     if step is None:
-        return [[], []]
+        return [[], [], []]
     windows = []
     for w, items in step.fired:
         results: dict[Any, Any] = {}
@@ -451,7 +451,8 @@ def outcome(step: Step | None, from_tuples: bool, fn: Any, hold: bool) -> list[A
         windows.append((w.start, w.end, w.late, list(results.items())))
     # what is acked: the tuple mode releases its items, the hold mode their handles
     released = sorted(r[2] if from_tuples else r for r in step.released) if hold else []
-    return [windows, released]
+    late = sorted((key, value) for key, value, *_ in step.late)
+    return [windows, released, late]
 
 
 EVENTS = [  # (time, key, value): keys come and go, panes stay empty, time jumps
@@ -471,7 +472,7 @@ def test_fold_mode_gives_the_tuple_modes_windows_for_associative_functions(
 ) -> None:
     per_tuples, per_folded = feed_both(windowing, EVENTS, fn, hold)
     assert per_folded == per_tuples
-    assert sum(len(w) for w, _ in per_tuples) >= 5  # windows did fire
+    assert sum(len(w) for w, *_ in per_tuples) >= 5  # windows did fire
 
 
 OUT_OF_ORDER = [  # event time: (timestamp, key, value), some late, some too late
@@ -489,10 +490,12 @@ def test_event_time_fold_mode_matches_for_commutative_functions(fn: Any, hold: b
     def keys_sorted(per_call: list[list[Any]]) -> list[Any]:
         # keys come in the order they arrived, in the tuple mode in time order
         # (anchors too: in arrival order); in event time that is not time order
-        return [[[(*w[:3], sorted(w[3], key=repr)) for w in fired], rel] for fired, rel in per_call]
+        return [
+            [[(*w[:3], sorted(w[3], key=repr)) for w in fired], *rest] for fired, *rest in per_call
+        ]
 
     assert keys_sorted(per_folded) == keys_sorted(per_tuples)
-    fired = [w for step, _ in per_tuples for w in step]
+    fired = [w for step, *_ in per_tuples for w in step]
     assert any(late for _, _, late, _ in fired)  # a window fired again with a late item
 
 
@@ -615,3 +618,44 @@ def test_sliding_fold_mode_snapshot_restores_values_handles_and_errors(hold: boo
         ]
     assert a[1] == b[1]
     assert any(w[0][:2] == (0, 10) and w[0][3] for w in a[0])  # a late refire happened
+
+
+def random_events(seed: int, event_time: bool) -> list[tuple[float, str, int]]:
+    """(time, key, value) in arrival order; in event time out of order, some of
+    it later than the lag and the allowed lateness."""
+    import random
+
+    rng = random.Random(seed)
+    keys = "abcde"[: rng.randint(1, 5)]
+    t = rng.random()
+    events = []
+    for _ in range(rng.randint(1, 80)):
+        t += rng.choice([0.0, 0.01, 0.1, 0.3, 0.9, 2.5, 7.0])
+        ts = max(0.0, t - rng.choice([0, 0, 0, 0.2, 0.8, 1.5, 4.0])) if event_time else t
+        events.append((round(ts, 3), rng.choice(keys), rng.randint(-3, 30)))
+    return events
+
+
+@pytest.mark.parametrize("hold", [False, True])
+@pytest.mark.parametrize("event_time", [False, True])
+def test_fold_mode_matches_the_tuple_mode_for_random_input(event_time: bool, hold: bool) -> None:
+    shapes = [(3, 2), (1.0, 0.4), (2, 1), (2.5, 1.0), (0.7, 0.3), (1, 1), (5, 3)]
+    fired = late = 0
+    for seed in range(40):
+        length, slide = shapes[seed % len(shapes)]
+        options: dict[str, Any] = {}
+        if event_time:
+            options = {"timestamp": 0, "lag": seed % 3 * 0.5, "allowed_lateness": seed % 2}
+        windowing = Windowing.sliding(length, slide, **options)
+        fn = [add, max][seed % 2]  # associative and, for event time, commutative
+        per_tuples, per_folded = feed_both(windowing, random_events(seed, event_time), fn, hold)
+        if event_time:  # keys in arrival order, not time order (see _windows)
+            per_tuples, per_folded = (
+                [[[(*w[:3], sorted(w[3])) for w in ws], *rest] for ws, *rest in per_call]
+                for per_call in (per_tuples, per_folded)
+            )
+        assert per_folded == per_tuples, (seed, windowing)
+        fired += sum(len(ws) for ws, *_ in per_tuples)
+        late += sum(len(lt) for _, _, lt in per_tuples)
+    assert fired > 200
+    assert late > 10 if event_time else late == 0
