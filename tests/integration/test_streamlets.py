@@ -216,12 +216,13 @@ def test_herons_sliding_word_count_is_exact_at_most_once(
     wait_for(exact, 60, "every sliding window exact and the last one fired")
     counted = elements(out, "sliding")
     assert sliding_windows_problems(counted, lines, emitted(), 3) == []  # nothing came since
-    # one window held far more words than max_tuples (1000), so only folding per
-    # pane could count them; nothing was refused or failed
+    # a window held more words than max_tuples (1000): refolding, which keeps every
+    # word of the window, would have refused some; folding per pane holds a value
+    # per word and second, and nothing was refused or failed
     totals: Counter[int] = Counter()
     for (_, (_, end)), count in counted:
         totals[end] += count
-    assert max(totals.values()) > 20 * 1000, totals
+    assert max(totals.values()) > 3 * 1000, totals
     for metric_name in ("heron_failed_total", "heron_user_window_refused_total"):
         values = metric(cli, name, metric_name, component="reducebykeyandwindow-1")
         assert sum(values.values()) == 0, (metric_name, values)

@@ -46,7 +46,7 @@ def folds(bolt: WindowedBolt) -> bool:
     Folding is in arrival order within a pane, which in processing time is time
     order. In event time it is not: at most once folding is what keeps memory
     bounded by keys x panes, so it folds anyway (the function must then be
-    commutative too, see docs/decisions/0020); at least once the window holds
+    commutative too, see docs/decisions/0046); at least once the window holds
     every tuple to ack it in any case, so it keeps the values too and reduces
     them in time order, as a window of tuples always did."""
     w = bolt._windowing
