@@ -147,6 +147,88 @@ def test_word_count_of_two_sources_is_exact_and_each_key_is_counted_once_per_win
     assert len(executed) == 2  # both reducers got words
 
 
+def sliding_windows_problems(
+    counted: list[Any], lines: list[str], n_lines: int, length: int
+) -> list[str]:
+    """What is wrong with sliding windows of ``length`` seconds every second over
+    the words of the first ``n_lines`` of ``lines`` (cycled), which reached their
+    single reducer in order; [] when every window is exact.
+
+    Each window [e - length, e) is the words that arrived in the seconds e -
+    length .. e - 1. How many words arrived in each second follows from the
+    windows' totals (a window's total less the seconds it shares with the one
+    before); then every window's counts must be exactly the Counter of its
+    stretch of the word sequence, the seconds must cover the sequence from its
+    first word to its last, and the last second's last window must have fired."""
+    windows: dict[int, Counter[str]] = {}
+    for (word, (start, end)), count in counted:
+        if end - start != length or not isinstance(end, int):
+            return [f"window [{start}, {end}) is not {length} whole seconds"]
+        windows.setdefault(end, Counter())[word] += count
+    if not windows:
+        return ["no window"]
+    words = [w for line in islice(cycle(lines), n_lines) for w in line.split()]
+    first, last = min(windows), max(windows)
+    # words that arrived in second q (panes before the first window's last are empty)
+    arrived: dict[int, int] = {}
+    for end in range(first, last + 1):
+        shared = sum(arrived.get(q, 0) for q in range(end - length, end - 1))
+        arrived[end - 1] = windows.get(end, Counter()).total() - shared
+        if arrived[end - 1] < 0:
+            return [f"window ending {end} has fewer words than the seconds it shares"]
+    offset = {}
+    position = 0
+    for q in sorted(arrived):
+        offset[q] = position
+        position += arrived[q]
+    problems = []
+    if position != len(words):
+        problems.append(f"the windows hold {position} words, the source emitted {len(words)}")
+    for end in range(first, last + 1):
+        lo = offset.get(end - length, 0)
+        hi = offset[end - 1] + arrived[end - 1]
+        want = Counter(words[lo:hi])
+        if windows.get(end, Counter()) != want:
+            problems.append(f"window ending {end}: {dict(windows.get(end, {}))} != {dict(want)}")
+    if any(arrived[q] for q in range(last - length + 1, last)):
+        problems.append("the last second's last window has not fired yet")
+    return problems
+
+
+def test_herons_sliding_word_count_is_exact_at_most_once(
+    cli: Cli, out: Path, submitted: Any
+) -> None:
+    """Heron's word_count_streamlet.py (ArrayLooper, flat_map, map,
+    reduce_by_key_and_window over a sliding window), every window exact."""
+    name = submitted("sliding")
+    lines = ["Mary Had a little lamb", "I Love You"]
+    wait_for(lambda: len({e for (_, (_, e)), _ in elements(out, "sliding")}) >= 2, 60, "windows")
+    cli.verb("deactivate", name)
+
+    def emitted() -> int:
+        values = metric(cli, name, "heron_emitted_total", component="lines", stream="output")
+        return int(sum(values.values()))
+
+    def exact() -> bool:
+        n = emitted()
+        return n > 0 and not sliding_windows_problems(elements(out, "sliding"), lines, n, 3)
+
+    wait_for(exact, 60, "every sliding window exact and the last one fired")
+    counted = elements(out, "sliding")
+    assert sliding_windows_problems(counted, lines, emitted(), 3) == []  # nothing came since
+    # a window held more words than max_tuples (1000): refolding, which keeps every
+    # word of the window, would have refused some; folding per pane holds a value
+    # per word and second, and nothing was refused or failed
+    totals: Counter[int] = Counter()
+    for (_, (_, end)), count in counted:
+        totals[end] += count
+    assert max(totals.values()) > 3 * 1000, totals
+    for metric_name in ("heron_failed_total", "heron_user_window_refused_total"):
+        values = metric(cli, name, metric_name, component="reducebykeyandwindow-1")
+        assert sum(values.values()) == 0, (metric_name, values)
+    assert {tuple(kinds) for kinds, _ in records(out, "sliding")} == {("KeyedWindow", "int")}
+
+
 def test_every_element_wise_operation(cli: Cli, out: Path, submitted: Any) -> None:
     name = submitted("operations")
     n = 30

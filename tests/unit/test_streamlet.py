@@ -358,6 +358,7 @@ class Recorder:
         self.logger = logging.getLogger("test.streamlet")
         self.emitted: list[tuple[Any, ...]] = []
         self.acked: list[Any] = []
+        self.failed: list[Any] = []
 
     def emit(self, tup: Any, *args: Any, **kw: Any) -> None:
         """Spout.emit and Bolt.emit call their delegate as heronpy does, positionally:
@@ -373,7 +374,7 @@ class Recorder:
         self.acked.append(tup)
 
     def fail(self, tup: Any) -> None:
-        pass
+        self.failed.append(tup)
 
 
 def start(builder: Builder, name: str, mode: str = "ATMOST_ONCE") -> tuple[Any, Recorder]:
@@ -439,7 +440,7 @@ def test_a_source_replays_failed_elements_first_at_least_once() -> None:
     assert set(spout._pending) == {0, 2}
 
 
-def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_once() -> None:
+def test_reduce_by_key_folds_as_it_goes_and_keeps_only_the_tuples_at_least_once() -> None:
     builder = Builder()
     pairs = builder.new_source(lambda: 1).map(lambda x: x)
     pairs.reduce_by_key_and_window(TUMBLING, add).consume(print)
@@ -450,13 +451,16 @@ def test_reduce_by_key_folds_as_it_goes_at_most_once_and_keeps_tuples_at_least_o
         bolt._clock = lambda: 100.5
         for t in tuples:
             bolt.process(t)
-        assert bolt._folding is (mode == "ATMOST_ONCE")
+        assert bolt._folding and bolt._holding is (mode == "ATLEAST_ONCE")
         assert rec.acked == (tuples if mode == "ATMOST_ONCE" else [])  # acked at once
         assert bolt._windows.held == (2 if mode == "ATMOST_ONCE" else 3)
         bolt._clock = lambda: 101.0
         bolt.process_tick(None)
         assert rec.acked == tuples
         results[mode] = [values for values, *_ in rec.emitted]
+        anchors = [a for _, _, a, _ in rec.emitted]
+        at_least_once = [[tuples[0], tuples[2]], [tuples[1]]]  # each key's tuples
+        assert anchors == (at_least_once if mode == "ATLEAST_ONCE" else [None, None])
     window = Window(100, 101)
     assert (
         results["ATMOST_ONCE"]
@@ -473,3 +477,199 @@ def test_effectively_once_is_refused_for_streamlets_with_a_clear_error() -> None
 
     with pytest.raises(TopologyError, match=r"not available for streamlets.*ATLEAST_ONCE"):
         check_effectively_once(definition_of(word_count(), "T"))
+
+
+def sliding_reduce(fn: Any = add, by_key: bool = True) -> Builder:
+    builder = Builder()
+    pairs = builder.new_source(lambda: 1).map(lambda x: x)
+    window = WindowConfig.create_sliding_window(3, 1).with_max_tuples(10)
+    if by_key:
+        pairs.reduce_by_key_and_window(window, fn).consume(print)
+    else:
+        pairs.reduce_by_window(window, fn).consume(print)
+    return builder
+
+
+def feed_seconds(
+    bolt: Any, stream: str, per_second: list[list[Any]], first: int = 100
+) -> list[Any]:
+    """Each second's tuples, arriving at first + 0.5, first + 1.5, ...; a tick at
+    each second's end; returns the tuples, in order."""
+    sent = []
+    for i, values in enumerate(per_second, first):
+        bolt._clock = lambda i=i: i + 0.5
+        for v in values:
+            t = tup("map-1", stream, *v)
+            sent.append(t)
+            bolt.process(t)
+        bolt._clock = lambda i=i: i + 1.0
+        bolt.process_tick(None)
+    return sent
+
+
+def test_sliding_reduce_by_key_holds_a_value_per_key_and_second_at_most_once() -> None:
+    bolt, rec = start(sliding_reduce(), "reducebykeyandwindow-1")
+    per_second = [[("a", 1)] * 20 + [("b", 1)] * 5, [("a", 2)] * 30, [("b", 3)] * 10, []]
+    sent = feed_seconds(bolt, KEYED, per_second)  # 65 tuples, max_tuples is 10
+    assert bolt._folding and rec.acked == sent
+    assert bolt._windows.held == 1  # b in [102, 103), whose last window ends at 105
+    results = [(values[0][0].key, values[0][0].window, values[0][1]) for values, *_ in rec.emitted]
+    assert results == [  # windows [k, k + 3) of one-second panes
+        ("a", Window(98, 101), 20),
+        ("b", Window(98, 101), 5),
+        ("a", Window(99, 102), 80),
+        ("b", Window(99, 102), 5),
+        ("a", Window(100, 103), 80),
+        ("b", Window(100, 103), 35),
+        ("a", Window(101, 104), 60),
+        ("b", Window(101, 104), 30),
+    ]
+
+
+def test_sliding_reduce_acks_a_tuple_once_its_last_window_fired_at_least_once() -> None:
+    bolt, rec = start(sliding_reduce(by_key=False), "reducebywindow-1", "ATLEAST_ONCE")
+    per_second = [[[1], [2]], [[3]], [], [], [[4]]]
+    sent = feed_seconds(bolt, OUTPUT, per_second[:3])
+    t1, t2, t3 = sent
+    assert [(v[0][0], v[0][1], anchors) for v, _, anchors, _ in rec.emitted] == [
+        (Window(98, 101), 3, [t1, t2]),
+        (Window(99, 102), 6, [t1, t2, t3]),
+        (Window(100, 103), 6, [t1, t2, t3]),
+    ]
+    # [100, 101) is in [98, 101), [99, 102) and [100, 103): done once the last fired
+    assert rec.acked == [t1, t2] and bolt._windows.held == 1
+    feed_seconds(bolt, OUTPUT, per_second[3:], 103)  # [101, 104) fires
+    assert rec.acked == [t1, t2, t3]
+    assert bolt._windows.held == 1 and rec.failed == []
+
+
+def test_a_raising_sliding_reduce_drops_that_key_counts_it_and_fails_its_tuples(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def picky(a: int, b: int) -> int:
+        if b == 13:
+            raise ValueError("unlucky")
+        return a + b
+
+    for mode in ("ATMOST_ONCE", "ATLEAST_ONCE"):
+        bolt, rec = start(sliding_reduce(picky), "reducebykeyandwindow-1", mode)
+        with caplog.at_level(logging.ERROR):
+            sent = feed_seconds(bolt, KEYED, [[("a", 1), ("a", 13), ("b", 2)], [], [], []])
+        assert [(v[0][0].key, v[0][1]) for v, *_ in rec.emitted] == [("b", 2)] * 3
+        assert bolt._error_count.get_value_and_reset() == 3  # one per window holding it
+        assert "raised ValueError: unlucky for key 'a'" in caplog.text
+        if mode == "ATLEAST_ONCE":  # a's tuples are replayed, b's acked
+            assert rec.failed == sent[:2] and rec.acked == sent[2:]
+        else:
+            assert rec.failed == [] and rec.acked == sent
+
+
+# -- folding per pane against refolding the window's tuples --
+
+
+def start_refolding(builder: Builder, name: str, mode: str) -> tuple[Any, Recorder]:
+    """The operator as it was before folding per pane: it keeps the tuples and
+    refolds each window's values when it fires (the reference)."""
+    comp = components(builder)[name]
+    recorder = Recorder()
+    instance = comp.python_class(delegate=recorder)
+    instance._fold = lambda: None
+    config = {**comp.config, api_constants.TOPOLOGY_RELIABILITY_MODE: mode}
+    sources = {StreamId(i.stream, i.component): i.grouping for i in comp.inputs}
+    context = TopologyContext("T", 1, name, config, {name: sources}, {name: [1]}, lambda *a: None)
+    instance.initialize(config, context)
+    assert not instance._folding
+    return instance, recorder
+
+
+def random_arrivals(rng: Any, n: int, by_key: bool, kind: str) -> list[tuple[str, float, Any]]:
+    """("tuple", now, values) and ("tick", now, None) calls in time order: bursts,
+    quiet stretches longer than a window, keys that come and go."""
+    keys = [f"k{i}" for i in range(rng.randint(1, 6))]
+    calls: list[tuple[str, float, Any]] = []
+    now = 100.0 + rng.random()
+    for _ in range(n):
+        now += rng.choice([0.0, 0.001, 0.05, 0.2, 0.7, 1.3, 4.0, 13.0])
+        if rng.random() < 0.15:
+            calls.append(("tick", now, None))
+            continue
+        value = {
+            "int": rng.randint(-5, 50),
+            "str": rng.choice("abcdef"),
+            "tuple": (rng.randint(0, 9),),
+        }[kind]
+        calls.append(("tuple", now, (rng.choice(keys), value) if by_key else (value,)))
+    calls.append(("tick", now + 60, None))
+    return calls
+
+
+FUNCTIONS = {  # associative: int sums and max; concatenation, also not commutative
+    "int": [add, max],
+    "str": [add],
+    "tuple": [add],
+}
+SLIDING = [(3, 1), (3, 2), (10, 2), (1, 0.4), (2.5, 1), (5, 3), (0.7, 0.3), (2, 2)]
+
+
+@pytest.mark.parametrize("mode", ["ATMOST_ONCE", "ATLEAST_ONCE"])
+@pytest.mark.parametrize("by_key", [True, False])
+def test_folding_per_pane_emits_and_acks_exactly_what_refolding_does(
+    mode: str, by_key: bool
+) -> None:
+    import random
+
+    checked = 0
+    for seed in range(60):
+        rng = random.Random(seed)
+        length, slide = SLIDING[seed % len(SLIDING)]
+        kind = rng.choice(sorted(FUNCTIONS))
+        fn = rng.choice(FUNCTIONS[kind])
+        builder = Builder()
+        pairs = builder.new_source(lambda: 1).map(lambda x: x)
+        window = WindowConfig.create_sliding_window(length, slide)
+        if by_key:
+            pairs.reduce_by_key_and_window(window, fn).consume(print)
+            name, stream = "reducebykeyandwindow-1", KEYED
+        else:
+            pairs.reduce_by_window(window, fn).consume(print)
+            name, stream = "reducebywindow-1", OUTPUT
+        folding, folded = start(builder, name, mode)
+        refolding, refolded = start_refolding(builder, name, mode)
+        assert folding._folding and folding._holding is (mode == "ATLEAST_ONCE")
+        trace: dict[str, list[Any]] = {"folding": [], "refolding": []}
+        sent: list[HeronTuple] = []
+        position: dict[int, int] = {}  # id of a sent tuple -> its place in the input
+        for _call, now, values in random_arrivals(rng, rng.randint(1, 120), by_key, kind):
+            t = tup("map-1", stream, *values) if values is not None else None
+            if t is not None:
+                position[id(t)] = len(sent)
+                sent.append(t)
+            for who, bolt, rec in (
+                ("folding", folding, folded),
+                ("refolding", refolding, refolded),
+            ):
+                bolt._clock = lambda now=now: now
+                if t is None:
+                    bolt.process_tick(None)
+                else:
+                    bolt.process(t)
+                # per call: what it emitted, anchors as places in the input, and
+                # at least once what it acked, in order
+                emitted = [
+                    (out, on, None if a is None else [position[id(x)] for x in a])
+                    for out, on, a, _ in rec.emitted
+                ]
+                acked = [position[id(x)] for x in rec.acked] if mode == "ATLEAST_ONCE" else []
+                rec.emitted.clear()
+                rec.acked.clear()
+                trace[who].append((emitted, acked))
+                if who == "folding":
+                    checked += len(emitted)
+        assert trace["folding"] == trace["refolding"], (seed, length, slide, kind, fn)
+        assert refolded.failed == folded.failed == []
+        if mode == "ATLEAST_ONCE":  # every tuple acked once
+            assert sorted(a for _, acked in trace["folding"] for a in acked) == list(
+                range(len(sent))
+            )
+        assert folding._windows.held == refolding._windows.held == 0
+    assert checked > 500  # windows did fire

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from heronpy_lite.api.bolt._windows import Step, WindowInfo, Windowing, WindowState
+from heronpy_lite.api.bolt._windows import FoldError, Step, WindowInfo, Windowing, WindowState
 
 
 def fired(step: Step | None) -> list[tuple[Any, ...]]:
@@ -379,15 +379,18 @@ def test_fold_mode_in_event_time_is_late_and_refires_like_the_tuple_mode() -> No
     assert feed.state.held == 2
 
 
-def test_fold_mode_bounds_the_keys_and_needs_tumbling_windows() -> None:
+def test_fold_mode_bounds_the_keys_and_needs_time_windows() -> None:
     state = WindowState(Windowing.tumbling(1, max_tuples=2), fold=add)
     assert state.add(("a", 1), 0.1) is None
     assert state.add(("b", 1), 0.1) is None
     assert state.add(("a", 1), 0.1) is None  # a known key costs nothing
     step = state.add(("c", 1), 0.2)
     assert step is not None and step.refused == [("c", 1)]
-    with pytest.raises(ValueError, match="tumbling"):
-        WindowState(Windowing.sliding(2, 1), fold=add)
+    for windowing in (Windowing.session(1), Windowing.tumbling_count(3)):
+        with pytest.raises(ValueError, match="only time windows"):
+            WindowState(windowing, fold=add)
+    with pytest.raises(ValueError, match="fold mode"):
+        WindowState(Windowing.tumbling(1), hold=True)
 
 
 def test_fold_mode_snapshot_restores() -> None:
@@ -400,3 +403,259 @@ def test_fold_mode_snapshot_restores() -> None:
     restored.restore(saved, lambda wire: wire)
     step = restored.add((("k", 1), 4), 0, 30)
     assert fired(step) == [(0, 10, None, False, [(("k", 1), 3)])]
+
+
+# -- fold mode over sliding windows (incremental aggregation per pane) --
+
+
+def feed_both(
+    windowing: Windowing, events: list[tuple[float, str, int]], fn: Any, hold: bool
+) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The same events through the tuple mode and the fold mode, step by step:
+    per call, (windows fired as (start, end, late, {key: result}) in order, items
+    released), the tuple mode's results folded here from its items in order."""
+    tuples, folded = WindowState(windowing), WindowState(windowing, fold=fn, hold=hold)
+    per_tuples: list[list[Any]] = []
+    per_folded: list[list[Any]] = []
+    for i, (t, key, value) in enumerate(events):
+        item = (key, value, i)
+        ts = t if windowing.event_time else None
+        for state, out, it in (
+            (tuples, per_tuples, item),
+            (folded, per_folded, item if hold else item[:2]),
+        ):
+            step = state.add(it, t, ts)
+            out.append(outcome(step, state is tuples, fn, hold))
+    for now in (100.0, 200.0):
+        per_tuples.append(outcome(tuples.advance(now), True, fn, hold))
+        per_folded.append(outcome(folded.advance(now), False, fn, hold))
+    return per_tuples, per_folded
+
+
+def outcome(step: Step | None, from_tuples: bool, fn: Any, hold: bool) -> list[Any]:
+    if step is None:
+        return [[], [], []]
+    windows = []
+    for w, items in step.fired:
+        results: dict[Any, Any] = {}
+        if from_tuples:
+            for key, value, i in items:  # the left fold, keys in first-seen order
+                old = results.get(key)
+                results[key] = [value, [i]] if old is None else [fn(old[0], value), old[1] + [i]]
+                results[key][1].sort()
+            if not hold:
+                results = {k: v for k, (v, _) in results.items()}
+        else:
+            results = {e[0]: [e[1], sorted(e[2])] if hold else e[1] for e in items}
+            assert list(results) == [e[0] for e in items]  # each key once
+        windows.append((w.start, w.end, w.late, list(results.items())))
+    # what is acked: the tuple mode releases its items, the hold mode their handles
+    released = sorted(r[2] if from_tuples else r for r in step.released) if hold else []
+    late = sorted((key, value) for key, value, *_ in step.late)
+    return [windows, released, late]
+
+
+EVENTS = [  # (time, key, value): keys come and go, panes stay empty, time jumps
+    (0.05, "a", 1), (0.1, "b", 2), (0.3, "a", 3), (0.45, "c", 4), (0.5, "a", 5),
+    (0.95, "b", 6), (1.05, "a", 7), (1.3, "c", 8), (2.9, "c", 9), (2.95, "a", 10),
+    (3.0, "b", 11), (3.05, "b", 12), (7.5, "a", 13),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("hold", [False, True])
+@pytest.mark.parametrize(
+    "windowing", [Windowing.sliding(1.0, 0.4), Windowing.sliding(2, 1), Windowing.tumbling(1)]
+)
+@pytest.mark.parametrize("fn", [add, max, lambda a, b: a * b % 1000003])
+def test_fold_mode_gives_the_tuple_modes_windows_for_associative_functions(
+    windowing: Windowing, fn: Any, hold: bool
+) -> None:
+    per_tuples, per_folded = feed_both(windowing, EVENTS, fn, hold)
+    assert per_folded == per_tuples
+    assert sum(len(w) for w, *_ in per_tuples) >= 5  # windows did fire
+
+
+OUT_OF_ORDER = [  # event time: (timestamp, key, value), some late, some too late
+    (0.3, "a", 1), (0.1, "b", 2), (1.2, "a", 3), (0.6, "a", 4), (2.5, "b", 5),
+    (1.1, "b", 6), (0.2, "a", 7), (3.9, "a", 8), (2.2, "c", 9), (9.0, "a", 10),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("hold", [False, True])
+@pytest.mark.parametrize("fn", [add, max])
+def test_event_time_fold_mode_matches_for_commutative_functions(fn: Any, hold: bool) -> None:
+    windowing = Windowing.sliding(2, 1, timestamp=0, lag=0.5, allowed_lateness=1)
+    per_tuples, per_folded = feed_both(windowing, OUT_OF_ORDER, fn, hold)
+
+    def keys_sorted(per_call: list[list[Any]]) -> list[Any]:
+        # keys come in the order they arrived, in the tuple mode in time order
+        # (anchors too: in arrival order); in event time that is not time order
+        return [
+            [[(*w[:3], sorted(w[3], key=repr)) for w in fired], *rest] for fired, *rest in per_call
+        ]
+
+    assert keys_sorted(per_folded) == keys_sorted(per_tuples)
+    fired = [w for step, *_ in per_tuples for w in step]
+    assert any(late for _, _, late, _ in fired)  # a window fired again with a late item
+
+
+def test_sliding_fold_mode_holds_a_value_per_key_and_pane_not_per_item() -> None:
+    # Heron's word count: 10 s windows every 2 s, so five panes per window
+    state = WindowState(Windowing.sliding(10, 2, max_tuples=40), fold=add)
+    feed = Feed(state)
+    words = ["Mary", "had", "a", "little", "lamb", "I", "love", "you"]
+    for i in range(240_000):  # 20,000 words/s for 12 s
+        feed.add((words[i % 8], 1), now=i / 20_000)
+        assert state.held <= 8 * 6  # 8 keys in at most six panes (one just begun)
+    feed.advance(30)
+    assert feed.refused == []
+    by_window: dict[tuple[int, int], dict[str, int]] = {}
+    for start, end, _, _, items in feed.fired:
+        by_window[(start, end)] = dict(items)
+    assert by_window[(0, 10)] == {w: 25_000 for w in words}  # 200,000 words in [0, 10)
+    assert by_window[(2, 12)] == {w: 25_000 for w in words}
+    assert by_window[(10, 20)] == {w: 5_000 for w in words}
+    assert state.held == 0
+
+
+def test_a_non_associative_reduce_folds_each_pane_then_the_panes() -> None:
+    feed = Feed(WindowState(Windowing.sliding(2, 1), fold=lambda a, b: a - b))
+    for t, v in [(0.1, 100), (0.2, 10), (1.1, 5), (1.2, 1)]:
+        feed.add(("k", v), now=t)
+    feed.advance(3)
+    windows = {(start, end): items for start, end, _, _, items in feed.fired}
+    # the left fold of [0, 2) would be 100 - 10 - 5 - 1 = 84; panes: (100 - 10) - (5 - 1)
+    assert windows[(0, 2)] == [("k", 86)]
+    assert windows[(-1, 1)] == [("k", 90)] and windows[(1, 3)] == [("k", 4)]
+
+
+def test_hold_mode_keeps_the_handles_to_ack_and_counts_them_against_max_tuples() -> None:
+    state = WindowState(Windowing.sliding(2, 1, max_tuples=3), fold=add, hold=True)
+    feed = Feed(state)
+    feed.add(("a", 1, "t1"), now=0.5)
+    feed.add(("a", 1, "t2"), now=0.6)
+    feed.add(("b", 1, "t3"), now=1.5)  # fires [-1, 1) on the way: nothing released yet
+    assert feed.fired == [(-1, 1, None, False, [("a", 2, ["t1", "t2"])])]
+    assert feed.released == []
+    feed.add(("b", 1, "t4"), now=1.6)  # three handles held: refused whatever its key
+    assert feed.refused == [("b", 1, "t4")]
+    feed.advance(2.0)  # [0, 2) fires, pane [0, 1) is done: t1, t2 released
+    assert feed.fired[1:] == [(0, 2, None, False, [("a", 2, ["t1", "t2"]), ("b", 1, ["t3"])])]
+    assert feed.released == ["t1", "t2"] and state.held == 1
+    feed.advance(3.0)
+    assert feed.fired[2:] == [(1, 3, None, False, [("b", 1, ["t3"])])]
+    assert feed.released == ["t1", "t2", "t3"] and state.held == 0
+
+
+def boom(a: int, b: int) -> int:
+    if b < 0:
+        raise ValueError(f"negative {b}")
+    return a + b
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_a_raising_fold_makes_that_key_an_error_in_the_windows_of_its_pane(hold: bool) -> None:
+    state = WindowState(Windowing.sliding(2, 1), fold=boom, hold=hold)
+    feed = Feed(state)
+
+    def item(key: str, value: int) -> tuple[Any, ...]:
+        return (key, value, f"{key}{value}") if hold else (key, value)
+
+    feed.add(item("a", 1), now=0.1)
+    feed.add(item("a", 2), now=1.1)
+    feed.add(item("b", 1), now=1.2)
+    feed.add(item("a", -1), now=1.3)  # raises: a's value in pane [1, 2) is an error
+    feed.add(item("a", 5), now=1.4)  # the error stays: boom is not called with it
+    step = state.add(item("b", 2), 2.5)  # fires [0, 2) first; the step is not lost
+    assert step is not None and [(w.start, w.end) for w, _ in step.fired] == [(0, 2)]
+    feed._take(step)
+    feed.advance(10)
+    results = {(s, e): {i[0]: i[1] for i in items} for s, e, _, _, items in feed.fired}
+    assert results[(-1, 1)] == {"a": 1}
+    for window in [(0, 2), (1, 3)]:
+        error = results[window]["a"]
+        assert isinstance(error, FoldError) and str(error.error) == "negative -1"
+    assert results[(0, 2)]["b"] == 1 and results[(1, 3)]["b"] == 3
+    if hold:  # the handles are there to fail, all of them released in the end
+        handles = {(s, e): {i[0]: i[2] for i in items} for s, e, _, _, items in feed.fired}
+        assert handles[(0, 2)]["a"] == ["a1", "a2", "a-1", "a5"]
+        assert sorted(feed.released) == sorted(["a1", "a2", "b1", "a-1", "a5", "b2"])
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_sliding_fold_mode_snapshot_restores_values_handles_and_errors(hold: bool) -> None:
+    windowing = Windowing.sliding(10, 5, timestamp=0, allowed_lateness=5)
+
+    def run(state: WindowState, items: list[tuple[int, str, int]]) -> Feed:
+        feed = Feed(state)
+        for ts, key, value in items:
+            it = (key, value, [key, ts]) if hold else (key, value)
+            feed.add(it, ts=ts)
+        return feed
+
+    first = [(3, "k", 1), (7, "k", 2), (8, "j", -1), (8, "j", 4), (12, "k", 3)]
+    rest = [(9, "k", 10), (16, "j", 1), (26, "k", 1), (40, "k", 0)]
+    original = WindowState(windowing, fold=boom, hold=hold)
+    run(original, first)
+    saved = msgpack.unpackb(msgpack.packb(original.snapshot(lambda h: h)))
+    restored = WindowState(windowing, fold=boom, hold=hold)
+    restored.restore(saved, lambda wire: wire)
+    assert restored.held == original.held == (5 if hold else 4)
+
+    def comparable(feed: Feed) -> Any:
+        return [
+            (w[:4], [(i[0], repr(i[1]) if isinstance(i[1], FoldError) else i[1], *i[2:])
+                     for i in w[4]])
+            for w in feed.fired
+        ], feed.released  # fmt: skip
+
+    a, b = comparable(run(restored, rest)), comparable(run(original, rest))
+    for (window, items), (other_window, other_items) in zip(a[0], b[0], strict=True):
+        assert window == other_window
+        assert [i[:1] + i[2:] for i in items] == [i[:1] + i[2:] for i in other_items]
+        assert [isinstance(i[1], str) and i[1].startswith("FoldError") for i in items] == [
+            isinstance(i[1], str) and i[1].startswith("FoldError") for i in other_items
+        ]
+    assert a[1] == b[1]
+    assert any(w[0][:2] == (0, 10) and w[0][3] for w in a[0])  # a late refire happened
+
+
+def random_events(seed: int, event_time: bool) -> list[tuple[float, str, int]]:
+    """(time, key, value) in arrival order; in event time out of order, some of
+    it later than the lag and the allowed lateness."""
+    import random
+
+    rng = random.Random(seed)
+    keys = "abcde"[: rng.randint(1, 5)]
+    t = rng.random()
+    events = []
+    for _ in range(rng.randint(1, 80)):
+        t += rng.choice([0.0, 0.01, 0.1, 0.3, 0.9, 2.5, 7.0])
+        ts = max(0.0, t - rng.choice([0, 0, 0, 0.2, 0.8, 1.5, 4.0])) if event_time else t
+        events.append((round(ts, 3), rng.choice(keys), rng.randint(-3, 30)))
+    return events
+
+
+@pytest.mark.parametrize("hold", [False, True])
+@pytest.mark.parametrize("event_time", [False, True])
+def test_fold_mode_matches_the_tuple_mode_for_random_input(event_time: bool, hold: bool) -> None:
+    shapes = [(3, 2), (1.0, 0.4), (2, 1), (2.5, 1.0), (0.7, 0.3), (1, 1), (5, 3)]
+    fired = late = 0
+    for seed in range(40):
+        length, slide = shapes[seed % len(shapes)]
+        options: dict[str, Any] = {}
+        if event_time:
+            options = {"timestamp": 0, "lag": seed % 3 * 0.5, "allowed_lateness": seed % 2}
+        windowing = Windowing.sliding(length, slide, **options)
+        fn = [add, max][seed % 2]  # associative and, for event time, commutative
+        per_tuples, per_folded = feed_both(windowing, random_events(seed, event_time), fn, hold)
+        if event_time:  # keys in arrival order, not time order (see _windows)
+            per_tuples, per_folded = (
+                [[[(*w[:3], sorted(w[3])) for w in ws], *rest] for ws, *rest in per_call]
+                for per_call in (per_tuples, per_folded)
+            )
+        assert per_folded == per_tuples, (seed, windowing)
+        fired += sum(len(ws) for ws, *_ in per_tuples)
+        late += sum(len(lt) for _, _, lt in per_tuples)
+    assert fired > 200
+    assert late > 10 if event_time else late == 0

@@ -42,6 +42,30 @@ Every window but the count kinds is per key only when a key is passed.
 
 Memory: the state holds at most ``max_tuples`` items; ``add`` refuses the
 next one (the bolt fails it) until windows fire and release some.
+
+Fold mode (time windows only, ``fold=f``): items are ``(key, value)`` pairs
+and each pane keeps one value per key, ``f`` applied to the values in
+arrival order (incremental aggregation, as Flink's reduce). A window's items
+are then ``(key, result)`` pairs, ``result`` being ``f`` applied over the
+pane values of the window in time order, keys in the order they first
+appear. This is the left fold of the window's values whenever ``f`` is
+associative (sums, counts, min, max); when it is not, the result depends on
+where the panes' bounds fall (a tumbling window is one pane: there it is
+always the left fold). In event time, values are folded in arrival order
+within a pane, so with out-of-order input ``f`` must also be commutative to
+give the fold in time order. ``max_tuples`` counts the (key, pane) values:
+memory is O(keys x panes), not O(items).
+
+With ``hold=True`` (fold mode at least once) items are ``(key, value,
+handle)``: values are folded as above, the handles (the received tuples,
+which acking and anchoring need) are kept per key and pane and released when
+the pane is, and a window's items are ``(key, result, handles)``. The
+values themselves are not kept; ``max_tuples`` counts the handles.
+
+A fold that raises leaves a `FoldError` as its key's value in that pane; it
+stays the value (``f`` is not called with it), and every window combining
+that pane gets it as the key's result. The core never lets a user
+function's exception escape half-way through a step.
 """
 
 from __future__ import annotations
@@ -238,6 +262,31 @@ class Windowing:
         return None
 
 
+class FoldError:
+    """Fold mode: what a fold that raised leaves as the value of its key and pane
+    (``error`` is the exception); windows combining that pane get it as the result."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"FoldError({self.error!r})"
+
+
+class _HeldPane(dict[Any, list[Any]]):
+    """Fold mode with handles: ``key -> [folded value, the key's handles]``, and
+    ``order``, every handle in arrival order (what is released, in the order the
+    tuple mode releases it)."""
+
+    __slots__ = ("order",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[Any] = []
+
+
 class _Session:
     __slots__ = ("end", "entries", "start")
 
@@ -271,13 +320,21 @@ class WindowState:
         windowing: Windowing,
         sources: Iterable[Hashable] | None = None,
         fold: Callable[[Any, Any], Any] | None = None,
+        hold: bool = False,
     ) -> None:
         w = windowing
-        if fold is not None and (w.kind != TIME or w.length != w.slide):
-            raise ValueError("only tumbling time windows can fold values as they arrive")
+        if fold is not None and w.kind != TIME:
+            raise ValueError("only time windows can fold values as they arrive")
+        if hold and fold is None:
+            raise ValueError("hold=True is for fold mode (fold=...)")
         #: fold mode: items are (key, value) pairs, kept as one folded value per key
-        #: and window; a window fires with its (key, value) pairs
+        #: and pane; a window fires with its (key, result) pairs (module docstring)
         self._fold = fold
+        #: fold mode keeping the handles: items are (key, value, handle)
+        self._hold = hold
+        self._fold_into: Callable[[dict[Any, Any], Any, Step | None], Step | None] = (
+            self._fold_held if hold else self._fold_value
+        )
         self.windowing = w
         self.kind = w.kind
         self._event = w.event_time
@@ -403,7 +460,7 @@ class WindowState:
             panes = self._panes[key] = {}
         pane: Any = panes.get(p)
         if pane is None:
-            pane = panes[p] = [] if self._fold is None else {}
+            pane = panes[p] = [] if self._fold is None else _HeldPane() if self._hold else {}
         if self._fold is None:
             pane.append(entry)
         else:
@@ -431,7 +488,7 @@ class WindowState:
             self._next_due = due
         return step
 
-    def _fold_into(self, pane: dict[Any, Any], item: Any, step: Step | None) -> Step | None:
+    def _fold_value(self, pane: dict[Any, Any], item: Any, step: Step | None) -> Step | None:
         """Fold mode: ``item`` (key, value) into the pane's value for its key."""
         key, value = item
         old = pane.get(key, _MISSING)
@@ -442,10 +499,68 @@ class WindowState:
                 return step
             pane[key] = value
             self.held += 1
-        else:
-            assert self._fold is not None
-            pane[key] = self._fold(old, value)
+        elif type(old) is not FoldError:
+            try:
+                pane[key] = self._fold(old, value)  # type: ignore[misc]
+            except Exception as exc:
+                pane[key] = FoldError(exc)
         return step
+
+    def _fold_held(self, pane: Any, item: Any, step: Step | None) -> Step | None:
+        """Fold mode with handles: ``item`` (key, value, handle) into a `_HeldPane`."""
+        if self.held >= self._max:
+            step = step or Step()
+            step.refused.append(item)
+            return step
+        key, value, handle = item
+        entry = pane.get(key)
+        if entry is None:
+            pane[key] = [value, [handle]]
+        else:
+            old = entry[0]
+            if type(old) is not FoldError:
+                try:
+                    entry[0] = self._fold(old, value)  # type: ignore[misc]
+                except Exception as exc:
+                    entry[0] = FoldError(exc)
+            entry[1].append(handle)
+        pane.order.append(handle)
+        self.held += 1
+        return step
+
+    def _folded(self, panes: dict[int, Any], first: int, last: int) -> list[Any]:
+        """Fold mode: the (key, result) pairs, or (key, result, handles), of the
+        panes ``first`` to ``last - 1``, panes combined in time order."""
+        hold = self._hold
+        found = [pane for pane in map(panes.get, range(first, last)) if pane]
+        if len(found) == 1:  # tumbling windows, or one pane with items
+            if hold:
+                return [(k, e[0], list(e[1])) for k, e in found[0].items()]
+            return list(found[0].items())
+        fold = self._fold
+        assert fold is not None
+        results: dict[Any, list[Any]] = {}
+        for pane in found:
+            for k, e in pane.items():
+                value = e[0] if hold else e
+                acc = results.get(k)
+                if acc is None:
+                    results[k] = [value, list(e[1])] if hold else [value]
+                    continue
+                old = acc[0]
+                if type(old) is not FoldError:
+                    if type(value) is FoldError:
+                        acc[0] = value
+                    else:
+                        try:
+                            acc[0] = fold(old, value)
+                        except Exception as exc:
+                            acc[0] = FoldError(exc)
+                if hold:
+                    acc[1].extend(e[1])
+        if hold:
+            return [(k, acc[0], acc[1]) for k, acc in results.items()]
+        return [(k, acc[0]) for k, acc in results.items()]
 
     def _time_window(
         self, key: Any, panes: dict[int, Any], j: int, late: bool = False
@@ -453,9 +568,8 @@ class WindowState:
         start = j * self._slide
         end = start + self._length
         g = self._pane
-        if self._fold is not None:  # tumbling: one pane
-            pane = panes.get(start // g)
-            items = list(pane.items()) if pane else []
+        if self._fold is not None:
+            items = self._folded(panes, start // g, end // g)
             return WindowInfo(self._secs(start), self._secs(end), key, late), items
         entries: list[Any] = []
         for p in range(start // g, end // g):
@@ -471,7 +585,7 @@ class WindowState:
         scanned = self._scanned
         due = _NEVER
         fires: list[tuple[int, int, Any, int]] = []  # (end, key order, key, j)
-        dead: list[tuple[dict[int, list[Any]], int]] = []
+        dead: list[tuple[dict[int, Any], int]] = []
         for order, (key, panes) in enumerate(self._panes.items()):
             windows: set[int] = set()
             for p in panes:
@@ -505,9 +619,14 @@ class WindowState:
             self._last_pane_index = None
             for panes, p in dead:
                 entries = panes.pop(p)
-                self.held -= len(entries)
                 if self._fold is None:
+                    self.held -= len(entries)
                     step.released.extend(e[2] for e in entries)
+                elif self._hold:
+                    self.held -= len(entries.order)
+                    step.released.extend(entries.order)
+                else:
+                    self.held -= len(entries)
             for key in [k for k, panes in self._panes.items() if not panes]:
                 del self._panes[key]
         self._next_due = due
@@ -682,7 +801,7 @@ class WindowState:
         }
         if self._fold is not None:
             data["folded"] = [
-                [key, [[p, list(map(list, pane.items()))] for p, pane in panes.items()]]
+                [key, [self._pane_to_wire(p, pane, to_wire) for p, pane in panes.items()]]
                 for key, panes in self._panes.items()
             ]
         elif self.kind == TIME:
@@ -720,9 +839,10 @@ class WindowState:
             self._panes = {}
             for key, panes in data["folded"]:
                 restored = self._panes.setdefault(hashable(key), {})
-                for p, pairs in panes:
-                    restored[p] = {hashable(k): v for k, v in pairs}
-                    self.held += len(pairs)
+                for saved in panes:
+                    p, pane = self._pane_from_wire(saved, from_wire)
+                    restored[p] = pane
+                    self.held += len(pane.order) if self._hold else len(pane)
         elif self.kind == TIME:
             self._panes = {}
             for key, es in data["groups"]:
@@ -742,6 +862,39 @@ class WindowState:
                 ]
                 self.held += sum(len(es) for _, _, es in sessions)
         self._next_due = -_NEVER  # the next scan recomputes what is due
+
+    def _pane_to_wire(self, p: int, pane: Any, to_wire: Callable[[Any], Any]) -> list[Any]:
+        """A fold-mode pane as ``[p, [[key, value, error or None], ...], handles]``;
+        handles (hold mode, else None) are ``[key index, handle]`` in arrival order."""
+        entries = []
+        where = {}
+        for i, (k, e) in enumerate(pane.items()):
+            value = e[0] if self._hold else e
+            where[k] = i
+            if type(value) is FoldError:
+                entries.append([k, None, f"{type(value.error).__name__}: {value.error}"])
+            else:
+                entries.append([k, value, None])
+        if not self._hold:
+            return [p, entries, None]
+        key_of = {id(h): k for k, e in pane.items() for h in e[1]}
+        return [p, entries, [[where[key_of[id(h)]], to_wire(h)] for h in pane.order]]
+
+    def _pane_from_wire(self, saved: Sequence[Any], from_wire: Callable[[Any], Any]) -> Any:
+        p, entries, handles = saved
+        values = []
+        for k, value, error in entries:
+            values.append((hashable(k), value if error is None else FoldError(RuntimeError(error))))
+        if not self._hold:
+            return p, dict(values)
+        pane = _HeldPane()
+        for k, value in values:
+            pane[k] = [value, []]
+        for i, wire in handles or []:
+            handle = from_wire(wire)
+            pane[values[i][0]][1].append(handle)
+            pane.order.append(handle)
+        return p, pane
 
 
 def _timestamp(value: Any) -> int:

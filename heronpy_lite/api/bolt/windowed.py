@@ -50,6 +50,7 @@ from heronpy_lite.api.bolt._windows import (
     DEFAULT_MAX_TUPLES,
     SESSION,
     TIME,
+    FoldError,
     Step,
     WindowInfo,
     Windowing,
@@ -253,7 +254,9 @@ class WindowedBolt(Bolt, StatefulComponent):
         fold = self._fold()
         #: fold mode (see `_fold`): the windows hold (key, folded value) pairs
         self._folding = fold is not None
-        self._windows = WindowState(windowing, sources, fold)
+        #: fold mode at least once: the windows also hold the tuples, to ack and anchor
+        self._holding = self._folding and self._reliable
+        self._windows = WindowState(windowing, sources, fold, hold=self._holding)
         saved = self._saved_state
         if saved is not None and "windows" in saved:
             self._windows.restore(saved["windows"], tuple_from_wire)
@@ -319,10 +322,13 @@ class WindowedBolt(Bolt, StatefulComponent):
     # -- feeding the windows --
 
     def _fold(self) -> Callable[[Any, Any], Any] | None:
-        """For subclasses that need only one folded value per key and window, not the
-        tuples (at most once, tumbling windows): the fold function. The windows then
-        hold `_item` (key, value) pairs, folded as they arrive; tuples are acked at
-        once and ``process_window`` gets (key, folded value) pairs."""
+        """For subclasses that need only one folded value per key and window, not
+        the values of every tuple (time windows): the fold function, which must be
+        associative (see `_windows`). The windows then fold `_item` (key, value)
+        pairs per pane as they arrive, and ``process_window`` gets (key, result)
+        pairs; at most once the tuples are acked at once, at least once they are
+        held per key and pane (not their values) and ``process_window`` gets (key,
+        result, the key's tuples in the window), to anchor to."""
         return None
 
     def _item(self, tup: Any) -> Any:
@@ -331,7 +337,12 @@ class WindowedBolt(Bolt, StatefulComponent):
 
     def process(self, tup: Any) -> None:
         key = self._key_of(tup) if self._key_of is not None else None
-        item = self._item(tup) if self._folding else tup
+        if self._folding:
+            item = self._item(tup)
+            if self._holding:
+                item = (item[0], item[1], tup)
+        else:
+            item = tup
         if self._timestamp_of is None:
             step = self._windows.add(item, self._clock(), None, key)
         else:
@@ -353,7 +364,7 @@ class WindowedBolt(Bolt, StatefulComponent):
                 )
                 self.ack(tup)
                 return
-        if self._folding:
+        if self._folding and not self._holding:
             self.ack(tup)  # nothing will need it again
         if step is not None:
             self._run(step)
@@ -366,10 +377,75 @@ class WindowedBolt(Bolt, StatefulComponent):
     def _name(self) -> str:
         return type(self).__name__
 
+    def _without_errors(self, window: WindowInfo, items: list[Any], failed: set[int]) -> list[Any]:
+        """Fold mode: the window's (key, result, ...) items without those whose fold
+        raised (a `FoldError`): each is counted (``window_errors``) and logged, and
+        at least once its tuples are failed when they are released."""
+        if not any(type(item[1]) is FoldError for item in items):
+            return items
+        kept = []
+        for item in items:
+            error = item[1]
+            if type(error) is not FoldError:
+                kept.append(item)
+                continue
+            self._error_count.incr()
+            self._complain(
+                "fold",
+                "%s: the reduce function raised %s: %s for key %r in window %s; no result "
+                "for that key in the windows holding the value%s",
+                self._name(),
+                type(error.error).__name__,
+                error.error,
+                item[0],
+                window,
+                ", its tuples are failed" if self._holding else "",
+                exc=error.error,
+            )
+            if self._holding:
+                failed.update(id(t) for t in item[2])
+        return kept
+
+    def _run_folded(self, step: Step) -> None:
+        """Fold mode: what is late or refused (released tuples are done)."""
+        if step.late:
+            self._late_count.incr(len(step.late))
+            self._complain(
+                "late",
+                "%s: an element came after every window it belongs to was finished "
+                "(watermark %s); dropped",
+                self._name(),
+                self._windows.watermark,
+            )
+            if self._holding:
+                for item in step.late:
+                    self.ack(item[2])
+        if step.refused:
+            self._refused_count.incr(len(step.refused))
+            self._complain(
+                "refused",
+                "%s: the windows hold max_tuples (%d) %s; an element is %s (raise "
+                "max_tuples or shorten the windows)",
+                self._name(),
+                self._windowing.max_tuples,
+                "tuples" if self._holding else "values (a key in a pane)",
+                "failed" if self._holding else "dropped",
+            )
+            if self._holding:
+                for item in step.refused:
+                    self.fail(item[2])
+
     def _run(self, step: Step) -> None:
         failed: set[int] = set()
+        folding, holding = self._folding, self._holding
         for window, tuples in step.fired:
-            self._window_anchors = tuples if self._reliable else None
+            if folding:
+                tuples = self._without_errors(window, tuples, failed)
+                if not tuples:
+                    continue
+                self._window_anchors = None  # the subclass anchors to each key's tuples
+            else:
+                self._window_anchors = tuples if self._reliable else None
             try:
                 self.process_window(window, tuples)
             except Exception as exc:
@@ -383,7 +459,10 @@ class WindowedBolt(Bolt, StatefulComponent):
                     exc,
                     exc=exc,
                 )
-                failed.update(id(t) for t in tuples)
+                if holding:
+                    failed.update(id(t) for _, _, held in tuples for t in held)
+                elif not folding:
+                    failed.update(id(t) for t in tuples)
             finally:
                 self._window_anchors = None
         for tup in step.released:
@@ -391,18 +470,8 @@ class WindowedBolt(Bolt, StatefulComponent):
                 self.fail(tup)
             else:
                 self.ack(tup)
-        if self._folding:
-            self._late_count.incr(len(step.late))
-            self._refused_count.incr(len(step.refused))
-            for what, items in (("late", step.late), ("refused", step.refused)):
-                if items:
-                    self._complain(
-                        what,
-                        "%s: an element came after every window it belongs to was finished "
-                        "(late) or the windows hold max_tuples keys (refused): %s; dropped",
-                        self._name(),
-                        what,
-                    )
+        if folding:
+            self._run_folded(step)
             return
         for tup in step.late:
             self._late_count.incr()

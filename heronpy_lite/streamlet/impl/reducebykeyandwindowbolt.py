@@ -31,7 +31,6 @@ class ReduceByKeyAndWindowBolt(WindowOperatorBolt):
         self.plain_keys = all(i.read is keyed_plain for i in self.plan.inputs.values())
 
     def _fold(self) -> Any:
-        # at most once nothing needs the tuples: tumbling windows fold as they arrive
         return self.plan.function if folds(self) else None
 
     def _item(self, tup: Any) -> Any:
@@ -43,8 +42,13 @@ class ReduceByKeyAndWindowBolt(WindowOperatorBolt):
     def process_window(self, window: Any, tuples: list[Any]) -> None:
         if self._folding:
             bounds = Window(window.start, window.end)
-            for key, result in tuples:
-                self.send((KeyedWindow(key, bounds), result), None)
+            send = self.send
+            if self._holding:  # (key, result, the key's tuples in the window)
+                for key, result, anchors in tuples:
+                    send((KeyedWindow(key, bounds), result), anchors)
+            else:
+                for key, result in tuples:
+                    send((KeyedWindow(key, bounds), result), None)
             return
         fn, element_of, reliable = self.plan.function, self.element_of, self.reliable
         plain = self.plain_keys

@@ -24,9 +24,10 @@ class ReduceByWindowBolt(WindowOperatorBolt):
         return (None, self.element_of(tup))
 
     def process_window(self, window: Any, tuples: list[Any]) -> None:
-        if self._folding:
-            for _, result in tuples:
-                self.send((Window(window.start, window.end), result), None)
+        if self._folding:  # one key, None: (None, result), at least once with the tuples
+            bounds = Window(window.start, window.end)
+            for item in tuples:
+                self.send((bounds, item[1]), item[2] if self._holding else None)
             return
         fn, element_of = self.plan.function, self.element_of
         result = element_of(tuples[0])

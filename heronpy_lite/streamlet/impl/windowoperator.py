@@ -39,11 +39,18 @@ class WindowOperatorBolt(WindowedBolt, StreamletBoltBase):
 
 
 def folds(bolt: WindowedBolt) -> bool:
-    """Whether a reduce operator folds values as they arrive instead of keeping the
-    tuples: at most once (no tuple is acked late or anchored to) and over tumbling
-    time windows (one window per value, so arrival order is the fold order)."""
+    """Whether a reduce operator folds values per pane as they arrive instead of
+    keeping the window's values: over time windows, sliding or tumbling, except
+    in event time at least once.
+
+    Folding is in arrival order within a pane, which in processing time is time
+    order. In event time it is not: at most once folding is what keeps memory
+    bounded by keys x panes, so it folds anyway (the function must then be
+    commutative too, see docs/decisions/0046); at least once the window holds
+    every tuple to ack it in any case, so it keeps the values too and reduces
+    them in time order, as a window of tuples always did."""
     w = bolt._windowing
-    return not bolt._reliable and w.kind == TIME and w.length == w.slide
+    return w.kind == TIME and not (bolt._reliable and w.event_time)
 
 
 class _ElementFunction:

@@ -13,6 +13,10 @@ the instances inherit).
 - ``operations``: finite sources through map, flat_map, filter, log,
   repartition (with and without a function), union (also of a streamlet
   with itself), clone and transform.
+- ``sliding``: Heron's word_count_streamlet.py with a shorter window: an
+  ArrayLooper as fast as it goes, flat_map, map and reduce_by_key_and_window
+  over sliding windows (3 s every 1 s), with max_tuples far below what one
+  window sees, so that only folding per pane can count it.
 - ``windowed``: reduce_by_window over event time, reduce_by_key_and_window
   over count windows, and keyed again by its results' KeyedWindows.
 - ``joins``: the four joins and a self-join over event-time windows.
@@ -90,6 +94,25 @@ pairs_b = (
     .reduce_by_key_and_window(WindowConfig.create_tumbling_window(1), lambda x, y: x + y)
     .set_num_partitions(2)
     .consume(record("counts"))
+)
+
+
+# -- Heron's word count over sliding windows --
+
+SLIDING_LINES = ["Mary Had a little lamb", "I Love You"]
+SLIDING_MAX_TUPLES = 1000
+
+sliding = Builder()
+(
+    sliding.new_source(ArrayLooper(SLIDING_LINES))
+    .set_name("lines")
+    .flat_map(lambda line: line.split())
+    .map(lambda word: (word, 1))
+    .reduce_by_key_and_window(
+        WindowConfig.create_sliding_window(3, 1).with_max_tuples(SLIDING_MAX_TUPLES),
+        lambda x, y: x + y,
+    )
+    .consume(record("sliding"))
 )
 
 
