@@ -312,13 +312,6 @@ class RayScheduler(Scheduler):
                 continue
         return handles
 
-    def placement(self) -> dict[int, dict[str, Any]]:
-        """container -> where its actor runs (`ContainerActor.where`)."""
-        ray = connect(self.engine)
-        handles = self.actors()
-        refs = {k: h.where.remote() for k, h in handles.items()}
-        return {k: ray.get(ref, timeout=60) for k, ref in refs.items()}
-
     def kill(self) -> None:
         ray = connect(self.engine)
         handles = self.actors()
