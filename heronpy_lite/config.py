@@ -120,7 +120,13 @@ KEYS: dict[str, Key] = {
     "heron.statemgr.zookeeper.auth.file": Key(str),
     "heron.tmaster.standby": Key(bool),
     "heron.tmaster.stmgr.heartbeat.timeout.secs": Key(_NUM, _positive, "a number > 0"),
-    "heron.scheduler.class": _one_of("local", "slurm"),
+    "heron.scheduler.class": _one_of("local", "slurm", "ray"),
+    "heron.scheduler.ray.address": Key(str),
+    "heron.scheduler.ray.placement.strategy": _one_of(
+        "SPREAD", "PACK", "STRICT_SPREAD", "STRICT_PACK"
+    ),
+    "heron.scheduler.ray.cpus.per.container": Key(_NUM, _positive, "a number > 0"),
+    "heron.scheduler.ray.working.root": Key(str),
     "heron.scheduler.slurm.cpus.per.container": Key(int, _positive, "an int >= 1"),
     "heron.scheduler.slurm.sbatch.options": Key(str),
     "heron.network.bind.host": Key(str),
@@ -318,6 +324,10 @@ class EngineConfig:
     scheduler_class: str
     slurm_cpus_per_container: int
     slurm_sbatch_options: str
+    ray_address: str
+    ray_placement_strategy: str
+    ray_cpus_per_container: float
+    ray_working_root: str
     bind_host: str
     advertised_host: str
     authentication: bool
@@ -376,6 +386,10 @@ class EngineConfig:
         "scheduler_class": "heron.scheduler.class",
         "slurm_cpus_per_container": "heron.scheduler.slurm.cpus.per.container",
         "slurm_sbatch_options": "heron.scheduler.slurm.sbatch.options",
+        "ray_address": "heron.scheduler.ray.address",
+        "ray_placement_strategy": "heron.scheduler.ray.placement.strategy",
+        "ray_cpus_per_container": "heron.scheduler.ray.cpus.per.container",
+        "ray_working_root": "heron.scheduler.ray.working.root",
         "bind_host": "heron.network.bind.host",
         "advertised_host": "heron.network.advertised.host",
         "authentication": "heron.network.authentication",

@@ -10,6 +10,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+# tests/multihost/test_ray.py runs a real Ray cluster: Ray from PyPI (the ray extra)
+.venv/bin/python -m pip install --quiet -e '.[ray]'
 
 # tests/zookeeper run a real ZooKeeper (Debian's zookeeper package, and the Java
 # it pulls in); tests/integration/test_metrics.py runs a real Prometheus

@@ -41,6 +41,7 @@ from heronpy_lite.instance.time_account import Doing
 from heronpy_lite.instance.watch import TaskRestart
 from heronpy_lite.instance.watchdog import HungReporter, Watchdog
 from heronpy_lite.process import MetricsReporter, relax_gc, safe_write, tune_socket
+from heronpy_lite.scheduler.ray import code_location
 from heronpy_lite.security import client_tls, process_secret
 from heronpy_lite.statemgr import StateManager
 from heronpy_lite.statemgr.base import PACKING_PLANS
@@ -96,11 +97,13 @@ class InstanceRunner:
         # everything else comes from the stmgr: free the state manager session
         # (with ZooKeeper, one session per task would load the ensemble for nothing)
         await asyncio.to_thread(self.statemgr.close)
+        # under Ray, the code is where the runtime environment unpacked it on this node
+        file, search_dir = code_location(record)
         definition = load_topology(
-            record["file"],
+            file,
             record["attr"],
             self.topology,
-            record.get("search_dir"),
+            search_dir,
             argv=record.get("argv"),
             package_root=record.get("package_root"),
         )

@@ -8,6 +8,8 @@ CLI verbs call it and nothing else about where containers run:
   machine runs one executor per container.
 - ``slurm`` (`scheduler.slurm.SlurmScheduler`): one batch job per container,
   requeued by Slurm when its node dies.
+- ``ray`` (`scheduler.ray.RayScheduler`): one detached actor per container in
+  a placement group, restarted by Ray when it dies.
 
 `scheduler_for` picks the implementation named by ``heron.scheduler.class``.
 Every implementation hands each container the topology's secret
@@ -77,6 +79,10 @@ def scheduler_for(
         from heronpy_lite.scheduler.slurm import SlurmScheduler
 
         return SlurmScheduler(statemgr, topology, engine, secret)
+    if engine.scheduler_class == "ray":
+        from heronpy_lite.scheduler.ray import RayScheduler
+
+        return RayScheduler(statemgr, topology, engine, secret)
     if engine.scheduler_class == "local":
         from heronpy_lite.scheduler.local import LocalScheduler
 
