@@ -514,11 +514,14 @@ class InstanceCore:
     # -- output and timers --
 
     def output(self) -> list[bytes]:
-        """Frames to write, in order: control first, then the task's."""
+        """Frames to write, in order: control first, then the task's. The task's wait
+        while the link is not yet registered (a handshake in progress): the stream
+        manager admits nothing else on it then."""
         frames = self._control
         self._control = []
-        if self.task is not None and self.task.emitter.outbox:
-            frames += self.task.take_output()
+        task = self.task
+        if task is not None and task.emitter.outbox and self.lifecycle.phase is Phase.RUNNING:
+            frames += task.take_output()
         return frames
 
     @property

@@ -218,6 +218,30 @@ def test_with_a_secret_the_registration_waits_for_the_stream_manager_s_proof() -
     assert core.phase is Phase.RUNNING
 
 
+def test_with_a_secret_tuples_wait_for_the_new_stream_manager_s_proof() -> None:
+    """A spout's output that waited while its link was down goes out after the
+    handshake and the registration, never before (the stream manager would close
+    an unauthenticated link that sends data)."""
+    core = make_core(1, Clock(), secret=SECRET)
+    authenticate(core, core.connected())
+    core.receive(plan_frame(), 0.0)
+    core.output()
+    spout = core.task
+    assert isinstance(spout, SpoutInstance)
+    core.disconnected(1.0)
+    spout.run_round()
+    core.flush(1.0)
+    hello = core.connected()
+    assert [type(f) for f in decoded(hello)] == [ControlFrame]  # the hello, nothing else
+    assert core.output() == []
+    after = decoded(authenticate(core, hello))
+    kinds = [type(f) for f in after]
+    assert DataFrame in kinds
+    register = next(i for i, f in enumerate(after) if isinstance(f, ControlFrame)
+                    and isinstance(m.decode(f.payload), m.RegisterInstance))  # fmt: skip
+    assert register < kinds.index(DataFrame)
+
+
 def test_a_stream_manager_without_the_secret_is_refused() -> None:
     core = make_core(2, Clock(), secret=SECRET)
     (hello,) = control_messages(core.connected())
