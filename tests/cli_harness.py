@@ -118,7 +118,9 @@ def read_sinks(folder: Path) -> dict[str, dict[int, list[Any]]]:
     for path in sorted(folder.glob("*.jsonl")):
         component, _, task = path.stem.rpartition("-")
         with open(path) as f:
-            result.setdefault(component, {})[int(task)] = [json.loads(line) for line in f]
+            result.setdefault(component, {})[int(task)] = [
+                json.loads(line) for line in f if line.endswith("\n")
+            ]
     return result
 
 

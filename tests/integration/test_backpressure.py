@@ -47,7 +47,9 @@ def progress(out: Path, component: str) -> list[list[float]]:
     if path is None:
         return []
     with open(path) as f:
-        return [p for p in (json.loads(line) for line in f) if p[0] != "final"]
+        return [
+            p for p in (json.loads(line) for line in f if line.endswith("\n")) if p[0] != "final"
+        ]
 
 
 def final(out: Path) -> list[int] | None:
@@ -55,7 +57,9 @@ def final(out: Path) -> list[int] | None:
     if path is None:
         return None
     with open(path) as f:
-        finals = [p for p in (json.loads(line) for line in f) if p[0] == "final"]
+        finals = [
+            p for p in (json.loads(line) for line in f if line.endswith("\n")) if p[0] == "final"
+        ]
     return finals[0][1:] if finals else None
 
 

@@ -43,7 +43,11 @@ def read_jsonl(folder: Path, pattern: str) -> dict[int, list[Any]]:
     result: dict[int, list[Any]] = {}
     for path in sorted(folder.glob(pattern)):
         task = int(path.stem.rpartition("-")[2])
-        result[task] = [json.loads(line) for line in path.read_text().splitlines()]
+        result[task] = [
+            json.loads(line)
+            for line in path.read_text().splitlines(keepends=True)
+            if line.endswith("\n")
+        ]
     return result
 
 

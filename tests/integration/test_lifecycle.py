@@ -39,7 +39,7 @@ def events(out: Path) -> list[Any]:
     if path is None:
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f]
+        return [json.loads(line) for line in f if line.endswith("\n")]
 
 
 def test_list_and_status_show_the_running_topology(cli: Cli, topo: dict[str, Any]) -> None:

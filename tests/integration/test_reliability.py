@@ -35,7 +35,7 @@ def events(folder: Path, component: str = "spout") -> list[Any]:
     result = []
     for path in sorted(folder.glob(f"{component}-*.events")):
         with open(path) as f:
-            result.extend(json.loads(line) for line in f)
+            result.extend(json.loads(line) for line in f if line.endswith("\n"))
     return result
 
 

@@ -34,7 +34,7 @@ def wait_for_lines(folder: Path, n: int) -> list[tuple[str, int]]:
 
 
 def test_the_committing_sink_writes_every_count_once_after_kills(cli: Cli, tmp_path: Path) -> None:
-    words, out = 6_000, tmp_path / "out"
+    words, out = 4_000, tmp_path / "out"
     extra = props(wordcount_words=words, wordcount_words_per_second=250, wordcount_output_dir=out)
     name = "GeneratedWordCount"
     with cli.submitted(EXAMPLE, name, *extra):

@@ -42,7 +42,7 @@ def records(out: Path, tag: str) -> list[Any]:
     result: list[Any] = []
     for path in sorted(out.glob(f"{tag}-*.jsonl")):
         with open(path) as f:
-            result.extend(json.loads(line) for line in f)
+            result.extend(json.loads(line) for line in f if line.endswith("\n"))
     return result
 
 

@@ -15,7 +15,7 @@ from zk_harness import ZkCli
 def test_counts_are_exact_after_kills_with_the_checkpoint_record_in_zookeeper(
     zkcli: ZkCli, tmp_path: Path
 ) -> None:
-    run_with_kills(zkcli, tmp_path, ["count", "tmaster"], words=6_000, rate=300)
+    run_with_kills(zkcli, tmp_path, ["count", "tmaster"], words=4_000, rate=300)
 
 
 def test_the_record_follows_the_latest_checkpoint_and_kill_removes_it(

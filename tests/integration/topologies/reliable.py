@@ -185,5 +185,5 @@ def events(folder, component="spout"):
     for name in sorted(os.listdir(folder)):
         if name.startswith(component + "-") and name.endswith(".events"):
             with open(os.path.join(folder, name)) as f:
-                result.extend(json.loads(line) for line in f)
+                result.extend(json.loads(line) for line in f if line.endswith("\n"))
     return result
