@@ -97,9 +97,12 @@ def run_with_kills(cli: Cli, output: Path, victims: list[str], words: int, rate:
     """Submit the stateful word count, kill each victim in turn while words flow,
     and check that the committed counts are exactly the input's."""
     name = "StatefulKills"
-    extra = props(test_words=words, test_rate=rate)
+    # a checkpoint that stalls is abandoned after 10 s and the next one starts (a
+    # first checkpoint stalled once in three full runs, not yet explained: the
+    # tmaster logs which tasks it waited for)
+    extra = props(test_words=words, test_rate=rate, heron_stateful_checkpoint_timeout_secs=10)
     with cli.submitted(STATEFUL, "StatefulWordCount", *extra, name=name, output=output):
-        wait_for(lambda: checkpoint_status(cli, name).get("latest", -1) >= 1, 30, "a checkpoint")
+        wait_for(lambda: checkpoint_status(cli, name).get("latest", -1) >= 1, 45, "a checkpoint")
         for victim in victims:
             counted, _ = committed(output)
             assert sum(counted.values()) < words, "the input ran out before every kill"

@@ -241,6 +241,11 @@ def test_kill_9_of_a_whole_host_loses_nothing_at_least_once(
             for c in info["containers"][1:]
             if any(i["component"] == "sink" for i in c["instances"])
         )
+        spout_container = next(
+            c["container"]
+            for c in info["containers"][1:]
+            if any(i["component"] == "spout" for i in c["instances"])
+        )
         address = stmgr_hosts(info)[sink_container]
         victim = next(h for h, a in hosts.addresses.items() if a == address)
         survivor = next(h for h in hosts.names if h != victim)
@@ -256,7 +261,13 @@ def test_kill_9_of_a_whole_host_loses_nothing_at_least_once(
         wait_for(moved, 90, f"every container on {survivor}")
         wait_for(lambda: len(acked(tmp_path)) == n, 120, f"all {n} trees acked")
         assert set(sink_seqs(tmp_path, "sink")) == set(range(n))  # zero lost
-        assert acked(tmp_path) == Counter(range(n))
+        if stmgr_hosts(info)[spout_container] == address:
+            # placement is best effort: the spout died with the host, and its new
+            # process (no state) emits every tuple again, so each is acked twice at most
+            assert set(acked(tmp_path)) == set(range(n))
+            assert max(acked(tmp_path).values()) <= 2
+        else:
+            assert acked(tmp_path) == Counter(range(n))
 
         # its state gone (no kill): every container ends itself, and Ray restarts none
         sm = open_state_manager("zookeeper", cli.root, cluster.zookeeper.connection)
