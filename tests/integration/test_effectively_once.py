@@ -73,7 +73,7 @@ def test_a_restart_of_the_whole_topology_resumes_from_its_last_checkpoint(
     name = "StatefulRestart"
     extra = props(test_words=words, test_rate=1500)
     with cli.submitted(STATEFUL, "StatefulWordCount", *extra, name=name, output=tmp_path):
-        wait_for(lambda: checkpoint_status(cli, name).get("latest", -1) >= 2, 30, "checkpoints")
+        wait_for(lambda: checkpoint_status(cli, name).get("latest", -1) >= 2, 45, "checkpoints")
         before = checkpoint_status(cli, name)
         cli.verb("restart", name)  # every container: every process goes
         wait_for(
@@ -96,7 +96,7 @@ def test_a_damaged_checkpoint_file_is_detected_and_the_previous_one_restored(
         heron_stateful_checkpoint_root=str(tmp_path / "store"),
     )
     with cli.submitted(STATEFUL, "StatefulWordCount", *extra, name=name, output=tmp_path / "out"):
-        wait_for(lambda: checkpoint_status(cli, name).get("latest", -1) >= 2, 30, "checkpoints")
+        wait_for(lambda: checkpoint_status(cli, name).get("latest", -1) >= 2, 45, "checkpoints")
         # stop checkpoints from moving on while the latest one is damaged
         cli.verb("deactivate", name)
         latest = checkpoint_status(cli, name)["latest"]
