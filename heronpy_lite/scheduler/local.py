@@ -154,15 +154,8 @@ def start_scheduler_process(
 class LocalScheduler(Scheduler):
     """`Scheduler` on this machine (see the module's docstring)."""
 
-    def __init__(
-        self,
-        statemgr: StateManager,
-        topology: str,
-        engine: EngineConfig,
-        secret: bytes | None = None,
-    ) -> None:
-        super().__init__(statemgr, topology, engine, secret)
-        self.proc: subprocess.Popen[bytes] | None = None
+    #: the scheduler process this object started (it may not have recorded itself yet)
+    proc: subprocess.Popen[bytes] | None = None
 
     def schedule(self, packing: PackingPlan) -> None:
         if self.engine.authentication and self.secret is None:

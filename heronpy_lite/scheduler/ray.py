@@ -55,7 +55,7 @@ from heronpy_lite import config, security
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ControlError, SchedulerError, StateManagerError
 from heronpy_lite.scheduler.base import Scheduler
-from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS, StateManager
+from heronpy_lite.statemgr.base import PACKING_PLANS, SCHEDULERS
 from heronpy_lite.wire.plan import PackingPlan
 
 log = logging.getLogger(__name__)
@@ -203,15 +203,6 @@ def _remove_group(ray: Any, topology: str) -> None:
 
 class RayScheduler(Scheduler):
     """`Scheduler` through Ray (see the module's docstring)."""
-
-    def __init__(
-        self,
-        statemgr: StateManager,
-        topology: str,
-        engine: EngineConfig,
-        secret: bytes | None = None,
-    ) -> None:
-        super().__init__(statemgr, topology, engine, secret)
 
     def _working_root(self) -> str:
         return self.engine.ray_working_root or str(config.home())

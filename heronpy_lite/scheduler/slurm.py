@@ -198,15 +198,6 @@ def _watch_once(scheduler: SlurmScheduler, watch: JobWatch, containers: int) -> 
 class SlurmScheduler(Scheduler):
     """`Scheduler` through Slurm (see the module's docstring)."""
 
-    def __init__(
-        self,
-        statemgr: StateManager,
-        topology: str,
-        engine: EngineConfig,
-        secret: bytes | None = None,
-    ) -> None:
-        super().__init__(statemgr, topology, engine, secret)
-
     def _script(self, container: int) -> str:
         from heronpy_lite.process import common_argv
 

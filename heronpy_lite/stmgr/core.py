@@ -136,9 +136,10 @@ ALLOWED: dict[Role, frozenset[type]] = {
     ),
 }
 
-#: EFFECTIVELY_ONCE: what an instance or peer link sends that belongs to an epoch,
-#: and so is dropped unless the link is in the stream manager's epoch
-_OF_AN_EPOCH = frozenset({DataFrame, AckFrame, MarkerFrame, m.StateStored, m.CheckpointFailed})
+#: EFFECTIVELY_ONCE: the control messages that belong to an epoch, and so are dropped
+#: unless the link is in the stream manager's epoch (data, ack and marker frames are
+#: filtered the same way in `_received_stateful`)
+_OF_AN_EPOCH = frozenset({m.StateStored, m.CheckpointFailed})
 
 
 @dataclass(eq=False, slots=True)
@@ -347,16 +348,13 @@ class StreamManagerCore:
         #: alignment of local bolt tasks, a restore in progress
         self.stateful = stateful
         self.epoch = -1
-        tasks_of: dict[str, list[int]] = {}
-        for task, component in self.routing.task_component.items():
-            tasks_of.setdefault(component, []).append(task)
         sources = {
             task: frozenset(
                 t
                 for source in components.get(self.routing.task_component[task], {}).get(
                     "inputs", []
                 )
-                for t in tasks_of.get(source, [])
+                for t in packing.component_tasks(source)
             )
             for task in self.routing.local_tasks
         }

@@ -10,7 +10,6 @@ refuses."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from cli_harness import TOPOLOGIES, Cli
@@ -135,8 +134,9 @@ def test_committed_counts_are_always_a_consistent_cut(cli: Cli, tmp_path: Path) 
     expected = expected_counts(words)
     with cli.submitted(STATEFUL, "StatefulWordCount", *extra, name=name, output=tmp_path):
         seen = 0
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def every_commit_a_cut() -> bool:
+            nonlocal seen
             counts, checkpoints = committed(tmp_path)
             if len(set(checkpoints)) == 1 and len(checkpoints) == 2:
                 # the same checkpoint everywhere: a prefix of the input, once each
@@ -144,9 +144,9 @@ def test_committed_counts_are_always_a_consistent_cut(cli: Cli, tmp_path: Path) 
                 prefix = expected_counts(total)
                 assert counts == prefix, f"checkpoint {checkpoints[0]}: not the first {total}"
                 seen += 1
-            if sum(counts.values()) >= words:
-                break
-            time.sleep(0.1)
+            return sum(counts.values()) >= words
+
+        wait_for(every_commit_a_cut, 60, "every word committed", interval=0.1)
         assert seen >= 2
         assert committed(tmp_path)[0] == expected
         info = json.loads(cli.verb("status", name, "--format", "json").stdout)["checkpoints"]
