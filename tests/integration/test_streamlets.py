@@ -248,6 +248,15 @@ def test_every_element_wise_operation(cli: Cli, out: Path, submitted: Any) -> No
         )
 
     wait_for(done, 60, "every operation's output")
+    # the metrics lag the output by up to an export interval: wait for every tuple
+    for component in ("by-function", "spread"):
+        wait_for(
+            lambda c=component: (
+                sum(metric(cli, name, "heron_executed_total", component=c).values()) >= 35
+            ),
+            30,
+            f"{component}'s executed counts",
+        )
     # repartition: the function's partition, whatever task it is; an even spread
     by_function = metric(cli, name, "heron_executed_total", component="by-function")
     assert [by_function.get(t, 0) for t in tasks_of(cli, name, "by-function")] == [25, 0, 10]
