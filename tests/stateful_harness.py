@@ -45,9 +45,6 @@ def wait_for_all_counted(folder: Path, words: int, timeout: float = 90) -> Count
 
 
 def props(**values: Any) -> list[str]:
-    # a checkpoint that stalls is abandoned after 10 s and the next one starts (a
-    # first checkpoint stalls now and then, not yet explained: issue 15's note)
-    values.setdefault("heron_stateful_checkpoint_timeout_secs", 10)
     out = []
     for key, value in values.items():
         out += ["--config-property", f"{key.replace('_', '.')}={value}"]

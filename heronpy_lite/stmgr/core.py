@@ -744,6 +744,14 @@ class StreamManagerCore:
         self._ahead[link.id] = link
         return Pause(link)
 
+    def _caught_up(self) -> list[Resume]:
+        """Read again the peers that were ahead and whose epoch this stream manager
+        has now entered."""
+        caught_up = [p for p in self._ahead.values() if p.epoch <= self.epoch]
+        for peer in caught_up:
+            del self._ahead[peer.id]
+        return [Resume(peer) for peer in caught_up]
+
     def _start_checkpoint(self, msg: m.StartCheckpoint) -> list[Action]:
         """Pass ``msg`` to the local spouts; decline it at once if one of them cannot
         take its part (away, or not in this epoch yet) rather than let it time out."""
@@ -798,9 +806,7 @@ class StreamManagerCore:
                 actions.append(Close(instance.link, f"restore: epoch {msg.epoch}", abort=True))
         start = m.encode(m.EpochStart(msg.epoch))
         actions += [Send(peer_outlet(c), start) for c in self.routing.peers]
-        for peer in [p for p in self._ahead.values() if p.epoch <= msg.epoch]:
-            del self._ahead[peer.id]
-            actions.append(Resume(peer))  # we are there too now
+        actions += self._caught_up()
         for task in list(self._restoring):
             link = self._instances[task].link
             if link is not None and link.epoch == msg.epoch:
@@ -925,7 +931,8 @@ class StreamManagerCore:
             self.epoch = int(plan.stateful.get("epoch", 0))
         self.plan = plan
         log.info("physical plan received: state %s, %d stmgrs", plan.state, len(plan.stmgrs))
-        actions: list[Action] = []
+        # a peer that said hello before the plan came seemed ahead of epoch -1
+        actions: list[Action] = [*self._caught_up()]
         for container, location in plan.stmgrs.items():
             if container == self.container or container not in self.routing.peers:
                 continue

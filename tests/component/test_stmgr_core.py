@@ -590,6 +590,20 @@ def test_a_peer_ahead_is_not_read_until_this_stream_manager_is_in_its_epoch() ->
     assert Resume(ahead) in core.received(tmaster, control(m.Restore(4, 3)), 2.4)
 
 
+def test_a_peer_that_says_hello_before_the_plan_arrives_is_read_once_it_does() -> None:
+    """The first start: a peer in epoch 0 may connect before this stream manager has
+    its plan (and so its epoch); it is held only until the plan says epoch 0."""
+    core = make_core(stateful=True)
+    tmaster, _ = core.tmaster_connected()
+    peer = core.accepted()
+    assert core.received(peer, control(m.HelloStmgr("T", 2, 0)), 0.0) == [Pause(peer)]
+    assert Resume(peer) in core.received(tmaster, control(stateful_plan()), 0.1)
+    # ... and what it sends counts: a marker for local bolt 3 reaches the alignment
+    marker = encode_marker(3, 2, 1)
+    core.received(peer, frames(marker), 0.2)
+    assert core.dropped_of_old_epoch == 0
+
+
 def test_a_replaced_instance_counts_only_from_the_restore_the_tmaster_starts() -> None:
     core, tmaster, _, bolt, _ = stateful_core()
     core.closed(bolt, 1.0)
