@@ -40,6 +40,7 @@ from heronpy_lite.api.custom_grouping import ICustomGrouping
 from heronpy_lite.api.spout.spout import BaseSpout
 from heronpy_lite.api.stream import Grouping, grouping_name
 from heronpy_lite.errors import TopologyError
+from heronpy_lite.keygroups import TOPOLOGY_KEYGROUPS, keygroups_for
 from heronpy_lite.proto import topology_pb2
 
 _RESERVED_STREAMS = ("__tick", "__ack")
@@ -492,7 +493,27 @@ def _validate(
             outputs=outputs[spec.name],
             config=dict(spec.custom_config or {}),
         )
-    return TopologyDefinition(name=name, components=components, config=config)
+    definition = TopologyDefinition(name=name, components=components, config=config)
+    check_keygroups(definition)
+    return definition
+
+
+def check_keygroups(
+    definition: TopologyDefinition, parallelism: dict[str, int] | None = None
+) -> None:
+    """A fields-grouped bolt has no more tasks than key groups (keygroups.py): a
+    task without a key group would never receive a tuple. ``parallelism``: what
+    an update asks for instead of the declared parallelism."""
+    for c in definition.components.values():
+        if not any(isinstance(i.grouping, Grouping.FIELDS) for i in c.inputs):
+            continue
+        par = (parallelism or {}).get(c.name, c.par)
+        groups = keygroups_for(c.config, definition.config)
+        if par > groups:
+            raise TopologyError(
+                f"bolt {c.name!r}: parallelism {par} is more than its {groups} key groups "
+                f"(raise {TOPOLOGY_KEYGROUPS})"
+            )
 
 
 def check_effectively_once(definition: TopologyDefinition) -> None:

@@ -137,6 +137,8 @@ typedef struct {
     Py_ssize_t nkeys;
     Py_ssize_t *keys; /* fields: value indexes */
     PyObject *choose; /* RouteSpec.choose: fields keys not hashed here, every choose tuple */
+    uint64_t ngroups; /* fields: key groups (RouteSpec.keygroups) */
+    Batch **groups;   /* fields: key group -> its owner's batch (routing.group_owner) */
 } Route;
 
 typedef struct StreamOut {
@@ -211,6 +213,7 @@ streams_clear(EmitterObject *self)
         for (Py_ssize_t j = 0; j < s->nroutes; j++) {
             PyMem_Free(s->routes[j].batches);
             PyMem_Free(s->routes[j].keys);
+            PyMem_Free(s->routes[j].groups);
             Py_XDECREF(s->routes[j].choose);
         }
         PyMem_Free(s->routes);
@@ -356,6 +359,24 @@ parse_route(EmitterObject *self, StreamOut *s, Route *r, PyObject *spec, PyObjec
             PyErr_SetString(PyExc_ValueError, "a key index outside the stream's fields");
             goto done;
         }
+    }
+    if (r->kind == R_FIELDS) {
+        PyObject *g = PyObject_GetAttrString(spec, "keygroups");
+        long long ngroups = g ? PyLong_AsLongLong(g) : -1;
+        Py_XDECREF(g);
+        if (ngroups == -1 && PyErr_Occurred())
+            goto done;
+        if (ngroups < r->n || ngroups > (1LL << 30)) {
+            PyErr_SetString(PyExc_ValueError, "a fields route needs keygroups >= its tasks");
+            goto done;
+        }
+        r->ngroups = (uint64_t)ngroups;
+        if ((r->groups = PyMem_Calloc((size_t)ngroups, sizeof(Batch *))) == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (uint64_t k = 0; k < r->ngroups; k++)
+            r->groups[k] = r->batches[k * (uint64_t)r->n / r->ngroups];
     }
     if (r->n)
         r->next = (Py_ssize_t)(rng_next(&self->rng) % (uint64_t)r->n);
@@ -695,7 +716,7 @@ choose_by_fields(EmitterObject *self, Route *r, PyObject *tup, Values *v)
         h = r->nkeys == 1 ? one : ((h * 31 + one) & 0xffffffffffffULL);
     }
     if (native)
-        return choose_add(self, r->batches[h % (uint64_t)r->n]);
+        return choose_add(self, r->groups[h % r->ngroups]);
     /* a key not hashed here: the route's choose is the definition */
     PyObject *chosen = PyObject_CallFunctionObjArgs(r->choose, tup, Py_None, NULL);
     if (chosen == NULL)

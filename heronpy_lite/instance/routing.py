@@ -11,10 +11,14 @@ itself, per tuple, without calling back into Python:
 - ``shuffle`` (shuffle, none): round robin over the tasks from a random
   start (an even spread, no random number per tuple);
 - ``all``: a copy to every task;
-- ``fields``: the task at ``stable_hash(grouped values) % len(tasks)``, a
-  hash every process agrees on (Python's own ``hash(str)`` is salted per
-  process). The emitter hashes str, bytes and int keys itself; for any other
-  key it calls the route's ``choose``, which is the definition;
+- ``fields``: the key's *key group* is ``stable_hash(grouped values) %
+  keygroups``, a hash every process agrees on (Python's own ``hash(str)`` is
+  salted per process), and key group ``g`` belongs to the task at index
+  ``g * len(tasks) // keygroups``: contiguous ranges of key groups, so that a
+  rescale moves whole key groups, and their keyed state with them
+  (keygroups.py; docs/decisions/0047-key-groups.md). The
+  emitter hashes str, bytes and int keys itself; for any other key it calls
+  the route's ``choose``, which is the definition;
 - ``choose`` (direct, custom): the route's ``choose(values, direct_task)``
   decides for every tuple: direct checks ``direct_task`` against the
   consumer's tasks, custom calls the user's ``ICustomGrouping.choose_tasks``
@@ -36,6 +40,13 @@ import msgpack
 from heronpy_lite.api.stream import Grouping, grouping_name
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.errors import EmitError
+from heronpy_lite.keygroups import (
+    DEFAULT_KEYGROUPS,
+    TOPOLOGY_KEYGROUPS,
+    group_owner,
+    key_group,
+    keygroups_for,
+)
 
 #: route kinds (what the emitter does per tuple; see the module docstring)
 ONE: Final = "one"
@@ -46,6 +57,7 @@ CHOOSE: Final = "choose"
 
 #: fields grouping: at most this many str keys remembered per route (then hashed each time)
 MEMO_KEYS = 65536
+
 _MASK48 = (1 << 48) - 1
 
 Choose = Callable[[Sequence[Any], "int | None"], list[int]]
@@ -66,6 +78,11 @@ def stable_hash(value: Any) -> int:
     if kind is bytes:
         return zlib.crc32(value)
     return zlib.crc32(msgpack.packb(value, use_bin_type=True))
+
+
+def keygroups_of(topology: TopologyDefinition, component: str) -> int:
+    """``topology.keygroups`` of ``component`` (keygroups.py)."""
+    return keygroups_for(topology.components[component].config, topology.config)
 
 
 def fields_hash(values: Sequence[Any], key_indexes: Sequence[int]) -> int:
@@ -94,6 +111,8 @@ class RouteSpec:
     choose: Choose | None = None
     #: Grouping.DIRECT: ``choose`` takes the emit's ``direct_task``
     direct: bool = False
+    #: fields: the consumer's key groups (at least as many as its tasks)
+    keygroups: int = DEFAULT_KEYGROUPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +134,7 @@ def route_spec(
     fields: Sequence[str],
     custom_context: Any = None,
     source: tuple[str, str] = ("", ""),
+    keygroups: int = DEFAULT_KEYGROUPS,
 ) -> RouteSpec:
     """The route to ``consumer`` (its ``tasks``) of a stream with ``fields``."""
     ordered = tuple(sorted(tasks))
@@ -131,7 +151,13 @@ def route_spec(
         return RouteSpec(consumer, ALL, ordered)
     if isinstance(grouping, Grouping.FIELDS):
         keys = tuple(list(fields).index(f) for f in grouping.fields)
-        return RouteSpec(consumer, FIELDS, ordered, keys, _by_fields(ordered, keys))
+        if keygroups < len(ordered):
+            raise EmitError(
+                f"{consumer!r} has {len(ordered)} tasks and {keygroups} key groups "
+                f"({TOPOLOGY_KEYGROUPS} must be at least its parallelism)"
+            )
+        choose = _by_fields(ordered, keys, keygroups)
+        return RouteSpec(consumer, FIELDS, ordered, keys, choose, keygroups=keygroups)
     raise EmitError(f"unsupported grouping {grouping_name(grouping)}")
 
 
@@ -153,6 +179,7 @@ def stream_specs(
                 fields,
                 custom_context,
                 (component, stream),
+                keygroups_of(topology, consumer.name),
             )
             for consumer, grouping in topology.consumers(component, stream)
         )
@@ -166,7 +193,8 @@ def choose_tasks(route: RouteSpec, values: Sequence[Any], direct_task: int | Non
     if route.kind == ONE or route.kind == ALL:
         return list(route.tasks)
     if route.kind == FIELDS:
-        return [route.tasks[fields_hash(values, route.key_indexes) % len(route.tasks)]]
+        group = key_group(fields_hash(values, route.key_indexes), route.keygroups)
+        return [route.tasks[group_owner(group, route.keygroups, len(route.tasks))]]
     if route.kind == CHOOSE:
         assert route.choose is not None
         return route.choose(values, direct_task)
@@ -176,13 +204,14 @@ def choose_tasks(route: RouteSpec, values: Sequence[Any], direct_task: int | Non
 # -- the choose functions --
 
 
-def _by_fields(tasks: tuple[int, ...], keys: tuple[int, ...]) -> Choose:
-    singles = [[t] for t in tasks]
+def _by_fields(tasks: tuple[int, ...], keys: tuple[int, ...], keygroups: int) -> Choose:
     n = len(tasks)
+    # one list per key group: the owner's [task]
+    singles = [[tasks[group_owner(g, keygroups, n)]] for g in range(keygroups)]
     if len(keys) > 1:
 
         def by_fields(values: Sequence[Any], direct_task: int | None) -> list[int]:
-            return singles[fields_hash(values, keys) % n]
+            return singles[fields_hash(values, keys) % keygroups]
 
         return by_fields
     (i0,) = keys
@@ -195,11 +224,11 @@ def _by_fields(tasks: tuple[int, ...], keys: tuple[int, ...]) -> Choose:
         if type(key) is str:
             hit = memo.get(key)
             if hit is None:
-                hit = singles[stable_hash(key) % n]
+                hit = singles[stable_hash(key) % keygroups]
                 if len(memo) < MEMO_KEYS:
                     memo[key] = hit
             return hit
-        return singles[stable_hash(key) % n]
+        return singles[stable_hash(key) % keygroups]
 
     return by_field
 

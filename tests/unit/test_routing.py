@@ -93,10 +93,10 @@ def test_stable_hash_is_a_fixed_function_independent_of_pythonhashseed(value, ex
 
 def test_fields_grouping_sends_a_key_to_its_hard_coded_task():
     router = router_for(one_consumer(Grouping.fields("word"), par=4))
-    # tasks [2, 3, 4, 5]; index = crc32(word) % 4
-    assert router.destinations("default", ["apple", 1]) == [2]  # 2838417488 % 4 == 0
-    assert router.destinations("default", ["banana", 1]) == [5]  # 59467727 % 4 == 3
-    assert router.destinations("default", ["heron", 1]) == [3]  # 2088913833 % 4 == 1
+    # tasks [2, 3, 4, 5]; key group = crc32(word) % 128, index = group * 4 // 128
+    assert router.destinations("default", ["apple", 1]) == [4]  # 2838417488 % 128 == 80
+    assert router.destinations("default", ["banana", 1]) == [4]  # 59467727 % 128 == 79
+    assert router.destinations("default", ["heron", 1]) == [3]  # 2088913833 % 128 == 41
 
 
 def test_fields_grouping_same_key_always_same_task_across_routers():
@@ -113,13 +113,20 @@ def test_fields_grouping_same_key_always_same_task_across_routers():
 
 def test_fields_grouping_on_an_int_field():
     router = router_for(one_consumer(Grouping.fields("count"), par=4))
-    assert [router.destinations("default", ["x", i])[0] for i in range(8)] == [2, 3, 4, 5] * 2
+    # an int hashes to itself: key groups 0..31 are the first task's, 32..63 the second's
+    assert [router.destinations("default", ["x", i])[0] for i in range(0, 256, 32)] == [
+        2,
+        3,
+        4,
+        5,
+    ] * 2
+    assert {router.destinations("default", ["x", i])[0] for i in range(32)} == {2}
 
 
 def test_fields_grouping_on_multiple_fields():
     router = router_for(one_consumer(Grouping.fields("word", "count"), par=4))
     # ((0 * 31 + stable_hash("apple")) * 31 + stable_hash(7)) & (2**48 - 1) == 87990942135
-    assert router.destinations("default", ["apple", 7]) == [5]  # 87990942135 % 4 == 3
+    assert router.destinations("default", ["apple", 7]) == [3]  # 87990942135 % 128 == 55
     seen = {
         (w, c): router.destinations("default", [w, c]) for w in ("a", "b", "c") for c in range(5)
     }
@@ -131,8 +138,11 @@ def test_fields_grouping_on_multiple_fields():
 def test_fields_grouping_field_order_is_the_grouping_order():
     # Grouping.fields("count", "word") hashes count first: a different function
     router = router_for(one_consumer(Grouping.fields("count", "word"), par=4))
-    # ((0 * 31 + 7) * 31 + stable_hash("apple")) & mask == 2838417705, % 4 == 1
-    assert router.destinations("default", ["apple", 7]) == [3]
+    # ((0 * 31 + 2) * 31 + stable_hash("apple")) & mask == 2838417550, % 128 == 14: task 2
+    assert router.destinations("default", ["apple", 2]) == [2]
+    # ... and word first: (stable_hash("apple") * 31 + 2) & mask == 87990942130, % 128 == 50
+    other = router_for(one_consumer(Grouping.fields("word", "count"), par=4))
+    assert other.destinations("default", ["apple", 2]) == [3]
 
 
 def test_fields_grouping_ignores_the_other_fields():
