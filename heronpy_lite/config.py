@@ -31,6 +31,8 @@ import yaml
 
 from heronpy_lite.api import api_constants as C
 from heronpy_lite.errors import ConfigError
+from heronpy_lite.keygroups import TOPOLOGY_KEYGROUPS
+from heronpy_lite.tmaster.autoscale import KEYS as AUTOSCALE_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def _one_of(*options: str) -> Key:
 
 _NUM = (int, float)
 
+
 #: accept a topology whose components form a cycle (api/topology.py, docs/decisions/0043)
 TOPOLOGY_ENABLE_CYCLES = "topology.enable.cycles"
 
@@ -82,6 +85,10 @@ KEYS: dict[str, Key] = {
         list, lambda v: all(isinstance(p, str) for p in v), "a list of dotted class paths"
     ),
     TOPOLOGY_ENABLE_CYCLES: Key(bool),
+    # key groups of a fields-grouped bolt (keygroups.py, docs/decisions/0047-key-groups.md)
+    TOPOLOGY_KEYGROUPS: Key(int, _positive, "an int >= 1"),
+    # the autoscaler's (checked together by tmaster/autoscale.py at submit)
+    **{k: Key(object) for k in AUTOSCALE_KEYS},
     # accepted for heronpy compatibility; the local scheduler does not use them
     **{
         k: Key(object)

@@ -6,6 +6,10 @@
 - ``StatefulWordCount``: ``WordCount`` for EFFECTIVELY_ONCE: the spout's
   position and the bolt's counts are their checkpointed state (the counts
   live in the ``HashMapState``, which records what changed).
+- ``Rescaled`` (10 tasks, for ``rescale.py``): ``BenchSpout`` x2 ->
+  ``RelayBolt`` x4 (fields on "word") -> ``RelayBolt`` x3 -> ``SinkBolt``;
+  ``StatefulRescaled`` (10 tasks): ``StatefulBenchSpout`` x2 ->
+  ``StatefulCountBolt`` x8 (fields on "word").
 
 The spout cycles through a pre-built vocabulary (``bench.vocabulary`` words,
 default 1000) and emits ``[word, time.time()]``; in ATLEAST_ONCE it emits
@@ -226,3 +230,15 @@ class StatefulCountBolt(CountBolt, StatefulComponent):
 class StatefulWordCount(Topology):
     spout = StatefulBenchSpout.spec(par=1)
     count = StatefulCountBolt.spec(par=1, inputs={spout: Grouping.fields("word")}, config=_TICK)
+
+
+class Rescaled(Topology):
+    spout = BenchSpout.spec(par=2)
+    relay = RelayBolt.spec(par=4, inputs={spout: Grouping.fields("word")})
+    stage2 = RelayBolt.spec(par=3, inputs={relay: Grouping.SHUFFLE})
+    sink = SinkBolt.spec(par=1, inputs={stage2: Grouping.SHUFFLE}, config=_TICK)
+
+
+class StatefulRescaled(Topology):
+    spout = StatefulBenchSpout.spec(par=2)
+    count = StatefulCountBolt.spec(par=8, inputs={spout: Grouping.fields("word")}, config=_TICK)

@@ -9,11 +9,11 @@ import os
 import sys
 import traceback
 
-from heronpy_lite.cli import activate, kill, restart, status, submit, tracker, ui, version
+from heronpy_lite.cli import activate, kill, restart, status, submit, tracker, ui, update, version
 from heronpy_lite.cli import list as list_cmd
 from heronpy_lite.errors import HeronpyLiteError
 
-VERBS = (submit, kill, activate, list_cmd, status, restart, tracker, ui, version)
+VERBS = (submit, kill, activate, list_cmd, status, restart, update, tracker, ui, version)
 
 
 def parser() -> argparse.ArgumentParser:

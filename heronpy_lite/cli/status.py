@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import urllib.request
+import time
 from typing import Any
 
 from heronpy_lite.cli.common import add_cluster_args, require_topology, state_manager
@@ -59,6 +59,8 @@ def describe(t: model.Topology) -> dict[str, Any]:
         "components": t.components,
         "backpressure": model.backpressure(t),
         "checkpoints": model.checkpoints(t),
+        # the autoscaler's decisions, newest last (tmaster/autoscaling.py)
+        "autoscale": t.record.get("autoscale", {}).get("decisions", []),
         "scrape_targets_file": str(scrape_targets_file(t.name)),
     }
 
@@ -80,20 +82,6 @@ def disk_problems() -> list[str]:
         f"the disk of {home()} has {free // 1024} KiB free: processes keep running but "
         "cannot write logs, port files or local state until space is freed"
     ]
-
-
-def fetch_windows(t: model.Topology, seconds: float) -> list[dict[str, Any]]:
-    """Every metrics manager's ``/window`` (those that answer within 2 s)."""
-    windows = []
-    for url in t.window_urls(seconds).values():
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                document = json.loads(response.read())
-        except (OSError, ValueError):
-            continue
-        if isinstance(document, dict):
-            windows.append(document)
-    return windows
 
 
 _COLUMNS = [  # (heading, key, format)
@@ -159,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         require_topology(sm, args.name)
         t = model.read_topology(sm, args.name)
     info = describe(t)
-    windows = fetch_windows(t, max(args.window, 0.0))
+    windows = model.fetch_windows(t, max(args.window, 0.0))
     view = model.metrics_view(t, windows)
     problems = model.problems(t, view)
     problems += disk_problems()
@@ -196,6 +184,13 @@ def run(args: argparse.Namespace) -> int:
     cp = info.get("checkpoints")
     if cp:
         print(_checkpoints_line(cp))
+    for d in info["autoscale"][-3:]:
+        when = time.strftime("%H:%M:%S", time.localtime(d.get("wall", 0)))
+        metrics = ", ".join(f"{k} {v:g}" for k, v in d.get("metrics", {}).items())
+        print(
+            f"Autoscale {when}: {d['component']} {d['old']} -> {d['new']}: {d['reason']}"
+            + (f" ({metrics})" if metrics else "")
+        )
     for c in info["containers"]:
         print(
             f"container {c['container']}: executor pid {c['executor_pid']}"

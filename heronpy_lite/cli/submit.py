@@ -21,11 +21,14 @@ from typing import Any
 
 from heronpy_lite import config, security
 from heronpy_lite.api._loader import RUN_AS_MAIN, load_topology
+from heronpy_lite.api.state.stateful_component import StatefulComponent
+from heronpy_lite.api.stream import Grouping
 from heronpy_lite.api.topology import check_cycles, check_effectively_once
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
 from heronpy_lite.config import EngineConfig
 from heronpy_lite.errors import ConfigError, SubmitError, TopologyError, TopologyExistsError
+from heronpy_lite.keygroups import TOPOLOGY_KEYGROUPS
 from heronpy_lite.scheduler.base import Scheduler, check_placement, scheduler_for
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.scheduler.package import copy_package
@@ -38,6 +41,7 @@ from heronpy_lite.statemgr.base import (
     TOPOLOGIES,
     StateManager,
 )
+from heronpy_lite.tmaster import autoscaling
 from heronpy_lite.wire.plan import PackingPlan
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -205,10 +209,16 @@ def _launch(
                 "par": c.par,
                 "spout": c.is_spout,
                 "inputs": sorted({i.component for i in c.inputs}),
+                # what update needs to know (cli/update.py)
+                "stateful": issubclass(c.python_class, StatefulComponent),
+                "keyed": bool(c.inputs)
+                and all(isinstance(i.grouping, Grouping.FIELDS) for i in c.inputs),
+                "config": {k: v for k, v in c.config.items() if k == TOPOLOGY_KEYGROUPS},
             }
             for c in components.values()
         },
     }
+    autoscaling.config_of(record)  # TopologyError if its topology.autoscale.* are wrong
     if not sm.create_topology(name, record):
         raise TopologyExistsError(
             f"a topology named {name!r} already exists (heronpy-lite kill {args.cluster} {name})"
@@ -247,7 +257,7 @@ def _launch(
         scheduler.schedule(packing)
         progress = launching.Progress(name)
         try:
-            _wait_running(sm, name, packing, scheduler, engine.submit_timeout_secs, progress.update)
+            wait_running(sm, name, packing, scheduler, engine.submit_timeout_secs, progress.update)
         finally:
             progress.clear()
     except BaseException:
@@ -276,7 +286,7 @@ def _opened(path: Path) -> Iterator[Any]:
         yield out
 
 
-def _wait_running(
+def wait_running(
     sm: StateManager,
     name: str,
     packing: PackingPlan,
@@ -286,11 +296,14 @@ def _wait_running(
 ) -> None:
     deadline = time.monotonic() + timeout
     tasks = {t.task_id: t for t in packing.tasks}
+    wanted = packing.to_dict()
     while True:
         problem = scheduler.problem()
         if problem is not None:
             raise SubmitError(problem)
         plan = sm.get(PPLANS, name) or {}
+        if plan.get("packing", wanted) != wanted:
+            plan = {}  # the plan before an update: its tasks are not these
         instances = {int(k): v for k, v in plan.get("instances", [])}
         for task_id, status in instances.items():
             if (

@@ -46,6 +46,7 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.api.bolt.bolt import BaseBolt
 from heronpy_lite.api.spout.spout import BaseSpout
+from heronpy_lite.api.stream import Grouping
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.checkpoint.store import CheckpointStore
@@ -61,14 +62,17 @@ from heronpy_lite.instance.stateful import (
     NONE,
     Job,
     PruneStates,
+    Sources,
     TaskState,
     WriteState,
     is_stateful,
+    sources,
 )
 from heronpy_lite.instance.task import Batching, TaskInstance
 from heronpy_lite.instance.task_hooks import TaskHooks
 from heronpy_lite.instance.time_account import TimeAccount
 from heronpy_lite.instance.watch import MIB, TaskRestart, TaskStopped, TaskWatch
+from heronpy_lite.keygroups import keygroups_for
 from heronpy_lite.wire import messages as m
 from heronpy_lite.wire import metric_names as names
 from heronpy_lite.wire.frames import (
@@ -286,7 +290,7 @@ class InstanceCore:
         restore = int(self.plan.stateful.get("restore", -1))
         try:
             task = self._make_task()
-            error = self._make_component(task, now, restore)
+            error = self._make_component(task, now, restore, self.plan.stateful.get("layout"))
         except TaskStopped:
             raise
         except (Exception, SystemExit) as exc:
@@ -369,9 +373,16 @@ class InstanceCore:
             task = BoltInstance(**arguments)
         return task
 
-    def _make_component(self, task: SpoutInstance | BoltInstance, now: float, restore: int) -> str:
+    def _make_component(
+        self,
+        task: SpoutInstance | BoltInstance,
+        now: float,
+        restore: int,
+        layout: dict[str, list[int]] | None = None,
+    ) -> str:
         """Build the component on ``task`` as ``cls(delegate=task)``: ``init_state``
-        (a stateful component, EFFECTIVELY_ONCE), ``initialize``, hooks, ticks.
+        (a stateful component, EFFECTIVELY_ONCE, with its state at ``restore``, a
+        checkpoint taken in ``layout``), ``initialize``, hooks, ticks.
         Returns why the state at ``restore`` could not be loaded, or ""."""
         me = self.definition.components[self.component_name]
         config, context = self._config, self._context
@@ -383,7 +394,7 @@ class InstanceCore:
         install_forwarded(component, task)
         error = ""
         if self.task_state is not None and is_stateful(component):
-            state, error = self.task_state.load(restore)
+            state, error = self.task_state.load(restore, self._state_sources(layout))
             if error:
                 log.error("cannot restore checkpoint %d: %s", restore, error)
             component.init_state(state)
@@ -398,6 +409,21 @@ class InstanceCore:
         return error
 
     # -- EFFECTIVELY_ONCE --
+
+    def _state_sources(self, layout: dict[str, list[int]] | None) -> Sources:
+        """Where this task's state at a checkpoint taken in ``layout`` (None or
+        empty: this one) is (instance/stateful.py)."""
+        me = self.definition.components[self.component_name]
+        keyed = bool(me.inputs) and all(isinstance(i.grouping, Grouping.FIELDS) for i in me.inputs)
+        return sources(
+            self.task_id,
+            self.component_name,
+            self.component_index,
+            self.packing.component_tasks(self.component_name),
+            layout or None,
+            keyed,
+            keygroups_for(me.config, self.topology_config),
+        )
 
     def _entered(self, epoch: int, error: str) -> None:
         """The task is in ``epoch``: tell the stream manager, which counts what it
@@ -443,7 +469,7 @@ class InstanceCore:
         if is_stateful(task.component):
             if self.hooks is not None:
                 self.hooks.clean_up()
-            error = self._make_component(task, now, msg.checkpoint)
+            error = self._make_component(task, now, msg.checkpoint, msg.layout)
         if isinstance(task, SpoutInstance):
             task.restoring = True  # until every instance is in the new epoch
         self.restores += 1

@@ -20,10 +20,22 @@ wrote for it (see topologies/stateful_word_count.py).
 This module decides; storing happens on the runner's threads (`WriteState`
 jobs). Loading at a restore reads the store directly: the task is paused
 then, and has nothing else to do.
+
+Rescaling (docs/decisions/0047-key-groups.md). A checkpoint records the
+*layout* it was taken in: each component's task ids, in index order. A task
+restoring a checkpoint from another layout (`sources`) loads:
+
+- a keyed bolt (every input fields-grouped): from every task its component
+  had then, the entries whose key group it owns now. A `HashMapState` key is
+  taken to be the grouped value (a tuple of them for several fields), as in
+  a keyed count: its group is the one fields grouping sends that value to;
+- any other component: the state of the task that had its index then
+  (nothing if there was none): state that is not keyed stays with the index.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +43,8 @@ from heronpy_lite.api.state.state import HashMapState
 from heronpy_lite.api.state.stateful_component import StatefulComponent
 from heronpy_lite.checkpoint.store import CheckpointStore, StateWriter
 from heronpy_lite.errors import CorruptCheckpoint
+from heronpy_lite.instance.routing import fields_hash, stable_hash
+from heronpy_lite.keygroups import group_owner, key_group
 
 #: the kind a task without state reports for a checkpoint
 NONE = "none"
@@ -60,6 +74,46 @@ def is_stateful(component: Any) -> bool:
     return isinstance(component, StatefulComponent)
 
 
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where a task's state at a checkpoint is: the files of ``tasks``, and of
+    their entries those ``keep`` accepts (None: all)."""
+
+    tasks: tuple[int, ...]
+    keep: Callable[[Any], bool] | None = None
+
+
+def state_key_group(key: Any, keygroups: int) -> int:
+    """The key group of a `HashMapState` key: that of the grouped value(s) it is."""
+    if type(key) is tuple:
+        return key_group(fields_hash(key, range(len(key))), keygroups)
+    return key_group(stable_hash(key), keygroups)
+
+
+def sources(
+    task_id: int,
+    component: str,
+    index: int,
+    now: Sequence[int],
+    then: Mapping[str, Sequence[int]] | None,
+    keyed: bool,
+    keygroups: int,
+) -> Sources:
+    """Where task ``task_id`` (``component``'s ``index``-th; ``now`` its tasks)
+    finds its state at a checkpoint taken with the layout ``then`` (None: this one)."""
+    if then is None:
+        return Sources((task_id,))
+    before = tuple(then.get(component, ()))
+    if before == tuple(now):
+        return Sources((task_id,))
+    if keyed and before:
+        n = len(now)
+        return Sources(
+            before, lambda key: group_owner(state_key_group(key, keygroups), keygroups, n) == index
+        )
+    return Sources(before[index : index + 1])
+
+
 class TaskState:
     """One task's state across checkpoints and restores."""
 
@@ -69,17 +123,24 @@ class TaskState:
         self.writer = StateWriter(full_every)
         self.state: HashMapState | None = None
 
-    def load(self, checkpoint: int) -> tuple[HashMapState, str]:
-        """The state at ``checkpoint`` (-1: the empty one) and, if it could not be
-        read, why (the state is then empty and the topology master is told)."""
+    def load(self, checkpoint: int, where: Sources | None = None) -> tuple[HashMapState, str]:
+        """The state at ``checkpoint`` (-1: the empty one), from ``where`` (None: this
+        task's own files) and, if it could not be read, why (the state is then
+        empty and the topology master is told)."""
         self.writer.restarted()
+        where = where or Sources((self.task_id,))
         error = ""
         data: dict[Any, Any] = {}
         if checkpoint >= 0:
             try:
-                data = self.store.load(self.task_id, checkpoint)
+                for task in where.tasks:
+                    part = self.store.load(task, checkpoint)
+                    keep = where.keep
+                    data.update(
+                        part if keep is None else {k: v for k, v in part.items() if keep(k)}
+                    )
             except CorruptCheckpoint as exc:
-                error = str(exc)
+                data, error = {}, str(exc)
         self.state = HashMapState(data)
         self.state.take_changes()  # what was loaded is not a change
         return self.state, error

@@ -341,6 +341,9 @@ class RayScheduler(Scheduler):
     def update(self, packing: PackingPlan) -> None:
         if self.engine.authentication and self.secret is None:
             raise ControlError(f"updating {self.topology!r} needs its secret, and there is none")
+        # connect as schedule does, before kill would without the package: a process
+        # joins its Ray job once, and the new actors must get the topology's code
+        connect(self.engine, self.statemgr.get_topology(self.topology).get("search_dir"))
         self.kill()
         self.statemgr.set(PACKING_PLANS, self.topology, packing.to_dict())
         self.schedule(packing)

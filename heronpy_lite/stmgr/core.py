@@ -795,7 +795,8 @@ class StreamManagerCore:
         self._restore_failures = []
         if self.plan is not None:
             self.plan = dataclasses.replace(
-                self.plan, stateful={"epoch": msg.epoch, "restore": msg.checkpoint}
+                self.plan,
+                stateful={"epoch": msg.epoch, "restore": msg.checkpoint, "layout": msg.layout},
             )
         actions: list[Action] = [Purge(name) for name in self.outlets()]
         for instance in self._instances.values():
@@ -821,7 +822,8 @@ class StreamManagerCore:
             if msg.epoch < self.epoch and self.plan is not None:
                 # it was away when this epoch began: it restores now
                 restore = int(self.plan.stateful.get("restore", -1))
-                return [Send(outlet, m.encode(m.Restore(restore, self.epoch)))]
+                layout = self.plan.stateful.get("layout") or {}
+                return [Send(outlet, m.encode(m.Restore(restore, self.epoch, layout)))]
             return []  # a replaced task's first build: the tmaster's restore follows
         if msg.error:
             log.error("task %d could not restore its state: %s", msg.task_id, msg.error)

@@ -84,8 +84,13 @@ class CheckpointCoordinator:
         kept: int,
         record: dict[str, Any] | None,
         now: float,
+        layout: dict[str, list[int]] | None = None,
     ) -> None:
         self.tasks = frozenset(tasks)
+        #: each component's task ids now, in index order: recorded with every
+        #: checkpoint, so that a restore into another layout (a rescale) knows
+        #: which task's state is whose (instance/stateful.py: sources)
+        self.layout = dict(layout or {})
         self.containers = frozenset(containers)
         self.interval = interval
         self.timeout = timeout
@@ -93,6 +98,10 @@ class CheckpointCoordinator:
         record = record or {}
         #: complete checkpoints kept, oldest first
         self.kept: list[int] = [int(c) for c in record.get("kept", [])]
+        #: the layout of each kept checkpoint (and of the one restored from)
+        self.layouts: dict[int, dict[str, list[int]]] = {
+            int(c): layout for c, layout in record.get("layouts", {}).items()
+        }
         self.epoch = int(record.get("epoch", 0))
         self.next_id = int(record.get("next", 1))
         #: the checkpoint this epoch started from (-1: the empty state)
@@ -118,7 +127,11 @@ class CheckpointCoordinator:
 
     def plan_info(self) -> dict[str, Any]:
         """The physical plan's ``stateful``: the epoch and what it started from."""
-        return {"epoch": self.epoch, "restore": self.restored_from}
+        return {
+            "epoch": self.epoch,
+            "restore": self.restored_from,
+            "layout": self.layouts.get(self.restored_from, self.layout),
+        }
 
     def record(self) -> dict[str, Any]:
         """What ``statefulcheckpoints/<name>`` holds (the state manager)."""
@@ -132,6 +145,7 @@ class CheckpointCoordinator:
             "restoring": self.restoring is not None,
             "completed": self.stats.completed,
             "completed_at": self.stats.last_completed_wall,
+            "layouts": {str(c): layout for c, layout in self.layouts.items()},
         }
 
     def status(self, now_wall: float) -> dict[str, Any]:
@@ -192,6 +206,9 @@ class CheckpointCoordinator:
         self.in_flight = None
         self.kept.append(flight.checkpoint)
         del self.kept[: -self.kept_max]
+        self.layouts[flight.checkpoint] = self.layout
+        for c in set(self.layouts) - {*self.kept, self.restored_from}:
+            del self.layouts[c]
         self.stats.completed += 1
         self.stats.last_duration = now - flight.started
         self.stats.last_size = flight.size
@@ -246,7 +263,8 @@ class CheckpointCoordinator:
         self.stats.restores += 1
         self.dirty = True
         log.warning("restoring checkpoint %d in epoch %d: %s", self.restored_from, self.epoch, why)
-        return [m.Restore(self.restored_from, self.epoch)]
+        layout = self.layouts.get(self.restored_from, self.layout)
+        return [m.Restore(self.restored_from, self.epoch, {} if layout == self.layout else layout)]
 
     def restore_done(self, msg: m.RestoreDone, now: float) -> list[m.Message]:
         if self.restoring is None or msg.epoch != self.epoch:

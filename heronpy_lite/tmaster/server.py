@@ -46,6 +46,8 @@ from heronpy_lite.statemgr.base import (
     PPLANS,
     STATEFUL_CHECKPOINTS,
 )
+from heronpy_lite.tmaster import autoscaling
+from heronpy_lite.tmaster.autoscale import AutoscaleConfig, Autoscaler
 from heronpy_lite.tmaster.checkpoints import CheckpointCoordinator
 from heronpy_lite.tmaster.leadership import Leadership
 from heronpy_lite.tmaster.state import TopologyMasterState, TopologyState
@@ -94,8 +96,12 @@ class TopologyMaster:
         execution: dict[str, Any],
         checkpoints: CheckpointCoordinator | None = None,
         secret: bytes | None = None,
+        record: dict[str, Any] | None = None,
     ) -> None:
         self.topology = topology
+        #: the topology's node (what submit recorded), and its autoscale config
+        self.record = record or {}
+        self.autoscale = autoscaling.config_of(self.record) if self.record else None
         self.secret = secret
         self.connections = 0
         self.refused_connections = 0
@@ -134,6 +140,8 @@ class TopologyMaster:
             tg.create_task(self._failure_detector())
             if self.checkpoints is not None:
                 tg.create_task(self._checkpoint_loop())
+            if self.autoscale is not None:
+                tg.create_task(self._autoscale_loop(self.autoscale))
             await server.serve_forever()
 
     async def _on_connection(
@@ -351,6 +359,57 @@ class TopologyMaster:
                 await self._replaced(why)
             await self._coordinate(coordinator.tick(time.monotonic(), ready))
 
+    async def _autoscale_loop(self, config: AutoscaleConfig) -> None:
+        """Sample every bolt while the topology runs; carry out the first decision
+        (tmaster/autoscaling.py). A failure to sample is logged and retried."""
+        parallelism = {
+            c: len(self.state.packing.component_tasks(c))
+            for c, s in self.record["components"].items()
+            if not s.get("spout")
+        }
+        scaler = Autoscaler(config, parallelism, started=time.monotonic())
+        period = autoscaling.sample_period(config)
+        log.info(
+            "autoscaling %s (window %gs, cooldown %gs)", parallelism, config.window, config.cooldown
+        )
+        while True:
+            await asyncio.sleep(period)
+            if self.state.state != TopologyState.RUNNING or not self.state.all_running:
+                continue
+            if self.checkpoints is not None and self.checkpoints.restoring is not None:
+                continue
+            try:
+                samples = await asyncio.to_thread(
+                    autoscaling.sample,
+                    self.statemgr,
+                    self.topology,
+                    max(2 * period, 3 * self.engine.metrics_interval_secs),
+                )
+            except Exception as exc:
+                log.warning("autoscale: cannot sample the metrics: %s", exc)
+                continue
+            decision = scaler.observe(time.monotonic(), samples)
+            if decision is None:
+                continue
+            log.warning(
+                "autoscale: %s %d -> %d: %s (%s)",
+                decision.component,
+                decision.old,
+                decision.new,
+                decision.reason,
+                ", ".join(f"{k} {v:g}" for k, v in decision.metrics.items()),
+            )
+            try:
+                await asyncio.to_thread(
+                    autoscaling.record_decision, self.statemgr, self.topology, decision
+                )
+                pid = autoscaling.launch_update(self.engine, self.record, decision)
+            except Exception as exc:
+                log.error("autoscale: cannot start the update: %s", exc)
+                continue
+            log.info("autoscale: update started (pid %d)", pid)
+            return  # the update replaces this tmaster
+
     def _broadcast(self) -> None:
         plan = self.state.plan()
         if plan is None:
@@ -480,6 +539,7 @@ async def _run(args: Any, statemgr: StateManager) -> int:
             kept=engine.checkpoints_kept,
             record=previous,
             now=time.monotonic(),
+            layout=packing.layout(),
         )
     tmaster = TopologyMaster(
         topology=args.topology,
@@ -489,6 +549,7 @@ async def _run(args: Any, statemgr: StateManager) -> int:
         execution=execution,
         checkpoints=checkpoints,
         secret=secret,
+        record=record,
     )
     lost: BaseException | None = None
     try:

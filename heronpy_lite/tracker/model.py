@@ -2,8 +2,9 @@
 what the state manager holds and what the metrics managers' ``/window``
 answers (see metrics/history.py).
 
-`read_topology` is the one blocking read (every node of one topology); the
-rest is pure: `containers` (the physical plan with pids and ports),
+`read_topology` (every node of one topology) and `fetch_windows` (the
+metrics managers' windows, for the CLI and the autoscaler) are the blocking
+reads; the rest is pure: `containers` (the physical plan with pids and ports),
 `logical_plan`, `metrics_view` (per instance and per component: rates and
 latencies over the window, saturation, pending trees, timeouts, failures,
 drops, exceptions), `exceptions` and `problems` (one line each for what a
@@ -18,7 +19,9 @@ manager lost it): its totals are kept, its rates are not given.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +87,20 @@ def read_topology(sm: StateManager, name: str) -> Topology:
         tmaster=sm.get(TMASTERS, name),
         metricsmgrs=sm.get_metricsmgrs(name),
     )
+
+
+def fetch_windows(t: Topology, seconds: float) -> list[dict[str, Any]]:
+    """Every metrics manager's ``/window`` (those that answer within 2 s)."""
+    windows = []
+    for url in t.window_urls(seconds).values():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                document = json.loads(response.read())
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict):
+            windows.append(document)
+    return windows
 
 
 def containers(t: Topology) -> list[dict[str, Any]]:

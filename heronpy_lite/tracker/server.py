@@ -384,6 +384,8 @@ class Tracker:
                 "problems": model.problems(t, view),
                 "containers": model.containers(t),
                 "controls": self.controls_enabled,
+                # the autoscaler's decisions, newest last (tmaster/autoscaling.py)
+                "autoscale": t.record.get("autoscale", {}).get("decisions", []),
             }
         )
 

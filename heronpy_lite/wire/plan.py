@@ -40,6 +40,13 @@ class PackingPlan:
     def component_tasks(self, component: str) -> list[int]:
         return sorted(t.task_id for t in self.tasks if t.component == component)
 
+    def layout(self) -> dict[str, list[int]]:
+        """Each component's task ids, in index order."""
+        out: dict[str, list[int]] = {}
+        for t in sorted(self.tasks, key=lambda t: t.task_id):
+            out.setdefault(t.component, []).append(t.task_id)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "topology": self.topology,

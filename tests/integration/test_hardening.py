@@ -556,7 +556,13 @@ def test_a_hung_spout_is_restarted_when_asked(cli: Cli, tmp_path: Path) -> None:
     )
     with cli.submitted(RUNAWAY, "Hang", *extra, name="Restarted", output=tmp_path) as name:
         wait_for(lambda: set(events(tmp_path, "ack")) == set(range(n)), 60, "every seq acked")
-        spout = instance(cli.status(name), "spout")
+        # the restarted spout's status reaches the plan on its own schedule, maybe after
+        # its last ack: wait for it (and see below that it is the one restart)
+        spout = wait_for(
+            lambda: (s := instance(cli.status(name), "spout"))["restarts"] >= 1 and s,
+            30,
+            "the spout's restart in the plan",
+        )
     assert spout["restarts"] == 1
     assert re.fullmatch(
         r"restarted: next_tuple\(\) had not returned for \d+\.\ds "

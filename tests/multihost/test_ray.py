@@ -212,6 +212,16 @@ def test_a_topology_over_two_hosts_exchanges_tuples_and_is_controlled_from_the_c
         wait_for(back, 60, "container 1 restarted")
         # the old one died with its actor (through its executor), not orphaned
         wait_for(lambda: not pid_alive(old), 20, "the old stream manager gone")
+
+        # update: the new plan runs on the hosts, and the relay with it
+        said = cli.run("update", name, "--component-parallelism", "relay:3", timeout=180).stdout
+        assert "relay: 2 -> 3" in said
+        now = everyone_running(cli, name)
+        relays = [
+            i for c in now["containers"][1:] for i in c["instances"] if i["component"] == "relay"
+        ]
+        assert len(relays) == 3 and {i["state"] for i in relays} == {"running"}
+        assert set(stmgr_hosts(now).values()) <= set(hosts.addresses.values())
         assert "deactivated" in cli.run("deactivate", name).stdout
         assert cli.status(name)["state"] == "PAUSED"
     # kill (by cli.submitted): no actor, executor or child left on any host, no node left

@@ -219,6 +219,16 @@ def test_a_topology_over_three_hosts_exchanges_tuples_and_is_controlled_from_the
 
         wait_for(resubmitted, 60, "container 2 submitted again")
         assert sorted(jobs_of(slurm, name)) == [0, 1, 2]  # one job each, no second one
+
+        # update: the new plan runs on the hosts, and the relay with it
+        said = cli.run("update", name, "--component-parallelism", "relay:3", timeout=180).stdout
+        assert "relay: 2 -> 3" in said
+        now = everyone_running(cli, name)
+        relays = [
+            i for c in now["containers"][1:] for i in c["instances"] if i["component"] == "relay"
+        ]
+        assert len(relays) == 3 and {i["state"] for i in relays} == {"running"}
+        assert set(stmgr_hosts(now).values()) <= set(hosts.addresses.values())
         assert "deactivated" in cli.run("deactivate", name).stdout
         assert cli.status(name)["state"] == "PAUSED"
     # kill (by cli.submitted): no job left, nothing but slurmd in any host, no node left

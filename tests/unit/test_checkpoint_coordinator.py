@@ -89,7 +89,7 @@ def test_a_replaced_process_rolls_every_task_back_in_a_new_epoch() -> None:
     c.tick(2.1, True)  # checkpoint 2 in flight
     assert c.replaced("stmgr 2 restarted", 2.2) == [m.Restore(1, 1)]
     assert c.in_flight is None and c.stats.failed == 1  # 2 is abandoned
-    assert c.plan_info() == {"epoch": 1, "restore": 1}
+    assert c.plan_info() == {"epoch": 1, "restore": 1, "layout": {}}
     assert c.tick(9.0, True) == []  # no checkpoint while restoring
     assert c.restore_done(m.RestoreDone(0, 1, []), 9.1) == []  # an older epoch's
     assert c.restore_done(m.RestoreDone(1, 1, []), 9.2) == []
@@ -166,3 +166,35 @@ def test_the_checkpoint_an_epoch_started_from_keeps_its_files() -> None:
         keeps.append(done.kept)
     assert keeps == [[1, 2], [1, 2, 3], [1, 3, 4]]
     assert c.kept == [3, 4]
+
+
+def test_each_checkpoint_keeps_its_layout_and_a_restore_in_another_names_it() -> None:
+    before = {"spout": [1], "count": [2, 3]}
+    c = coordinator(layout=before)
+    c.started()
+    for checkpoint in (1, 2, 3):
+        c.tick(float(checkpoint), True)
+        stored(c, checkpoint, checkpoint + 0.1)
+    record = c.record()
+    # kept=2: only the layouts of the kept checkpoints stay
+    assert record["layouts"] == {"2": before, "3": before}
+    # a rescale: the next tmaster runs count on three tasks, and restores 3 from the old layout
+    after = {"spout": [1], "count": [2, 3, 4]}
+    rescaled = CheckpointCoordinator(
+        tasks=[1, 2, 3, 4],
+        containers=[1, 2],
+        interval=1.0,
+        timeout=5.0,
+        kept=2,
+        record=record,
+        now=10.0,
+        layout=after,
+    )
+    assert rescaled.replaced("restart", 10.1) == [m.Restore(3, 1, before)]
+    assert rescaled.plan_info() == {"epoch": 1, "restore": 3, "layout": before}
+    rescaled.restore_done(m.RestoreDone(1, 1, []), 10.2)
+    rescaled.restore_done(m.RestoreDone(1, 2, []), 10.3)
+    rescaled.tick(11.5, True)
+    stored(rescaled, 4, 11.6, tasks=[1, 2, 3, 4])
+    # checkpoint 4 is of the new layout; 3 (restored from, and kept) keeps the old one
+    assert rescaled.record()["layouts"] == {"3": before, "4": after}

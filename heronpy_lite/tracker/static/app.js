@@ -211,6 +211,14 @@ function exceptionsTable(list) {
       el("td", { class: "text" }, el("details", { "data-key": `${e.component}|${e.task_id}|${e.where}|${e.type}` }, el("summary", { text: e.message || "(no message)" }), el("pre", { text: e.traceback }))))));
 }
 
+function autoscaleList(decisions) {
+  // newest first: when, what changed, why, and the metrics that led to it
+  return el("ul", { id: "autoscale" }, ...decisions.slice().reverse().map((d) => el("li", {
+    text: `${new Date(d.wall * 1000).toLocaleTimeString()}: ${d.component} ${d.old} \u2192 ${d.new}: ${d.reason}` +
+      ` (${Object.entries(d.metrics || {}).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")})`,
+  })));
+}
+
 async function logTail(name, summary) {
   const i = summary.instances[selectedTask];
   if (!i) return el("p", { class: "muted", text: "Click an instance to see the tail of its log." });
@@ -284,6 +292,8 @@ async function showTopology(main, name) {
         bp.strategy ? `  ·  backpressure (${bp.strategy}): ${culprits.length ? `culprit ${culprits.join(", ")}` : "none now"}` : "")),
     el("h2", { text: "Components" }), componentsTable(summary),
     el("h2", { text: "Instances" }), instancesTable(summary, name),
+    (summary.autoscale || []).length ? el("h2", { text: "Autoscaling" }) : null,
+    (summary.autoscale || []).length ? autoscaleList(summary.autoscale) : null,
     el("h2", { text: "Exceptions" }), exceptionsTable(exceptions),
     el("h2", { text: "Log" }), log,
   ].filter((child) => child !== null));
