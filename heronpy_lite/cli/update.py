@@ -9,8 +9,8 @@ What it does, in order:
    key groups, and at EFFECTIVELY_ONCE no component whose state is not keyed
    (a spout's offset; a stateful bolt without fields-grouped inputs) changes
    its parallelism, since that state cannot be split or merged;
-2. at ATLEAST_ONCE, drains: the spouts are deactivated and every tree they
-   emitted is acked (or failed) before any process stops, so nothing in
+2. at ATLEAST_ONCE, drains: the spouts are deactivated (if they are not) and
+   every tree they emitted is acked (or failed) before any process stops, so nothing in
    flight is lost with them; at EFFECTIVELY_ONCE nothing needs to drain: every
    task restores the latest complete checkpoint, keyed state moved by key
    group, and the spouts replay from their offsets;
@@ -163,14 +163,14 @@ def update_topology(
     execution = sm.get(EXECUTION_STATE, name) or {}
     was_running = execution.get("state", "RUNNING") == "RUNNING"
     started = time.monotonic()
-    drained = mode == "ATLEAST_ONCE" and was_running
-    if drained:
+    if mode == "ATLEAST_ONCE":
+        # deactivated or not, what is still in flight finishes first
         _ask(sm, name, "deactivate", engine, secret)
         drain(sm, name, engine, time.time())
     sm.set(TOPOLOGIES, name, {**record, "config": config, "components": components})
     scheduler_for(sm, name, engine, secret).update(packing)
     wait_new_plan(sm, name, packing, engine)
-    if drained:
+    if mode == "ATLEAST_ONCE" and was_running:
         _ask(sm, name, "activate", engine, secret)
     return time.monotonic() - started
 
