@@ -31,7 +31,7 @@ import yaml
 
 from heronpy_lite.api import api_constants as C
 from heronpy_lite.errors import ConfigError
-from heronpy_lite.keygroups import TOPOLOGY_KEYGROUPS
+from heronpy_lite.keygroups import MAX_KEYGROUPS, TOPOLOGY_KEYGROUPS
 from heronpy_lite.tmaster.autoscale import KEYS as AUTOSCALE_KEYS
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ KEYS: dict[str, Key] = {
     ),
     TOPOLOGY_ENABLE_CYCLES: Key(bool),
     # key groups of a fields-grouped bolt (keygroups.py, docs/decisions/0047-key-groups.md)
-    TOPOLOGY_KEYGROUPS: Key(int, _positive, "an int >= 1"),
+    TOPOLOGY_KEYGROUPS: Key(int, lambda v: 1 <= v <= MAX_KEYGROUPS, f"an int 1..{MAX_KEYGROUPS}"),
     # the autoscaler's (checked together by tmaster/autoscale.py at submit)
     **{k: Key(object) for k in AUTOSCALE_KEYS},
     # accepted for heronpy compatibility; the local scheduler does not use them

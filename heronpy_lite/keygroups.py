@@ -18,9 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from heronpy_lite.errors import TopologyError
+
 #: the key (a topology's config, or one component's)
 TOPOLOGY_KEYGROUPS: Final = "topology.keygroups"
 DEFAULT_KEYGROUPS: Final = 128
+#: at most: each fields route of every sender holds a table of them
+MAX_KEYGROUPS: Final = 65536
 
 
 def key_group(key_hash: int, keygroups: int) -> int:
@@ -39,4 +43,10 @@ def keygroups_for(component_config: Mapping[str, Any], topology_config: Mapping[
     value = component_config.get(TOPOLOGY_KEYGROUPS)
     if value is None:
         value = topology_config.get(TOPOLOGY_KEYGROUPS)
-    return DEFAULT_KEYGROUPS if value is None else int(value)
+    if value is None:
+        return DEFAULT_KEYGROUPS
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_KEYGROUPS:
+        raise TopologyError(
+            f"{TOPOLOGY_KEYGROUPS} must be an int from 1 to {MAX_KEYGROUPS}, got {value!r}"
+        )
+    return value

@@ -90,6 +90,8 @@ def rescale_stateful(cli: Cli, tmp_path: Path) -> None:
         assert bad.stderr.strip().splitlines()[-1].endswith("count:0': N must be >= 1")
         bad = cli.verb("update", name, "--component-parallelism", "words:2", check=False)
         assert bad.returncode != 0 and "words: cannot change its parallelism" in bad.stderr
+        bad = cli.verb("update", name, "--component-parallelism", "count:2", check=False)
+        assert bad.returncode != 0 and "already runs that plan" in bad.stderr
         bad = cli.verb("update", name, "--component-parallelism", "nope:2", check=False)
         assert bad.returncode != 0 and "no component 'nope'" in bad.stderr
         bad = cli.verb(

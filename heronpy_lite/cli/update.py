@@ -129,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         if containers is not None and containers < 1:
             raise ControlError(f"--container-number {containers}: must be >= 1")
         check_request(record, parallelism)
+        same = all(components[c]["par"] == n for c, n in parallelism.items())
+        if same and containers in (None, record["config"].get(TOPOLOGY_STMGRS, 1)):
+            raise ControlError(f"nothing to update: {args.name!r} already runs that plan")
         secret = secret_of(args, engine, required=False)
         pause = update_topology(sm, args.name, record, engine, secret, parallelism, containers)
     changes = [f"{c}: {components[c]['par']} -> {n}" for c, n in parallelism.items()]
@@ -166,7 +169,12 @@ def update_topology(
     if mode == "ATLEAST_ONCE":
         # deactivated or not, what is still in flight finishes first
         _ask(sm, name, "deactivate", engine, secret)
-        drain(sm, name, engine, time.time())
+        try:
+            drain(sm, name, engine, time.time())
+        except BaseException:
+            if was_running:  # not updated: it goes on as it was
+                _ask(sm, name, "activate", engine, secret)
+            raise
     sm.set(TOPOLOGIES, name, {**record, "config": config, "components": components})
     scheduler_for(sm, name, engine, secret).update(packing)
     wait_new_plan(sm, name, packing, engine)
@@ -201,10 +209,7 @@ def drain(sm: StateManager, name: str, engine: EngineConfig, since: float) -> No
             return
         time.sleep(engine.metrics_interval_secs / 4)
         t = model.read_topology(sm, name)
-    raise ControlError(
-        f"update {name}: trees still pending after {timeout:g}s; the topology is deactivated "
-        f"(heronpy-lite activate {t.record.get('cluster')} {name} to go on without updating)"
-    )
+    raise ControlError(f"update {name}: trees still pending after {timeout:g}s; not updated")
 
 
 def _pending_since(t: model.Topology, since: float, spouts: set[int]) -> int | None:

@@ -415,13 +415,14 @@ class InstanceCore:
         empty: this one) is (instance/stateful.py)."""
         me = self.definition.components[self.component_name]
         keyed = bool(me.inputs) and all(isinstance(i.grouping, Grouping.FIELDS) for i in me.inputs)
+        key_fields = len(me.inputs[0].grouping.fields) if keyed else 0
         return sources(
             self.task_id,
             self.component_name,
             self.component_index,
             self.packing.component_tasks(self.component_name),
             layout or None,
-            keyed,
+            key_fields,
             keygroups_for(me.config, self.topology_config),
         )
 

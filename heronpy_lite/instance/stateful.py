@@ -83,10 +83,12 @@ class Sources:
     keep: Callable[[Any], bool] | None = None
 
 
-def state_key_group(key: Any, keygroups: int) -> int:
-    """The key group of a `HashMapState` key: that of the grouped value(s) it is."""
-    if type(key) is tuple:
-        return key_group(fields_hash(key, range(len(key))), keygroups)
+def state_key_group(key: Any, keygroups: int, key_fields: int = 1) -> int:
+    """The key group of a `HashMapState` key: that of the grouped value it is, or
+    of the grouped values (a tuple of ``key_fields`` of them) when the grouping
+    names several fields."""
+    if key_fields > 1 and type(key) is tuple and len(key) == key_fields:
+        return key_group(fields_hash(key, range(key_fields)), keygroups)
     return key_group(stable_hash(key), keygroups)
 
 
@@ -96,21 +98,24 @@ def sources(
     index: int,
     now: Sequence[int],
     then: Mapping[str, Sequence[int]] | None,
-    keyed: bool,
+    key_fields: int,
     keygroups: int,
 ) -> Sources:
     """Where task ``task_id`` (``component``'s ``index``-th; ``now`` its tasks)
-    finds its state at a checkpoint taken with the layout ``then`` (None: this one)."""
+    finds its state at a checkpoint taken with the layout ``then`` (None: this one).
+    ``key_fields``: how many fields its grouping names (0: it is not keyed)."""
     if then is None:
         return Sources((task_id,))
     before = tuple(then.get(component, ()))
     if before == tuple(now):
         return Sources((task_id,))
-    if keyed and before:
+    if key_fields and before:
         n = len(now)
-        return Sources(
-            before, lambda key: group_owner(state_key_group(key, keygroups), keygroups, n) == index
-        )
+
+        def mine(key: Any) -> bool:
+            return group_owner(state_key_group(key, keygroups, key_fields), keygroups, n) == index
+
+        return Sources(before, mine)
     return Sources(before[index : index + 1])
 
 

@@ -21,8 +21,10 @@ import sys
 import time
 from typing import Any
 
+from heronpy_lite.api.api_constants import TOPOLOGY_RELIABILITY_MODE
 from heronpy_lite.config import EngineConfig
-from heronpy_lite.keygroups import DEFAULT_KEYGROUPS, TOPOLOGY_KEYGROUPS
+from heronpy_lite.errors import TopologyError
+from heronpy_lite.keygroups import DEFAULT_KEYGROUPS, keygroups_for
 from heronpy_lite.scheduler import identity
 from heronpy_lite.scheduler.executor import working_dir
 from heronpy_lite.statemgr.base import TOPOLOGIES, StateManager
@@ -36,10 +38,29 @@ RECORDED = 20
 
 
 def config_of(record: dict[str, Any]) -> AutoscaleConfig | None:
-    """The topology's autoscale config (None: off); TopologyError if malformed."""
-    bolts = {c: int(s["par"]) for c, s in record["components"].items() if not s.get("spout")}
-    groups = int(record["config"].get(TOPOLOGY_KEYGROUPS, DEFAULT_KEYGROUPS))
-    return AutoscaleConfig.from_config(record["config"], bolts, groups)
+    """The topology's autoscale config (None: off); TopologyError if malformed, or
+    where the autoscaler cannot run. The bolts it may scale are those ``update``
+    may rescale: at EFFECTIVELY_ONCE not a stateful bolt whose state is not keyed."""
+    config = record["config"]
+    effectively_once = config.get(TOPOLOGY_RELIABILITY_MODE) == "EFFECTIVELY_ONCE"
+    bolts = {
+        c: int(s["par"])
+        for c, s in record["components"].items()
+        if not s.get("spout")
+        and not (effectively_once and s.get("stateful") and not s.get("keyed"))
+    }
+    groups = min(
+        [keygroups_for(record["components"][c].get("config", {}), config) for c in bolts]
+        or [DEFAULT_KEYGROUPS]
+    )
+    scaling = AutoscaleConfig.from_config(config, bolts, groups)
+    if scaling is not None and config.get("heron.scheduler.class", "local") != "local":
+        # the update runs in the tmaster's container, which it stops on those schedulers
+        raise TopologyError(
+            "topology.autoscale.enabled: the autoscaler runs on the local scheduler only "
+            "(on slurm and ray its update would stop itself with the tmaster's container)"
+        )
+    return scaling
 
 
 def sample_period(config: AutoscaleConfig) -> float:

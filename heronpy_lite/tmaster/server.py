@@ -362,11 +362,7 @@ class TopologyMaster:
     async def _autoscale_loop(self, config: AutoscaleConfig) -> None:
         """Sample every bolt while the topology runs; carry out the first decision
         (tmaster/autoscaling.py). A failure to sample is logged and retried."""
-        parallelism = {
-            c: len(self.state.packing.component_tasks(c))
-            for c, s in self.record["components"].items()
-            if not s.get("spout")
-        }
+        parallelism = {c: len(self.state.packing.component_tasks(c)) for c in config.components}
         scaler = Autoscaler(config, parallelism, started=time.monotonic())
         period = autoscaling.sample_period(config)
         log.info(
@@ -407,8 +403,9 @@ class TopologyMaster:
             except Exception as exc:
                 log.error("autoscale: cannot start the update: %s", exc)
                 continue
+            # the update replaces this tmaster; should it fail, the cooldown runs from
+            # this decision before the next one
             log.info("autoscale: update started (pid %d)", pid)
-            return  # the update replaces this tmaster
 
     def _broadcast(self) -> None:
         plan = self.state.plan()

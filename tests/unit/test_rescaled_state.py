@@ -11,7 +11,8 @@ from heronpy_lite.api.state.state import HashMapState
 from heronpy_lite.api.stream import Grouping
 from heronpy_lite.checkpoint.store import CheckpointStore, StateWriter
 from heronpy_lite.instance.routing import FIELDS, choose_tasks, route_spec
-from heronpy_lite.instance.stateful import Sources, TaskState, sources
+from heronpy_lite.instance.stateful import Sources, TaskState, sources, state_key_group
+from heronpy_lite.keygroups import group_owner
 
 WORDS = [f"w{i}" for i in range(500)]
 
@@ -37,11 +38,11 @@ def checkpoint_counts(store: CheckpointStore, tasks: list[int], checkpoint: int)
 
 
 def restored(
-    store: CheckpointStore, then: list[int], now: list[int], keyed: bool
+    store: CheckpointStore, then: list[int], now: list[int], key_fields: int
 ) -> dict[int, dict]:
     out = {}
     for index, task in enumerate(now):
-        where = sources(task, "count", index, now, {"count": then}, keyed, 128)
+        where = sources(task, "count", index, now, {"count": then}, key_fields, 128)
         state, error = TaskState(store, task, 10).load(7, where)
         assert error == ""
         out[task] = dict(state.items())
@@ -53,7 +54,7 @@ def test_scaling_a_keyed_bolt_up_gives_each_task_exactly_the_keys_it_now_receive
 ) -> None:
     store = CheckpointStore(tmp_path, "T")
     checkpoint_counts(store, [2, 3], 7)
-    states = restored(store, [2, 3], [2, 3, 4, 5], keyed=True)
+    states = restored(store, [2, 3], [2, 3, 4, 5], key_fields=1)
     for task, state in states.items():
         assert state == {w: i for i, w in enumerate(WORDS) if owner_now(w, [2, 3, 4, 5]) == task}
     # every key once, with its value
@@ -65,7 +66,7 @@ def test_scaling_a_keyed_bolt_up_gives_each_task_exactly_the_keys_it_now_receive
 def test_scaling_a_keyed_bolt_down_to_one_task_gathers_every_key(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path, "T")
     checkpoint_counts(store, [2, 3, 4, 5], 7)
-    assert restored(store, [2, 3, 4, 5], [2], keyed=True) == {
+    assert restored(store, [2, 3, 4, 5], [2], key_fields=1) == {
         2: {w: i for i, w in enumerate(WORDS)}
     }
 
@@ -75,12 +76,23 @@ def test_state_that_is_not_keyed_stays_with_its_index(tmp_path: Path) -> None:
     write(store, 4, 7, {"offset": 40})
     write(store, 5, 7, {"offset": 50})
     # the component's tasks were renumbered 4, 5 -> 6, 7, 8 (a rescale before it)
-    states = restored(store, [4, 5], [6, 7, 8], keyed=False)
+    states = restored(store, [4, 5], [6, 7, 8], key_fields=0)
     assert states == {6: {"offset": 40}, 7: {"offset": 50}, 8: {}}
 
 
 def test_the_same_layout_reads_the_task_s_own_files() -> None:
-    assert sources(3, "count", 1, [2, 3], {"count": [2, 3]}, True, 128) == Sources((3,))
-    assert sources(3, "count", 1, [2, 3], None, True, 128) == Sources((3,))
+    assert sources(3, "count", 1, [2, 3], {"count": [2, 3]}, 1, 128) == Sources((3,))
+    assert sources(3, "count", 1, [2, 3], None, 1, 128) == Sources((3,))
     # a component the checkpoint did not have starts empty
-    assert sources(3, "new", 0, [3], {"count": [2]}, False, 128) == Sources(())
+    assert sources(3, "new", 0, [3], {"count": [2]}, 0, 128) == Sources(())
+
+
+def test_a_tuple_key_of_one_grouped_field_is_hashed_as_that_one_value() -> None:
+    """A single-field grouping on a value that is a list: its state key is the
+    tuple msgpack makes it, and it goes where routing sends the list."""
+    route = route_spec("count", Grouping.fields("pair"), list(range(2, 10)), ["pair"])
+    for a in range(50):
+        value = [f"k{a}", a]
+        (task,) = choose_tasks(route, [value], None)
+        group = state_key_group(tuple(value), 128, 1)
+        assert route.tasks[group_owner(group, 128, 8)] == task
