@@ -308,6 +308,10 @@ class InstanceCore:
         if isinstance(task, SpoutInstance):
             task.set_active(self.plan.state == RUNNING, initial=True)
         if self.stateful:
+            if isinstance(task, SpoutInstance):
+                # until its stream manager says Resume: a restore may be under way, and
+                # what it emitted now would reach bolts that have not restored yet
+                task.restoring = True
             self._entered(int(self.plan.stateful.get("epoch", 0)), error)
         log.info("task %d initialized; topology state %s", self.task_id, self.plan.state)
 

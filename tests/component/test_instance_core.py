@@ -498,6 +498,21 @@ def test_a_stateful_task_gets_its_state_before_initialize_and_enters_the_epoch(
     ]
 
 
+def test_a_stateful_spout_emits_only_once_its_stream_manager_says_resume(
+    tmp_path: Any,
+) -> None:
+    """Its first build may come while a restore is under way elsewhere: what it
+    emitted then would reach bolts still to restore, and be lost with their state."""
+    core = stateful_started(1, CheckpointStore(tmp_path, "T"), epoch=2, restore=-1)
+    spout = core.task
+    assert isinstance(spout, SpoutInstance)
+    assert spout.blocked() is Blocked.RESTORING
+    core.receive(FrameDecoder().feed(m.encode(m.Resume(1))), 1.0)
+    assert spout.blocked() is Blocked.RESTORING  # another epoch's
+    core.receive(FrameDecoder().feed(m.encode(m.Resume(2))), 1.1)
+    assert spout.blocked() is None
+
+
 def test_a_checkpoint_sends_what_was_emitted_then_stores_then_sends_markers(
     tmp_path: Any,
 ) -> None:
