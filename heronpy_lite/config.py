@@ -60,7 +60,6 @@ def _one_of(*options: str) -> Key:
 
 _NUM = (int, float)
 
-
 #: accept a topology whose components form a cycle (api/topology.py, docs/decisions/0043)
 TOPOLOGY_ENABLE_CYCLES = "topology.enable.cycles"
 

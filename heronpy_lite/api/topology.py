@@ -278,6 +278,14 @@ class ComponentDefinition:
     outputs: dict[str, list[str]]
     config: dict[str, Any]
 
+    @property
+    def key_fields(self) -> int:
+        """How many fields its grouping names when every input is fields-grouped
+        (its state can then be keyed: keygroups.py), else 0."""
+        if not self.inputs or not all(isinstance(i.grouping, Grouping.FIELDS) for i in self.inputs):
+            return 0
+        return len(self.inputs[0].grouping.fields)
+
 
 @dataclass(frozen=True)
 class TopologyDefinition:
@@ -498,20 +506,16 @@ def _validate(
     return definition
 
 
-def check_keygroups(
-    definition: TopologyDefinition, parallelism: dict[str, int] | None = None
-) -> None:
+def check_keygroups(definition: TopologyDefinition) -> None:
     """A fields-grouped bolt has no more tasks than key groups (keygroups.py): a
-    task without a key group would never receive a tuple. ``parallelism``: what
-    an update asks for instead of the declared parallelism."""
+    task without a key group would never receive a tuple."""
     for c in definition.components.values():
         if not any(isinstance(i.grouping, Grouping.FIELDS) for i in c.inputs):
             continue
-        par = (parallelism or {}).get(c.name, c.par)
         groups = keygroups_for(c.config, definition.config)
-        if par > groups:
+        if c.par > groups:
             raise TopologyError(
-                f"bolt {c.name!r}: parallelism {par} is more than its {groups} key groups "
+                f"bolt {c.name!r}: parallelism {c.par} is more than its {groups} key groups "
                 f"(raise {TOPOLOGY_KEYGROUPS})"
             )
 

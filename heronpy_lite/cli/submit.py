@@ -22,7 +22,6 @@ from typing import Any
 from heronpy_lite import config, security
 from heronpy_lite.api._loader import RUN_AS_MAIN, load_topology
 from heronpy_lite.api.state.stateful_component import StatefulComponent
-from heronpy_lite.api.stream import Grouping
 from heronpy_lite.api.topology import check_cycles, check_effectively_once
 from heronpy_lite.cli import launching
 from heronpy_lite.cli.common import add_cluster_args, engine_for
@@ -211,8 +210,7 @@ def _launch(
                 "inputs": sorted({i.component for i in c.inputs}),
                 # what update needs to know (cli/update.py)
                 "stateful": issubclass(c.python_class, StatefulComponent),
-                "keyed": bool(c.inputs)
-                and all(isinstance(i.grouping, Grouping.FIELDS) for i in c.inputs),
+                "keyed": c.key_fields > 0,
                 "config": {k: v for k, v in c.config.items() if k == TOPOLOGY_KEYGROUPS},
             }
             for c in components.values()

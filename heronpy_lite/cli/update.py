@@ -37,7 +37,7 @@ from heronpy_lite.cli.common import (
     topology_engine,
 )
 from heronpy_lite.cli.submit import wait_running
-from heronpy_lite.config import EngineConfig
+from heronpy_lite.config import EngineConfig, message_timeout
 from heronpy_lite.errors import ControlError
 from heronpy_lite.keygroups import TOPOLOGY_KEYGROUPS, keygroups_for
 from heronpy_lite.scheduler.base import scheduler_for
@@ -45,7 +45,9 @@ from heronpy_lite.scheduler.packing import pack_round_robin
 from heronpy_lite.statemgr.base import EXECUTION_STATE, TOPOLOGIES, StateManager
 from heronpy_lite.tracker import model
 from heronpy_lite.wire import metric_names as names
-from heronpy_lite.wire.plan import PackingPlan
+
+#: how long a drain waits when the topology's trees never time out
+DEFAULT_MESSAGE_TIMEOUT_SECS = 30.0
 
 
 def add_parser(sub: Any) -> None:
@@ -176,8 +178,13 @@ def update_topology(
                 _ask(sm, name, "activate", engine, secret)
             raise
     sm.set(TOPOLOGIES, name, {**record, "config": config, "components": components})
-    scheduler_for(sm, name, engine, secret).update(packing)
-    wait_new_plan(sm, name, packing, engine)
+    scheduler = scheduler_for(sm, name, engine, secret)
+    scheduler.update(packing)
+    progress = launching.Progress(name)
+    try:
+        wait_running(sm, name, packing, scheduler, engine.submit_timeout_secs, progress.update)
+    finally:
+        progress.clear()
     if mode == "ATLEAST_ONCE" and was_running:
         _ask(sm, name, "activate", engine, secret)
     return time.monotonic() - started
@@ -197,7 +204,8 @@ def drain(sm: StateManager, name: str, engine: EngineConfig, since: float) -> No
     ``topology.message.timeout.secs`` and a few export intervals: by then every
     tree has timed out (and was failed to its spout)."""
     t = model.read_topology(sm, name)
-    timeout = float(t.record["config"].get("topology.message.timeout.secs", 30))
+    # without message timeouts a tree could stay pending for ever: wait as by default
+    timeout = message_timeout(t.record["config"]) or DEFAULT_MESSAGE_TIMEOUT_SECS
     deadline = time.monotonic() + timeout + 5 * engine.metrics_interval_secs + 5
     spouts = {
         task
@@ -227,19 +235,3 @@ def _pending_since(t: model.Topology, since: float, spouts: set[int]) -> int | N
     if set(latest) != spouts or any(at < since for at, _ in latest.values()):
         return None
     return int(sum(pending for _, pending in latest.values()))
-
-
-def wait_new_plan(sm: StateManager, name: str, packing: PackingPlan, engine: EngineConfig) -> None:
-    """Until every task of ``packing`` runs (the physical plan is the new one)."""
-    progress = launching.Progress(name)
-    try:
-        wait_running(
-            sm,
-            name,
-            packing,
-            scheduler_for(sm, name, engine),
-            engine.submit_timeout_secs,
-            progress.update,
-        )
-    finally:
-        progress.clear()

@@ -46,7 +46,6 @@ from heronpy_lite.api.api_constants import (
 )
 from heronpy_lite.api.bolt.bolt import BaseBolt
 from heronpy_lite.api.spout.spout import BaseSpout
-from heronpy_lite.api.stream import Grouping
 from heronpy_lite.api.topology import TopologyDefinition
 from heronpy_lite.api.topology_context import StreamId, TopologyContext
 from heronpy_lite.checkpoint.store import CheckpointStore
@@ -418,15 +417,13 @@ class InstanceCore:
         """Where this task's state at a checkpoint taken in ``layout`` (None or
         empty: this one) is (instance/stateful.py)."""
         me = self.definition.components[self.component_name]
-        keyed = bool(me.inputs) and all(isinstance(i.grouping, Grouping.FIELDS) for i in me.inputs)
-        key_fields = len(me.inputs[0].grouping.fields) if keyed else 0
         return sources(
             self.task_id,
             self.component_name,
             self.component_index,
             self.packing.component_tasks(self.component_name),
             layout or None,
-            key_fields,
+            me.key_fields,
             keygroups_for(me.config, self.topology_config),
         )
 

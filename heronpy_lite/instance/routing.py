@@ -57,7 +57,6 @@ CHOOSE: Final = "choose"
 
 #: fields grouping: at most this many str keys remembered per route (then hashed each time)
 MEMO_KEYS = 65536
-
 _MASK48 = (1 << 48) - 1
 
 Choose = Callable[[Sequence[Any], "int | None"], list[int]]

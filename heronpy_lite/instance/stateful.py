@@ -137,10 +137,10 @@ class TaskState:
         error = ""
         data: dict[Any, Any] = {}
         if checkpoint >= 0:
+            keep = where.keep
             try:
                 for task in where.tasks:
                     part = self.store.load(task, checkpoint)
-                    keep = where.keep
                     data.update(
                         part if keep is None else {k: v for k, v in part.items() if keep(k)}
                     )

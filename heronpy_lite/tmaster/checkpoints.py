@@ -263,8 +263,7 @@ class CheckpointCoordinator:
         self.stats.restores += 1
         self.dirty = True
         log.warning("restoring checkpoint %d in epoch %d: %s", self.restored_from, self.epoch, why)
-        layout = self.layouts.get(self.restored_from, self.layout)
-        return [m.Restore(self.restored_from, self.epoch, {} if layout == self.layout else layout)]
+        return [m.Restore(self.restored_from, self.epoch, self.plan_info()["layout"])]
 
     def restore_done(self, msg: m.RestoreDone, now: float) -> list[m.Message]:
         if self.restoring is None or msg.epoch != self.epoch:

@@ -275,8 +275,8 @@ class Restore(Message):
     TYPE: ClassVar[str] = "restore"
     checkpoint: int
     epoch: int
-    #: each component's task ids when ``checkpoint`` was taken, if not as now (a
-    #: rescale: instance/stateful.py finds each task's state by it)
+    #: each component's task ids when ``checkpoint`` was taken (after a rescale
+    #: not as now: instance/stateful.py finds each task's state by it)
     layout: dict[str, Any] = field(default_factory=dict)
 
 
